@@ -272,6 +272,9 @@ pub struct Aggregates {
 /// One call, as drained from a ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sample {
+    /// The call's sequence number within its checkpoint (0 = first call ever): gaps are lost
+    /// calls, and the order of calls is the order of indices.
+    pub index: u64,
     /// Duration in ticks.
     pub ticks: u64,
     /// Start tick (only at `Full`).
@@ -635,7 +638,7 @@ impl Drain {
                 }
                 counts.read += 1;
                 delivered += 1;
-                sink(i, Sample { ticks, start });
+                sink(i, Sample { index: pos, ticks, start });
             }
             self.cursors[i] = wp;
         }

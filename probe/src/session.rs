@@ -348,11 +348,9 @@ fn init_with(b: Builder) -> Result<Session, Error> {
     // SAFETY: HEADER_SIZE <= size, base is page-aligned, and Header is all AtomicU64s, for which
     // the zeroed memory is a valid value.
     let header: &'static Header = unsafe { &*(base as *const Header) };
-    let lines = {
-        // SAFETY: geo.lines_offset + n*64 <= used_size <= size; 64-aligned (HEADER_SIZE and
-        // NAME_SLOT are multiples of 64); zeroed memory is a valid CheckpointLine.
-        unsafe { base.add(geo.lines_offset as usize) as *const CheckpointLine }
-    };
+    // geo.lines_offset + n*64 <= used_size <= size, 64-aligned (HEADER_SIZE and NAME_SLOT are
+    // multiples of 64), and zeroed memory is a valid CheckpointLine: the hot path relies on it.
+    let lines = base.wrapping_add(geo.lines_offset as usize) as *const CheckpointLine;
     let pid = std::process::id();
     let n = names.len();
     // Names.
@@ -375,9 +373,10 @@ fn init_with(b: Builder) -> Result<Session, Error> {
         n,
         level: b.level,
         clock: clock.kind,
-        // SAFETY (both): offsets from the geometry lie within `size`; unused areas stay null.
+        // Offsets from the geometry lie within `size` (wrapping_add is plain address arithmetic;
+        // the hot path's SAFETY arguments rely on the geometry). Unused areas stay null.
         rings: if geo.rings_offset > 0 {
-            unsafe { base.add(geo.rings_offset as usize) as *const AtomicU64 }
+            base.wrapping_add(geo.rings_offset as usize) as *const AtomicU64
         } else {
             std::ptr::null()
         },
@@ -385,7 +384,7 @@ fn init_with(b: Builder) -> Result<Session, Error> {
         cap_mask: geo.ring_capacity.wrapping_sub(1),
         cap_log2,
         hist: if geo.hist_offset > 0 {
-            unsafe { base.add(geo.hist_offset as usize) as *const AtomicU64 }
+            base.wrapping_add(geo.hist_offset as usize) as *const AtomicU64
         } else {
             std::ptr::null()
         },
@@ -497,7 +496,7 @@ fn create_backing(backing: &Backing, used: u64) -> Result<(OwnedFd, u64, Backing
         Backing::HugetlbfsFile(dir) => {
             let size = used.div_ceil(HUGE_PAGE_SIZE) * HUGE_PAGE_SIZE;
             match nix::sys::statfs::statfs(dir.as_path()) {
-                Ok(st) if st.filesystem_type().0 as i64 == HUGETLBFS_MAGIC => {}
+                Ok(st) if st.filesystem_type().0 == HUGETLBFS_MAGIC => {}
                 Ok(_) => return Err(Error::NotHugetlbfs { dir: dir.clone() }),
                 Err(_) => return Err(Error::NotHugetlbfs { dir: dir.clone() }),
             }
