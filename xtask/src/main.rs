@@ -1,1 +1,13 @@
-fn main() {}
+//! `cargo xtask`: the project's task runner, a dispatcher over `funcscope-harness`.
+//!
+//! ```text
+//! cargo xtask regress    build the scenarios, run them, compare with baselines/, gate
+//! cargo xtask baseline   record baselines/<scenario>.toml from fresh runs
+//! cargo xtask run -- PROGRAM [ARGS]   measure any instrumented program
+//! ```
+//! **Invariant:** no logic lives here that the harness lacks; another workspace gets the same
+//! commands with its own `funcscope.toml` and this one line of `main`.
+
+fn main() {
+    std::process::exit(funcscope_harness::cli::main());
+}

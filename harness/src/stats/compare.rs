@@ -13,8 +13,6 @@
 
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
-use statrs::stats_tests::mannwhitneyu::{mannwhitneyu, MannWhitneyUMethod};
-use statrs::stats_tests::Alternative;
 
 use super::StatsError;
 
@@ -33,8 +31,9 @@ pub enum Method {
 /// The result of comparing current runs with baseline runs of one (checkpoint, metric).
 ///
 /// Everything is expressed as a ratio current / baseline: `> 1` means slower (for durations),
-/// `< 1` faster. Invariants: `0 < ci_low <= ratio <= ci_high` (all finite); `p_value` and
-/// `rank_p_value` in `[0, 1]`; `df > 0`.
+/// `< 1` faster. Invariants: `0 < ci_low <= ratio <= ci_high` (finite for any real timing; only a
+/// ratio beyond `f64`'s range, like 1e300 against 1e-300, overflows to infinity); `p_value` and
+/// `rank_p_value` in `[0, 1]`; `df >= 1`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     /// Point estimate of current / baseline: the ratio of geometric means,
@@ -66,10 +65,14 @@ pub struct Comparison {
     pub rank_p_value: Option<f64>,
 }
 
-/// Most combinations the exact Mann–Whitney p-value may enumerate before we switch to the normal
-/// approximation. statrs enumerates all `C(n1 + n2, min(n1, n2))` rank sets; `C(16, 8) = 12 870` for
-/// 8 runs a side, so a million is far above any run count we use and still only milliseconds.
-const MWU_EXACT_MAX_COMBINATIONS: f64 = 1.0e6;
+/// Largest smaller side for which the Mann–Whitney p-value is exact: scipy's `method="auto"` rule
+/// (beyond it the normal approximation is good).
+const MWU_EXACT_MAX_SMALL_SIDE: usize = 8;
+
+/// Most work (`m^2 n^2` additions) the exact Mann–Whitney distribution may take: 8 runs against 1250
+/// is the limit, far beyond any run count we use, and still well under a second. Past it the normal
+/// approximation is used even where scipy would be exact.
+const MWU_EXACT_MAX_COST: f64 = 1.0e8;
 
 /// Most non-zero paired differences for which the Wilcoxon signed-rank p-value is computed exactly
 /// (the same cut-off as scipy's `method="auto"`); beyond, the normal approximation is accurate.
@@ -234,20 +237,89 @@ fn t_inference(d: f64, se: f64, df: f64, confidence: f64) -> (f64, f64, f64) {
     (p, (d - half).exp(), (d + half).exp())
 }
 
-/// Two-sided Mann–Whitney U p-value (statrs; matches scipy's `mannwhitneyu`, exact without ties for
-/// small samples, normal approximation with tie and continuity correction otherwise).
+/// Two-sided Mann–Whitney U p-value, as scipy's `mannwhitneyu(x, y)` with its defaults: the exact
+/// null distribution when there are no ties and one side has at most [`MWU_EXACT_MAX_SMALL_SIDE`]
+/// values, otherwise the normal approximation with tie correction and continuity correction.
+/// (statrs 0.19's `mannwhitneyu` is not used: its exact two-sided p-value comes out as the
+/// complement, 1 instead of 0.00016 for two fully separated groups of 8, and its exact path
+/// enumerates every rank set.)
 fn mann_whitney_p(x: &[f64], y: &[f64]) -> Option<f64> {
     let (n1, n2) = (x.len(), y.len());
-    let k = n1.min(n2);
-    // C(n1 + n2, k), computed in floating point so it cannot overflow.
-    let combos = (0..k).fold(1.0f64, |c, i| c * (n1 + n2 - i) as f64 / (i + 1) as f64);
-    let method = if combos <= MWU_EXACT_MAX_COMBINATIONS {
-        // statrs picks exact only when it is valid (no ties) and cheap enough (min(n) <= 8).
-        MannWhitneyUMethod::Automatic
+    if n1 == 0 || n2 == 0 {
+        return None;
+    }
+    let mut all: Vec<(f64, bool)> = x.iter().map(|&v| (v, true)).chain(y.iter().map(|&v| (v, false))).collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n = all.len();
+    // Rank sum of x with average ranks for ties, and the tie term sum(t^3 - t).
+    let (mut r1, mut tie_term, mut has_ties) = (0.0, 0.0, false);
+    let mut i = 0;
+    while i < n {
+        let mut j = i + 1;
+        while j < n && all[j].0 == all[i].0 {
+            j += 1;
+        }
+        let avg = (i + 1 + j) as f64 / 2.0;
+        r1 += avg * all[i..j].iter().filter(|e| e.1).count() as f64;
+        let t = (j - i) as f64;
+        if j > i + 1 {
+            has_ties = true;
+            tie_term += t * t * t - t;
+        }
+        i = j;
+    }
+    let (f1, f2) = (n1 as f64, n2 as f64);
+    let u1 = r1 - f1 * (f1 + 1.0) / 2.0;
+    let u = u1.max(f1 * f2 - u1);
+    let (small, large) = (n1.min(n2), n1.max(n2));
+    let exact_cost = (small * small * large) as f64 * large as f64;
+    let p = if !has_ties && small <= MWU_EXACT_MAX_SMALL_SIDE && exact_cost <= MWU_EXACT_MAX_COST {
+        // P(U >= u) under H0, doubled. U takes integer values without ties.
+        let counts = mann_whitney_counts(small, large);
+        let total: f64 = counts.iter().sum();
+        let upper: f64 = counts[u.round() as usize..].iter().sum();
+        2.0 * upper / total
     } else {
-        MannWhitneyUMethod::AsymptoticInclContinuityCorrection
+        let nn = f1 + f2;
+        let var = f1 * f2 / 12.0 * ((nn + 1.0) - tie_term / (nn * (nn - 1.0)));
+        if var <= 0.0 {
+            // Every value tied: no evidence either way.
+            return Some(1.0);
+        }
+        let z = (u - f1 * f2 / 2.0 - 0.5) / var.sqrt();
+        // Two-sided: 2 * (1 - Phi(z)) = erfc(z / sqrt 2).
+        statrs::function::erf::erfc(z / std::f64::consts::SQRT_2)
     };
-    mannwhitneyu(x, y, method, Alternative::TwoSided).ok().map(|(_, p)| p)
+    Some(p.clamp(0.0, 1.0))
+}
+
+/// Null distribution of the Mann–Whitney U statistic for sizes `m` and `n`: `counts[u]` is the
+/// number of the `C(m + n, m)` rank assignments with `U = u`. The recurrence
+/// `f(i, j, u) = f(i - 1, j, u - j) + f(i, j - 1, u)` (is the largest value in the first or the second
+/// sample?) is run over `j` keeping one vector per `i`. Time `O(m^2 n^2)`. Counts are exact in `f64`
+/// up to 2^53 and correct to rounding beyond; only their ratios are used.
+fn mann_whitney_counts(m: usize, n: usize) -> Vec<f64> {
+    let len = m * n + 1;
+    // f[i] = distribution for sizes (i, j) at the current j; start at j = 0: U = 0 only.
+    let mut f: Vec<Vec<f64>> = (0..=m)
+        .map(|_| {
+            let mut v = vec![0.0; len];
+            v[0] = 1.0;
+            v
+        })
+        .collect();
+    for j in 1..=n {
+        for i in 1..=m {
+            // f(i, j, u) = f(i, j - 1, u) + f(i - 1, j, u - j); f[i - 1] is already at j.
+            let (lower, upper) = f.split_at_mut(i);
+            let prev = &lower[i - 1];
+            let cur = &mut upper[0];
+            for u in (j..len).rev() {
+                cur[u] += prev[u - j];
+            }
+        }
+    }
+    f.swap_remove(m)
 }
 
 /// Two-sided Wilcoxon signed-rank p-value of paired differences `d`: zeros dropped (scipy's default
@@ -353,7 +425,7 @@ mod tests {
         // p = 0.2804508019356901, df = 7.663926889057942, ratio = 1.046480425713035,
         // CI(0.99) = (0.9161822566013507, 1.1953094196158878),
         // CI(0.999) = (0.8555073816333723, 1.280083965271796),
-        // mannwhitneyu p = 0.46412027247459664 (exact).
+        // mannwhitneyu p = 0.46412027247459664 (asymptotic: 262.0 is on both sides, a tie).
         let base = [250.0, 262.0, 241.0, 255.5, 248.0];
         let cur = [240.0, 290.0, 230.5, 275.0, 262.0, 251.0, 299.0];
         let c = compare_runs(&base, &cur, 0.99).unwrap();
@@ -362,7 +434,7 @@ mod tests {
         close(c.df, 7.663926889057942, 1e-12);
         close(c.ci_low, 0.9161822566013507, 1e-9);
         close(c.ci_high, 1.1953094196158878, 1e-9);
-        close(c.rank_p_value.unwrap(), 0.46412027247459664, 1e-12);
+        close(c.rank_p_value.unwrap(), 0.46412027247459664, 1e-9);
         let c = compare_runs(&base, &cur, 0.999).unwrap();
         close(c.ci_low, 0.8555073816333723, 1e-9);
         close(c.ci_high, 1.280083965271796, 1e-9);
@@ -410,11 +482,31 @@ mod tests {
     }
 
     #[test]
+    fn stats_mann_whitney_matches_scipy() {
+        // Reference: scipy 1.17.1, stats.mannwhitneyu(x, y).pvalue (two-sided, method="auto").
+        // Exact (3 vs 20, no ties): 0.11518915866741952.
+        let x = [1.5, 5.5, 9.5];
+        let y: Vec<f64> = (2..22).map(f64::from).collect();
+        close(mann_whitney_p(&x, &y).unwrap(), 0.11518915866741952, 1e-12);
+        close(mann_whitney_p(&y, &x).unwrap(), 0.11518915866741952, 1e-12);
+        // Asymptotic (10 vs 12, both > 8): 0.004126774205385805.
+        let x = [10.1, 11.3, 9.7, 12.8, 10.9, 11.1, 13.4, 9.2, 10.4, 12.2];
+        let y = [12.9, 13.1, 11.8, 14.2, 12.5, 13.9, 11.9, 12.6, 15.1, 13.3, 12.05, 14.7];
+        close(mann_whitney_p(&x, &y).unwrap(), 0.004126774205385805, 1e-9);
+        // Everything tied: no evidence.
+        assert_eq!(mann_whitney_p(&[2.0, 2.0], &[2.0, 2.0, 2.0]), Some(1.0));
+        // The exact distribution sums to C(m + n, m) and is symmetric.
+        let c = mann_whitney_counts(3, 5);
+        assert_eq!(c.iter().sum::<f64>(), 56.0);
+        assert!(c.iter().zip(c.iter().rev()).all(|(a, b)| a == b));
+    }
+
+    #[test]
     fn stats_wilcoxon_exact_small_cases() {
         // All 5 differences positive: exact two-sided p = 2 / 2^5.
         close(wilcoxon_signed_rank_p(&[1.0, 2.0, 3.0, 4.0, 5.0]).unwrap(), 0.0625, 1e-15);
-        // Symmetric signs: R+ = R- gives p = 1.
-        close(wilcoxon_signed_rank_p(&[-1.0, 1.5, -2.0, 2.5]).unwrap(), 1.0, 0.0);
+        // R+ = 6, R- = 4: P(T <= 4) = 7/16 for n = 4, doubled (scipy: wilcoxon(d).pvalue = 0.875).
+        close(wilcoxon_signed_rank_p(&[-1.0, 1.5, -2.0, 2.5]).unwrap(), 0.875, 1e-15);
         assert_eq!(wilcoxon_signed_rank_p(&[0.0, 0.0]), None);
     }
 

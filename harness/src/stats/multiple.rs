@@ -103,7 +103,9 @@ pub fn benjamini_hochberg(p_values: &[f64]) -> Vec<f64> {
     let mut adjusted = vec![0.0; m];
     let mut running_min = 1.0f64;
     for (rank, &i) in order.iter().enumerate().rev() {
-        let scaled = m as f64 * sanitize(p_values[i]) / (rank + 1) as f64;
+        let p = sanitize(p_values[i]);
+        // m / rank >= 1; the max only undoes rounding (9 * 0.9 / 9 < 0.9 in floating point).
+        let scaled = (m as f64 * p / (rank + 1) as f64).max(p);
         running_min = running_min.min(scaled);
         adjusted[i] = running_min;
     }

@@ -25,7 +25,10 @@ use super::StatsError;
 ///
 /// Time: `O(1)` (plus `O(n)` for the sortedness check in debug builds).
 pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
-    debug_assert!(sorted.windows(2).all(|w| !(w[0] > w[1])), "quantile_sorted needs an ascending slice");
+    debug_assert!(
+        sorted.windows(2).all(|w| w[0].partial_cmp(&w[1]) != Some(std::cmp::Ordering::Greater)),
+        "quantile_sorted needs an ascending slice"
+    );
     if sorted.is_empty() || !(0.0..=1.0).contains(&q) {
         return f64::NAN;
     }

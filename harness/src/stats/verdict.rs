@@ -70,7 +70,8 @@ impl fmt::Display for Verdict {
 /// qualifies as both `Regressed` and `Unchanged` (only when `ratio == ci_high == hi` exactly) is
 /// `Regressed`.
 pub fn judge(cmp: &Comparison, adjusted_p: f64, alpha: f64, threshold: f64) -> Verdict {
-    if !(threshold.is_finite() && threshold >= 0.0) || !(alpha > 0.0 && alpha < 1.0) {
+    let valid = threshold.is_finite() && threshold >= 0.0 && alpha > 0.0 && alpha < 1.0;
+    if !valid {
         return Verdict::Inconclusive;
     }
     let hi = 1.0 + threshold;

@@ -1,0 +1,394 @@
+//! `funcscope.toml`: which scenarios to run and how to judge them.
+//!
+//! ```toml
+//! [gate]
+//! alpha = 0.05              # family-wise false-alarm rate over all tests of one invocation
+//! correction = "holm"       # or "benjamini_hochberg", "none"
+//! min_effect = 0.05         # smallest relative change that counts (5 %)
+//! metrics = ["p50", "p99"]  # metrics judged per checkpoint
+//!
+//! [run]
+//! runs = 10                 # measured process runs per scenario
+//! warmup_runs = 1           # discarded runs before them
+//! timeout_s = 60            # per run: kill and fail after this
+//! attach_timeout_s = 10     # per run: fail if the program has not attached by then
+//! baseline_dir = "baselines"
+//! package = "funcscope-scenarios"  # cargo package whose binaries `bin` names
+//!
+//! [[scenario]]
+//! name = "http_parse"
+//! bin = "http_parse"        # a binary of `run.package`, built in release; or:
+//! # path = "target/release/my-instrumented-server"
+//! args = ["--duration-ms", "600"]
+//! env = { RUST_LOG = "off" }
+//! runs = 12                 # optional override
+//!
+//! [checkpoint."http_parse/parse_headers"]   # optional per-checkpoint overrides
+//! min_effect = 0.08
+//! metrics = ["p50"]
+//! ```
+//! Paths are relative to the directory of the configuration file. Unknown keys are errors, so
+//! a typo never silently falls back to a default.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::stats::{Correction, Metric};
+
+/// The configuration file name looked up from the current directory upwards.
+pub const CONFIG_FILE: &str = "funcscope.toml";
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file does not exist.
+    #[error("{path}: not found; create it (see the README's \"Adopting funcscope\" section) or pass --config")]
+    NotFound {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Syntax or schema error, with the line.
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (0 if unknown).
+        line: usize,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// `[gate]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Gate {
+    /// False-alarm rate over the whole invocation.
+    pub alpha: f64,
+    /// Multiple-comparison correction.
+    pub correction: Correction,
+    /// Smallest relative change that counts.
+    pub min_effect: f64,
+    /// Metrics judged.
+    pub metrics: Vec<Metric>,
+}
+
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate { alpha: 0.05, correction: Correction::Holm, min_effect: 0.05, metrics: vec![Metric::P50, Metric::P99] }
+    }
+}
+
+/// `[run]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunOptions {
+    /// Measured runs per scenario.
+    pub runs: usize,
+    /// Discarded warm-up runs per scenario.
+    pub warmup_runs: usize,
+    /// Per-run wall-clock limit in seconds.
+    pub timeout_s: f64,
+    /// Per-run attach limit in seconds.
+    pub attach_timeout_s: f64,
+    /// Directory of the baselines.
+    pub baseline_dir: PathBuf,
+    /// Cargo package holding the scenario binaries.
+    pub package: String,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            runs: 10,
+            warmup_runs: 1,
+            timeout_s: 60.0,
+            attach_timeout_s: 10.0,
+            baseline_dir: PathBuf::from("baselines"),
+            package: "funcscope-scenarios".into(),
+        }
+    }
+}
+
+/// One `[[scenario]]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Unique name; also the baseline's file name.
+    pub name: String,
+    /// A binary of `run.package` (built by cargo).
+    #[serde(default)]
+    pub bin: Option<String>,
+    /// Or a path to an already built program.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Extra environment.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Override of `run.runs`.
+    #[serde(default)]
+    pub runs: Option<usize>,
+}
+
+/// `[checkpoint."scenario/checkpoint"]` overrides.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointOverride {
+    /// Override of `gate.min_effect`.
+    #[serde(default)]
+    pub min_effect: Option<f64>,
+    /// Override of `gate.metrics`.
+    #[serde(default)]
+    pub metrics: Option<Vec<Metric>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    gate: Gate,
+    #[serde(default)]
+    run: RunOptions,
+    #[serde(default, rename = "scenario")]
+    scenarios: Vec<Scenario>,
+    #[serde(default, rename = "checkpoint")]
+    checkpoints: BTreeMap<String, CheckpointOverride>,
+}
+
+/// A validated configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Its directory: relative paths start here.
+    pub root: PathBuf,
+    /// `[gate]`.
+    pub gate: Gate,
+    /// `[run]`.
+    pub run: RunOptions,
+    /// Scenarios in file order.
+    pub scenarios: Vec<Scenario>,
+    /// Overrides keyed `scenario/checkpoint`.
+    pub checkpoints: BTreeMap<String, CheckpointOverride>,
+}
+
+/// 1-based line of byte `offset` in `text`.
+pub fn line_of_offset(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// The 1-based line where `key` is first assigned (`key =` at the start of a line), if any.
+pub fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| l.trim_start().strip_prefix(key).is_some_and(|r| r.trim_start().starts_with('=')))
+        .map(|i| i + 1)
+}
+
+impl Config {
+    /// Finds `funcscope.toml` in `start` or its ancestors.
+    pub fn find(start: &Path) -> Result<PathBuf, ConfigError> {
+        start
+            .ancestors()
+            .map(|d| d.join(CONFIG_FILE))
+            .find(|p| p.is_file())
+            .ok_or_else(|| ConfigError::NotFound { path: start.join(CONFIG_FILE) })
+    }
+
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                ConfigError::NotFound { path: path.to_path_buf() }
+            } else {
+                ConfigError::Io { path: path.to_path_buf(), source }
+            }
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses configuration text; `path` is used for messages and relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |line: usize, message: String| ConfigError::Invalid { path: path.to_path_buf(), line, message };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(0, |s| line_of_offset(text, s.start));
+            invalid(line, e.message().trim().to_owned())
+        })?;
+        let key_line = |key: &str| line_of_key(text, key).unwrap_or(0);
+        let g = &raw.gate;
+        if !(g.alpha > 0.0 && g.alpha < 0.5) {
+            return Err(invalid(key_line("alpha"), format!("gate.alpha = {} must be in (0, 0.5), e.g. 0.05", g.alpha)));
+        }
+        if !(g.min_effect >= 0.0 && g.min_effect < 1.0) {
+            return Err(invalid(
+                key_line("min_effect"),
+                format!("gate.min_effect = {} must be in [0, 1), e.g. 0.05", g.min_effect),
+            ));
+        }
+        if g.metrics.is_empty() {
+            return Err(invalid(key_line("metrics"), "gate.metrics is empty; judge at least p50".into()));
+        }
+        if raw.run.runs < 2 {
+            return Err(invalid(
+                key_line("runs"),
+                format!(
+                    "run.runs = {} must be at least 2 (statistics need repeated process runs; 8-12 is typical)",
+                    raw.run.runs
+                ),
+            ));
+        }
+        if !(raw.run.timeout_s > 0.0 && raw.run.attach_timeout_s > 0.0) {
+            return Err(invalid(
+                key_line("timeout_s"),
+                "run.timeout_s and run.attach_timeout_s must be positive".into(),
+            ));
+        }
+        if raw.scenarios.is_empty() {
+            return Err(invalid(0, "no [[scenario]] defined".into()));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for s in &raw.scenarios {
+            let line = text.find(&format!("\"{}\"", s.name)).map_or(0, |o| line_of_offset(text, o));
+            if s.name.is_empty() || !s.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return Err(invalid(line, format!("scenario name {:?} must be non-empty ASCII letters, digits, '_' or '-' (it names the baseline file)", s.name)));
+            }
+            if !seen.insert(s.name.clone()) {
+                return Err(invalid(line, format!("scenario {:?} is defined twice", s.name)));
+            }
+            if s.bin.is_some() == s.path.is_some() {
+                return Err(invalid(
+                    line,
+                    format!(
+                        "scenario {:?} needs exactly one of `bin` (a binary of {}) or `path`",
+                        s.name, raw.run.package
+                    ),
+                ));
+            }
+            if s.runs.is_some_and(|r| r < 2) {
+                return Err(invalid(line, format!("scenario {:?}: runs must be at least 2", s.name)));
+            }
+        }
+        for (key, o) in &raw.checkpoints {
+            let line = text.find(key.as_str()).map_or(0, |o| line_of_offset(text, o));
+            let Some((scen, _)) = key.split_once('/') else {
+                return Err(invalid(line, format!("[checkpoint.{key:?}] must be named \"scenario/checkpoint\"")));
+            };
+            if !seen.contains(scen) {
+                return Err(invalid(line, format!("[checkpoint.{key:?}] names an unknown scenario {scen:?}")));
+            }
+            if o.min_effect.is_some_and(|m| !(0.0..1.0).contains(&m)) {
+                return Err(invalid(line, format!("[checkpoint.{key:?}] min_effect must be in [0, 1)")));
+            }
+        }
+        let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(Config {
+            path: path.to_path_buf(),
+            root,
+            gate: raw.gate,
+            run: raw.run,
+            scenarios: raw.scenarios,
+            checkpoints: raw.checkpoints,
+        })
+    }
+
+    /// Measured runs for `scenario`.
+    pub fn runs_for(&self, scenario: &Scenario) -> usize {
+        scenario.runs.unwrap_or(self.run.runs)
+    }
+
+    /// Minimum effect for one checkpoint.
+    pub fn min_effect(&self, scenario: &str, checkpoint: &str) -> f64 {
+        self.checkpoints
+            .get(&format!("{scenario}/{checkpoint}"))
+            .and_then(|o| o.min_effect)
+            .unwrap_or(self.gate.min_effect)
+    }
+
+    /// Metrics judged for one checkpoint.
+    pub fn metrics(&self, scenario: &str, checkpoint: &str) -> Vec<Metric> {
+        self.checkpoints
+            .get(&format!("{scenario}/{checkpoint}"))
+            .and_then(|o| o.metrics.clone())
+            .unwrap_or_else(|| self.gate.metrics.clone())
+    }
+
+    /// The baseline file of a scenario.
+    pub fn baseline_path(&self, scenario: &str) -> PathBuf {
+        self.root.join(&self.run.baseline_dir).join(format!("{scenario}.toml"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[gate]
+alpha = 0.01
+metrics = ["p50", "p99.9"]
+
+[run]
+runs = 6
+
+[[scenario]]
+name = "codec"
+bin = "codec"
+args = ["--duration-ms", "300"]
+
+[[scenario]]
+name = "ext"
+path = "bin/ext"
+runs = 3
+
+[checkpoint."codec/crc32c"]
+min_effect = 0.1
+"#;
+
+    #[test]
+    fn parses_defaults_and_overrides() {
+        let c = Config::parse(GOOD, Path::new("/w/funcscope.toml")).unwrap();
+        assert_eq!(c.gate.alpha, 0.01);
+        assert_eq!(c.gate.min_effect, 0.05);
+        assert_eq!(c.gate.metrics, [Metric::P50, Metric::P999]);
+        assert_eq!(c.runs_for(&c.scenarios[0]), 6);
+        assert_eq!(c.runs_for(&c.scenarios[1]), 3);
+        assert_eq!(c.min_effect("codec", "crc32c"), 0.1);
+        assert_eq!(c.min_effect("codec", "other"), 0.05);
+        assert_eq!(c.baseline_path("codec"), Path::new("/w/baselines/codec.toml"));
+    }
+
+    fn err(text: &str) -> String {
+        Config::parse(text, Path::new("f.toml")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_file_line_and_fix() {
+        let e = err("[gate]\nalpha = 0.05\nmetrcs = [\"p50\"]\n[[scenario]]\nname=\"a\"\nbin=\"a\"\n");
+        assert!(e.starts_with("f.toml:3:"), "{e}");
+        assert!(e.contains("metrcs"), "{e}");
+        let e = err("[gate]\nmetrics = [\"p42\"]\n[[scenario]]\nname=\"a\"\nbin=\"a\"\n");
+        assert!(e.starts_with("f.toml:2:") && e.contains("p42"), "{e}");
+        let e = err("[run]\n\nruns = 1\n[[scenario]]\nname=\"a\"\nbin=\"a\"\n");
+        assert!(e.starts_with("f.toml:3:") && e.contains("at least 2"), "{e}");
+        let e = err("[[scenario]]\nname=\"a\"\n");
+        assert!(e.contains("exactly one of `bin`"), "{e}");
+        let e = err("[[scenario]]\nname=\"a\"\nbin=\"a\"\n[[scenario]]\nname=\"a\"\nbin=\"b\"\n");
+        assert!(e.contains("defined twice"), "{e}");
+        let e = err("[[scenario]]\nname=\"a\"\nbin=\"a\"\n[checkpoint.\"zz/x\"]\nmin_effect=0.1\n");
+        assert!(e.contains("unknown scenario"), "{e}");
+        let e = err("[gate\n");
+        assert!(e.starts_with("f.toml:1:"), "{e}");
+    }
+}

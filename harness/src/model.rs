@@ -1,0 +1,192 @@
+//! The result model: what one invocation measured and decided. **API boundary**: serialized as
+//! the versioned JSON report ([`REPORT_SCHEMA`]) and read by every reporter (terminal table,
+//! Markdown, JSON): reporters only render these types, they compute nothing.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::{Comparison, Metric, RunSummary, Verdict};
+
+/// Version of the JSON report schema. Bumped on any incompatible change.
+pub const REPORT_SCHEMA: u32 = 1;
+
+/// One checkpoint in one process run, durations in nanoseconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointRun {
+    /// Calls recorded by the probe (exact, from its aggregates, all processes of the run).
+    pub count: u64,
+    /// Samples lost to ring overrun or overwrite (counted, never hidden).
+    pub lost: u64,
+    /// Durations clamped because they did not fit the sample field.
+    pub clamped: u64,
+    /// Statistics of the samples read (`None` if none were read, e.g. at level Lite).
+    pub summary: Option<RunSummary>,
+}
+
+/// One process run of a scenario (all of its processes merged by checkpoint name).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Scenario name.
+    pub scenario: String,
+    /// Wall time of the run in seconds.
+    pub wall_s: f64,
+    /// Instrumented processes that attached.
+    pub processes: usize,
+    /// Tick frequency used for conversion (Hz).
+    pub tick_hz: f64,
+    /// The probe's floor (median ns of an empty ENTER/EXIT), as measured by the program.
+    pub floor_ns: f64,
+    /// ENTER/EXIT calls with an out-of-range index (they record nothing).
+    pub bad_index: u64,
+    /// Per checkpoint name.
+    pub checkpoints: BTreeMap<String, CheckpointRun>,
+}
+
+/// Which side(s) a checkpoint was found on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// In the baseline and in the current runs.
+    Both,
+    /// Only in the baseline: removed or renamed, or it never ran.
+    BaselineOnly,
+    /// Only in the current runs: new, no baseline yet.
+    CurrentOnly,
+}
+
+/// The judgement of one (checkpoint, metric).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricResult {
+    /// The metric.
+    pub metric: Metric,
+    /// Median over baseline runs (ns), if any.
+    pub baseline_ns: Option<f64>,
+    /// Median over current runs (ns), if any.
+    pub current_ns: Option<f64>,
+    /// The statistical comparison (ratio current/baseline, CI, p), if both sides have data.
+    pub comparison: Option<Comparison>,
+    /// p-value after the multiple-comparison correction across the whole invocation.
+    pub p_adjusted: Option<f64>,
+    /// Relative effect below which a change does not count (max of the configured minimum and
+    /// the noise floor).
+    pub threshold: f64,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// One checkpoint of one scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointResult {
+    /// Checkpoint name.
+    pub name: String,
+    /// Which side(s) have it.
+    pub presence: Presence,
+    /// Mean calls per current run.
+    pub calls_per_run: f64,
+    /// Samples lost over all current runs.
+    pub lost: u64,
+    /// Durations clamped over all current runs.
+    pub clamped: u64,
+    /// Per-metric judgements (empty unless present on both sides).
+    pub metrics: Vec<MetricResult>,
+    /// The checkpoint's overall verdict: regressed if any metric regressed, else improved if
+    /// any improved, else unchanged if all unchanged, else inconclusive.
+    pub verdict: Verdict,
+}
+
+/// How the current runs were compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Against a committed baseline recorded on a machine with the same fingerprint.
+    Baseline,
+    /// Against a committed baseline from a different machine: reported, not gating unless
+    /// `--strict`.
+    CrossMachine,
+    /// No comparison: statistics only (`run`, `baseline`).
+    Measure,
+}
+
+/// What happened to one scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "detail")]
+pub enum ScenarioStatus {
+    /// Ran and was compared.
+    Compared,
+    /// Ran, but there is no baseline to compare with.
+    NoBaseline,
+    /// Ran and was measured only.
+    Measured,
+    /// Failed to run (crash, no attach, timeout...): the message says why.
+    Failed(String),
+}
+
+/// One scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioResult {
+    /// Scenario name.
+    pub name: String,
+    /// Outcome.
+    pub status: ScenarioStatus,
+    /// Comparison mode.
+    pub mode: Mode,
+    /// Measured runs (warm-up excluded).
+    pub runs: usize,
+    /// Baseline runs compared against.
+    pub baseline_runs: usize,
+    /// Why the machine differs from the baseline's, if it does.
+    pub machine_note: Option<String>,
+    /// The probe floor in ns (median over runs).
+    pub floor_ns: f64,
+    /// Checkpoints, sorted by name.
+    pub checkpoints: Vec<CheckpointResult>,
+    /// The individual runs (for `run` and for the JSON report).
+    pub run_results: Vec<RunResult>,
+}
+
+/// Counts of checkpoint verdicts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    /// Checkpoints regressed.
+    pub regressed: usize,
+    /// Checkpoints improved.
+    pub improved: usize,
+    /// Checkpoints unchanged.
+    pub unchanged: usize,
+    /// Checkpoints inconclusive.
+    pub inconclusive: usize,
+    /// Checkpoints on one side only.
+    pub one_sided: usize,
+    /// Scenarios that failed to run.
+    pub failed_scenarios: usize,
+}
+
+/// Everything one invocation produced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// [`REPORT_SCHEMA`].
+    pub schema: u32,
+    /// The command (`regress`, `run`, `baseline`).
+    pub command: String,
+    /// funcscope version.
+    pub tool_version: String,
+    /// When it started (RFC 3339, UTC).
+    pub started: String,
+    /// Wall time in seconds.
+    pub wall_s: f64,
+    /// This machine.
+    pub machine: crate::fingerprint::Fingerprint,
+    /// Family-wise error rate or FDR target.
+    pub alpha: f64,
+    /// Multiple-comparison correction.
+    pub correction: crate::stats::Correction,
+    /// Whether cross-machine regressions gate (`--strict`).
+    pub strict: bool,
+    /// Scenarios in configuration order.
+    pub scenarios: Vec<ScenarioResult>,
+    /// Counts.
+    pub tally: Tally,
+    /// The documented exit code this report maps to (see [`crate::exit_code`]).
+    pub exit_code: i32,
+}

@@ -1,0 +1,257 @@
+//! The Markdown reporter: GitHub-flavoured Markdown for a pull-request comment or a job summary
+//! (`$GITHUB_STEP_SUMMARY`).
+//!
+//! A headline with the overall result and the exit code, then per scenario a heading, a loud
+//! blockquote for a cross-machine comparison, the error of a failed scenario in a code block, and a
+//! table with the same columns as the terminal table; at the end a collapsed `<details>` block with
+//! the machine fingerprint, the statistical settings, each scenario's mode and every note. No emoji:
+//! verdicts are words, a regression is bold.
+//!
+//! Everything that comes from outside (checkpoint and scenario names, notes, error messages) is
+//! escaped: names go into code spans, free text gets its Markdown punctuation backslash-escaped,
+//! and error output goes into a fenced block longer than any backtick run inside it.
+
+use std::io::{self, Write};
+
+use super::format::{self, NONE};
+use crate::model::{CheckpointResult, Mode, Presence, Report, ScenarioResult, ScenarioStatus};
+use crate::stats::Verdict;
+
+/// Renders `report` as Markdown. See the module documentation for the layout.
+pub(crate) fn render(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        w,
+        "## funcscope {}: {} (exit {})",
+        text(&report.command),
+        format::outcome(report.exit_code),
+        report.exit_code
+    )?;
+    writeln!(w)?;
+    writeln!(w, "**{}**", text(&format::summary(report)))?;
+    for s in &report.scenarios {
+        writeln!(w)?;
+        render_scenario(report, s, w)?;
+    }
+    writeln!(w)?;
+    render_details(report, w)
+}
+
+fn render_scenario(report: &Report, s: &ScenarioResult, w: &mut dyn Write) -> io::Result<()> {
+    let mut heading = format!("### {}: {} ({})", code(&s.name), format::status(&s.status), format::mode(s.mode));
+    if s.runs > 0 || !matches!(s.status, ScenarioStatus::Failed(_)) {
+        heading.push_str(&format!(", {} run{}", s.runs, if s.runs == 1 { "" } else { "s" }));
+        if s.mode != Mode::Measure {
+            heading.push_str(&format!(
+                " vs {} baseline run{}",
+                s.baseline_runs,
+                if s.baseline_runs == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    if s.floor_ns.is_finite() && s.floor_ns > 0.0 {
+        heading.push_str(&format!(", probe floor {}", format::duration(s.floor_ns)));
+    }
+    writeln!(w, "{heading}")?;
+
+    if s.mode == Mode::CrossMachine {
+        writeln!(w)?;
+        let sentence = format::cross_machine(s.machine_note.as_deref(), report.strict);
+        writeln!(w, "> **Warning: {}**", text(&sentence))?;
+    }
+    if let ScenarioStatus::Failed(message) = &s.status {
+        writeln!(w)?;
+        writeln!(w, "**Failed:**")?;
+        writeln!(w)?;
+        let fence = fence_for(message);
+        writeln!(w, "{fence}text")?;
+        writeln!(w, "{}", message.trim_end())?;
+        writeln!(w, "{fence}")?;
+    }
+    if s.status == ScenarioStatus::NoBaseline {
+        writeln!(w)?;
+        writeln!(w, "No baseline to compare with: record one with `cargo xtask baseline`.")?;
+    }
+    match s.mode {
+        Mode::Measure => render_measure(s, w),
+        Mode::Baseline | Mode::CrossMachine => render_comparison(s, w),
+    }
+}
+
+fn render_comparison(s: &ScenarioResult, w: &mut dyn Write) -> io::Result<()> {
+    if s.checkpoints.is_empty() {
+        return Ok(());
+    }
+    let (ci_label, common) =
+        format::interval_header(s.checkpoints.iter().flat_map(|c| &c.metrics).filter_map(|m| m.comparison.as_ref()));
+    writeln!(w)?;
+    writeln!(w, "| checkpoint | metric | baseline | current | change | {ci_label} | p(adj) | threshold | verdict |")?;
+    writeln!(w, "| :-- | :-- | --: | --: | --: | :-- | --: | --: | :-- |")?;
+    for c in &s.checkpoints {
+        checkpoint_rows(w, c, common)?;
+    }
+    let lost: Vec<String> = s
+        .checkpoints
+        .iter()
+        .filter(|c| c.lost > 0)
+        .map(|c| format!("{} {}", code(&c.name), format::count(c.lost)))
+        .collect();
+    let clamped: Vec<String> = s
+        .checkpoints
+        .iter()
+        .filter(|c| c.clamped > 0)
+        .map(|c| format!("{} {}", code(&c.name), format::count(c.clamped)))
+        .collect();
+    sample_notes(w, &lost, &clamped)
+}
+
+fn checkpoint_rows(w: &mut dyn Write, c: &CheckpointResult, common: Option<f64>) -> io::Result<()> {
+    let one_sided = match c.presence {
+        Presence::BaselineOnly => Some("only in baseline"),
+        Presence::CurrentOnly => Some("new: no baseline"),
+        Presence::Both if c.metrics.is_empty() => Some("no samples to compare"),
+        Presence::Both => None,
+    };
+    if let Some(note) = one_sided {
+        return writeln!(w, "| {} | {NONE} | | | | | | | {note} |", code(&c.name));
+    }
+    for m in &c.metrics {
+        let cmp = m.comparison.as_ref();
+        let verdict = match m.verdict {
+            Verdict::Regressed => "**regressed**".to_owned(),
+            v => v.as_str().to_owned(),
+        };
+        writeln!(
+            w,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            code(&c.name),
+            m.metric.as_str(),
+            m.baseline_ns.map_or_else(|| NONE.into(), format::duration),
+            m.current_ns.map_or_else(|| NONE.into(), format::duration),
+            cmp.map_or_else(|| NONE.into(), |c| format::change(c.ratio)),
+            cmp.map_or_else(|| NONE.into(), |c| format::interval_cell(c, common)),
+            format::p_value(m.p_adjusted),
+            format::threshold(m.threshold),
+            verdict,
+        )?;
+    }
+    Ok(())
+}
+
+fn render_measure(s: &ScenarioResult, w: &mut dyn Write) -> io::Result<()> {
+    let rows = format::measure_rows(s);
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(w)?;
+    let metrics: Vec<&str> = format::MEASURE_METRICS.iter().map(|m| m.as_str()).collect();
+    writeln!(w, "| checkpoint | calls/run | {} |", metrics.join(" | "))?;
+    writeln!(w, "| :-- | --: |{}", " --: |".repeat(metrics.len()))?;
+    for r in &rows {
+        let values: Vec<String> = r.metrics.iter().map(|v| v.map_or_else(|| NONE.into(), format::duration)).collect();
+        writeln!(
+            w,
+            "| {} | {} | {} |",
+            code(r.name),
+            r.calls_per_run.map_or_else(|| NONE.into(), format::per_run),
+            values.join(" | ")
+        )?;
+    }
+    if s.run_results.len() > 1 {
+        writeln!(w)?;
+        writeln!(w, "Median over {} runs.", s.run_results.len())?;
+    }
+    let lost: Vec<String> =
+        rows.iter().filter(|r| r.lost > 0).map(|r| format!("{} {}", code(r.name), format::count(r.lost))).collect();
+    let clamped: Vec<String> = rows
+        .iter()
+        .filter(|r| r.clamped > 0)
+        .map(|r| format!("{} {}", code(r.name), format::count(r.clamped)))
+        .collect();
+    sample_notes(w, &lost, &clamped)
+}
+
+fn sample_notes(w: &mut dyn Write, lost: &[String], clamped: &[String]) -> io::Result<()> {
+    if !lost.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "Lost samples (ring overrun; statistics use the samples read): {}.", lost.join(", "))?;
+    }
+    if !clamped.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "Clamped durations (too long for the sample field): {}.", clamped.join(", "))?;
+    }
+    Ok(())
+}
+
+fn render_details(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+    let m = &report.machine;
+    writeln!(w, "<details>")?;
+    writeln!(w, "<summary>Machine, settings and notes</summary>")?;
+    writeln!(w)?;
+    writeln!(w, "| | |")?;
+    writeln!(w, "| :-- | :-- |")?;
+    let tick = if m.tick_hz > 0.0 { format!("{:.0} MHz", m.tick_hz / 1e6) } else { "unknown".into() };
+    let rows: [(&str, String); 13] = [
+        ("CPU", text(&m.cpu_model)),
+        ("cores", m.cores.to_string()),
+        ("tick frequency", tick),
+        ("kernel", code(&m.kernel)),
+        ("rustc", code(&m.rustc)),
+        ("target", code(&m.target)),
+        ("alpha", report.alpha.to_string()),
+        ("correction", format::correction(report.correction).into()),
+        ("strict (cross-machine verdicts gate)", if report.strict { "yes" } else { "no" }.into()),
+        ("funcscope", text(&report.tool_version)),
+        ("started", text(&report.started)),
+        ("wall time", format!("{:.1} s", report.wall_s)),
+        ("report schema", report.schema.to_string()),
+    ];
+    for (k, v) in rows {
+        writeln!(w, "| {k} | {v} |")?;
+    }
+    writeln!(w)?;
+    writeln!(w, "Modes and notes:")?;
+    writeln!(w)?;
+    for s in &report.scenarios {
+        let mut line = format!("- {}: {}", code(&s.name), format::mode(s.mode));
+        if let Some(note) = &s.machine_note {
+            line.push_str(&format!("; {}", text(note)));
+        }
+        writeln!(w, "{line}")?;
+    }
+    writeln!(w)?;
+    writeln!(w, "</details>")
+}
+
+/// `s` as an inline code span that survives a table cell: `|` escaped (GitHub unescapes it
+/// inside code spans in tables) and a longer delimiter when `s` contains backticks.
+fn code(s: &str) -> String {
+    let s = s.replace('|', "\\|").replace('\n', " ");
+    if s.contains('`') {
+        format!("`` {s} ``")
+    } else {
+        format!("`{s}`")
+    }
+}
+
+/// Free text with Markdown punctuation backslash-escaped and line breaks flattened, safe in a
+/// paragraph, a heading or a table cell.
+fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            '\n' | '\r' => out.push(' '),
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+/// A code fence longer than any backtick run in `body` (at least three backticks).
+fn fence_for(body: &str) -> String {
+    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
+}

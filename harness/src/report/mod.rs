@@ -1,0 +1,149 @@
+//! Reporters: one result model, many renderings.
+//!
+//! Every reporter reads the same [`Report`] ([`crate::model`]) and writes to any [`Write`]r:
+//!
+//! * [`render_terminal`]: aligned tables for a shell or a CI log, optionally coloured ([`Style`]).
+//! * [`render_markdown`]: GitHub-flavoured Markdown for a pull-request comment or a job summary.
+//! * [`render_json`]: the whole report, pretty-printed, in the versioned schema
+//!   ([`crate::model::REPORT_SCHEMA`]); it reads back into an equal [`Report`].
+//!
+//! [`write_outputs`] is the fan-out point for files: it writes the JSON and Markdown reports a
+//! command was asked for, atomically.
+//!
+//! **Architecture invariant: reporters compute nothing.** Verdicts, ratios, intervals, adjusted
+//! p-values, thresholds and the tally all come from the model; a reporter only formats and orders
+//! them. The one exception is the Measure table (`run`), which shows the median over runs of each
+//! run's summary: a display aggregate, never an input to a verdict. Because they compute nothing,
+//! the three formats cannot disagree about a result.
+//!
+//! **Why writers, not stdout.** Rendering into `&mut dyn Write` lets tests render into a
+//! `Vec<u8>` and compare with committed snapshots (`report/snapshots/*.snap`), and lets the CLI
+//! send the same text to stdout, a file or `$GITHUB_STEP_SUMMARY`.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # fn demo(report: &funcscope_harness::model::Report) -> std::io::Result<()> {
+//! use funcscope_harness::report::{self, Outputs, Style};
+//!
+//! report::render_terminal(report, &mut std::io::stdout().lock(), Style::detect())?;
+//! let outputs = Outputs { json: Some("target/funcscope/report.json".into()), markdown: None };
+//! report::write_outputs(report, &outputs)?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod format;
+mod json;
+mod markdown;
+mod terminal;
+
+#[cfg(test)]
+mod tests;
+
+use std::fs;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use crate::model::Report;
+
+/// Files to write a report to, besides the terminal. `None` skips that format.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outputs {
+    /// Where to write the JSON report ([`render_json`]).
+    pub json: Option<PathBuf>,
+    /// Where to write the Markdown report ([`render_markdown`]).
+    pub markdown: Option<PathBuf>,
+}
+
+/// Whether the terminal reporter may use colour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// No escape sequences at all: for files, pipes, CI logs and snapshots.
+    Plain,
+    /// ANSI SGR colours: verdicts (regressed red, improved green, unchanged dim, inconclusive
+    /// yellow), the cross-machine warning, failures and the summary line.
+    Color,
+}
+
+impl Style {
+    /// [`Style::Color`] if stdout is a terminal and the `NO_COLOR` environment variable is unset
+    /// or empty (<https://no-color.org>), else [`Style::Plain`].
+    pub fn detect() -> Style {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        if io::stdout().is_terminal() && !no_color {
+            Style::Color
+        } else {
+            Style::Plain
+        }
+    }
+}
+
+/// Renders `report` for a terminal or a log: per scenario a header line and an aligned table, then
+/// a summary line with the exit code. [`Style::Plain`] output is plain ASCII text plus `µ` and `±`.
+///
+/// # Errors
+/// Only those of `w`.
+pub fn render_terminal(report: &Report, w: &mut dyn Write, style: Style) -> io::Result<()> {
+    terminal::render(report, w, style)
+}
+
+/// Renders `report` as GitHub-flavoured Markdown (a pull-request comment or a job summary): a
+/// headline with the result, a table per scenario, and a collapsed block with the machine
+/// fingerprint and settings.
+///
+/// # Errors
+/// Only those of `w`.
+pub fn render_markdown(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+    markdown::render(report, w)
+}
+
+/// Writes `report` as pretty JSON (with a final newline) in the versioned report schema.
+///
+/// # Errors
+/// Those of `w`. A non-finite `f64` in the model is written as `null` (JSON has no `NaN`), which
+/// does not read back into an `f64`.
+pub fn render_json(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+    json::render(report, w)
+}
+
+/// Writes the file reports `outputs` asks for. Each file is written to a temporary file in its
+/// destination directory (created if missing), flushed to disk and renamed over the destination,
+/// so a reader (or a crash) never sees a half-written report.
+///
+/// # Errors
+/// The first I/O error, naming the file. A file written before the error stays written.
+pub fn write_outputs(report: &Report, outputs: &Outputs) -> io::Result<()> {
+    if let Some(path) = &outputs.json {
+        write_atomically(path, |w| render_json(report, w))?;
+    }
+    if let Some(path) = &outputs.markdown {
+        write_atomically(path, |w| render_markdown(report, w))?;
+    }
+    Ok(())
+}
+
+/// Renders into a temporary file next to `path`, then renames it over `path` (atomic on POSIX
+/// because both are in one directory, hence on one file system).
+fn write_atomically(path: &Path, render: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+    let context = |e: io::Error| io::Error::new(e.kind(), format!("writing report {}: {e}", path.display()));
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(dir).map_err(context)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".funcscope-report-").suffix(".tmp");
+    // Reports are artifacts others read: the usual 0644 (less the umask), not tempfile's 0600.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let mut tmp = builder.tempfile_in(dir).map_err(context)?;
+    {
+        let mut w = BufWriter::new(tmp.as_file_mut());
+        render(&mut w).map_err(context)?;
+        w.flush().map_err(context)?;
+    }
+    tmp.as_file().sync_all().map_err(context)?;
+    tmp.persist(path).map_err(|e| context(e.error))?;
+    Ok(())
+}

@@ -1,0 +1,316 @@
+//! The terminal reporter: a header per scenario and an aligned table per scenario, written for a
+//! person reading a CI log or a shell.
+//!
+//! Layout, top to bottom: one line naming the command and the settings; per scenario a `==` header
+//! (name, status, mode, runs, probe floor), a loud `!!` line for a cross-machine comparison, the
+//! error of a failed scenario (indented, every line of it), the table (comparison columns, or the
+//! Measure columns for `run`), and notes on lost or clamped samples; finally the summary line with
+//! the exit code.
+//!
+//! Every row of a comparison table repeats the checkpoint name so that `grep regressed` on a CI log
+//! finds whole rows. Colour (in [`Style::Color`] only) marks verdicts and the summary; it is applied
+//! after alignment, and only to the last cell of a row or to whole lines, so escapes never upset the
+//! column widths.
+
+use std::io::{self, Write};
+
+use super::format::{self, NONE};
+use super::Style;
+use crate::model::{CheckpointResult, Mode, Presence, Report, ScenarioResult, ScenarioStatus};
+use crate::stats::Verdict;
+
+/// Renders `report` as text. See the module documentation for the layout.
+pub(crate) fn render(report: &Report, w: &mut dyn Write, style: Style) -> io::Result<()> {
+    let strict = if report.strict { ", --strict" } else { "" };
+    let line = format!(
+        "funcscope {} {}: {} scenario{}, alpha {}, correction {}{strict}, started {}, {:.1} s",
+        report.tool_version,
+        report.command,
+        report.scenarios.len(),
+        if report.scenarios.len() == 1 { "" } else { "s" },
+        report.alpha,
+        format::correction(report.correction),
+        report.started,
+        report.wall_s,
+    );
+    writeln!(w, "{}", paint(style, Paint::Bold, &line))?;
+    for scenario in &report.scenarios {
+        writeln!(w)?;
+        render_scenario(report, scenario, w, style)?;
+    }
+    writeln!(w)?;
+    let summary = format::summary(report);
+    let colour = match report.exit_code {
+        crate::exit_code::PASS => Paint::BoldGreen,
+        _ => Paint::BoldRed,
+    };
+    writeln!(w, "{}", paint(style, colour, &summary))
+}
+
+fn render_scenario(report: &Report, s: &ScenarioResult, w: &mut dyn Write, style: Style) -> io::Result<()> {
+    let mut header = format!("== {}: {} ({})", s.name, format::status(&s.status), format::mode(s.mode));
+    if s.runs > 0 || !matches!(s.status, ScenarioStatus::Failed(_)) {
+        header.push_str(&format!(", {} run{}", s.runs, if s.runs == 1 { "" } else { "s" }));
+        if s.mode != Mode::Measure {
+            header.push_str(&format!(
+                " vs {} baseline run{}",
+                s.baseline_runs,
+                if s.baseline_runs == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    if s.floor_ns.is_finite() && s.floor_ns > 0.0 {
+        header.push_str(&format!(", probe floor {}", format::duration(s.floor_ns)));
+    }
+    let header_paint = if matches!(s.status, ScenarioStatus::Failed(_)) { Paint::BoldRed } else { Paint::Bold };
+    writeln!(w, "{}", paint(style, header_paint, &header))?;
+
+    if s.mode == Mode::CrossMachine {
+        let loud = format!("!! {}", format::cross_machine(s.machine_note.as_deref(), report.strict));
+        writeln!(w, "{}", paint(style, Paint::BoldYellow, &loud))?;
+    } else if let Some(note) = &s.machine_note {
+        writeln!(w, "  note: {note}")?;
+    }
+    if let ScenarioStatus::Failed(message) = &s.status {
+        write_indented(w, "  error: ", message, style)?;
+    }
+    if s.status == ScenarioStatus::NoBaseline {
+        writeln!(w, "  no baseline to compare with: record one with `cargo xtask baseline`")?;
+    }
+
+    match s.mode {
+        Mode::Measure => render_measure(s, w),
+        Mode::Baseline | Mode::CrossMachine => render_comparison(s, w, style),
+    }
+}
+
+/// Writes `first_prefix` + the first line, and every further line indented to the same column.
+fn write_indented(w: &mut dyn Write, first_prefix: &str, text: &str, style: Style) -> io::Result<()> {
+    let pad = " ".repeat(first_prefix.chars().count());
+    let text = text.trim_end();
+    if text.is_empty() {
+        return writeln!(w, "{}", paint(style, Paint::Red, &format!("{first_prefix}(no message)")));
+    }
+    for (i, line) in text.lines().enumerate() {
+        let prefix = if i == 0 { first_prefix } else { &pad };
+        writeln!(w, "{}", paint(style, Paint::Red, format!("{prefix}{line}").trim_end()))?;
+    }
+    Ok(())
+}
+
+fn render_comparison(s: &ScenarioResult, w: &mut dyn Write, style: Style) -> io::Result<()> {
+    if s.checkpoints.is_empty() {
+        return Ok(());
+    }
+    let (ci_label, common) =
+        format::interval_header(s.checkpoints.iter().flat_map(|c| &c.metrics).filter_map(|m| m.comparison.as_ref()));
+    let mut table = Table::new(
+        &["checkpoint", "metric", "baseline", "current", "change", &ci_label, "p(adj)", "threshold", "verdict"],
+        &[false, false, true, true, true, false, true, true, false],
+    );
+    for c in &s.checkpoints {
+        add_checkpoint_rows(&mut table, c, common);
+    }
+    table.write(w, style)?;
+
+    let lost: Vec<String> =
+        s.checkpoints.iter().filter(|c| c.lost > 0).map(|c| format!("{} {}", c.name, format::count(c.lost))).collect();
+    let clamped: Vec<String> = s
+        .checkpoints
+        .iter()
+        .filter(|c| c.clamped > 0)
+        .map(|c| format!("{} {}", c.name, format::count(c.clamped)))
+        .collect();
+    write_sample_notes(w, &lost, &clamped, style)
+}
+
+fn add_checkpoint_rows(table: &mut Table, c: &CheckpointResult, common: Option<f64>) {
+    match c.presence {
+        Presence::BaselineOnly => table.span(vec![c.name.clone(), NONE.into()], "only in baseline".into()),
+        Presence::CurrentOnly => table.span(vec![c.name.clone(), NONE.into()], "new: no baseline".into()),
+        Presence::Both if c.metrics.is_empty() => {
+            table.span(vec![c.name.clone(), NONE.into()], "no samples to compare".into())
+        }
+        Presence::Both => {
+            for m in &c.metrics {
+                let cmp = m.comparison.as_ref();
+                table.row(
+                    vec![
+                        c.name.clone(),
+                        m.metric.as_str().into(),
+                        m.baseline_ns.map_or_else(|| NONE.into(), format::duration),
+                        m.current_ns.map_or_else(|| NONE.into(), format::duration),
+                        cmp.map_or_else(|| NONE.into(), |c| format::change(c.ratio)),
+                        cmp.map_or_else(|| NONE.into(), |c| format::interval_cell(c, common)),
+                        format::p_value(m.p_adjusted),
+                        format::threshold(m.threshold),
+                        m.verdict.as_str().into(),
+                    ],
+                    Some(verdict_paint(m.verdict)),
+                );
+            }
+        }
+    }
+}
+
+fn render_measure(s: &ScenarioResult, w: &mut dyn Write) -> io::Result<()> {
+    let rows = format::measure_rows(s);
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut header = vec!["checkpoint", "calls/run"];
+    header.extend(format::MEASURE_METRICS.iter().map(|m| m.as_str()));
+    let mut right = vec![true; header.len()];
+    right[0] = false;
+    let mut table = Table::new(&header, &right);
+    for r in &rows {
+        let mut cells = vec![r.name.to_owned(), r.calls_per_run.map_or_else(|| NONE.into(), format::per_run)];
+        cells.extend(r.metrics.iter().map(|v| v.map_or_else(|| NONE.into(), format::duration)));
+        table.row(cells, None);
+    }
+    table.write(w, Style::Plain)?;
+    if s.run_results.len() > 1 {
+        writeln!(w, "  (median over {} runs)", s.run_results.len())?;
+    }
+    let lost: Vec<String> =
+        rows.iter().filter(|r| r.lost > 0).map(|r| format!("{} {}", r.name, format::count(r.lost))).collect();
+    let clamped: Vec<String> =
+        rows.iter().filter(|r| r.clamped > 0).map(|r| format!("{} {}", r.name, format::count(r.clamped))).collect();
+    write_sample_notes(w, &lost, &clamped, Style::Plain)
+}
+
+fn write_sample_notes(w: &mut dyn Write, lost: &[String], clamped: &[String], style: Style) -> io::Result<()> {
+    if !lost.is_empty() {
+        let line = format!("  lost samples (ring overrun; statistics use the samples read): {}", lost.join(", "));
+        writeln!(w, "{}", paint(style, Paint::Yellow, &line))?;
+    }
+    if !clamped.is_empty() {
+        let line = format!("  clamped durations (too long for the sample field): {}", clamped.join(", "));
+        writeln!(w, "{}", paint(style, Paint::Yellow, &line))?;
+    }
+    Ok(())
+}
+
+fn verdict_paint(v: Verdict) -> Paint {
+    match v {
+        Verdict::Regressed => Paint::BoldRed,
+        Verdict::Improved => Paint::Green,
+        Verdict::Unchanged => Paint::Dim,
+        Verdict::Inconclusive => Paint::Yellow,
+    }
+}
+
+/// What to paint text with in [`Style::Color`].
+#[derive(Clone, Copy)]
+enum Paint {
+    Bold,
+    Dim,
+    Red,
+    BoldRed,
+    Green,
+    BoldGreen,
+    Yellow,
+    BoldYellow,
+}
+
+/// `text` wrapped in the ANSI SGR codes of `p` in [`Style::Color`]; `text` unchanged in
+/// [`Style::Plain`].
+fn paint(style: Style, p: Paint, text: &str) -> String {
+    if style == Style::Plain {
+        return text.to_owned();
+    }
+    let code = match p {
+        Paint::Bold => "1",
+        Paint::Dim => "2",
+        Paint::Red => "31",
+        Paint::BoldRed => "1;31",
+        Paint::Green => "32",
+        Paint::BoldGreen => "1;32",
+        Paint::Yellow => "33",
+        Paint::BoldYellow => "1;33",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// A table whose columns are padded to their widest cell (widths in `char`s: every character the
+/// reporters print, `µ` and `±` included, is one column wide).
+struct Table {
+    header: Vec<String>,
+    right: Vec<bool>,
+    rows: Vec<Row>,
+}
+
+enum Row {
+    /// One cell per column; the last cell may be painted.
+    Cells(Vec<String>, Option<Paint>),
+    /// The leading cells, then free text across the remaining columns.
+    Span(Vec<String>, String),
+}
+
+impl Table {
+    fn new(header: &[&str], right: &[bool]) -> Table {
+        debug_assert_eq!(header.len(), right.len(), "one alignment per column");
+        Table { header: header.iter().map(|h| (*h).to_owned()).collect(), right: right.to_vec(), rows: Vec::new() }
+    }
+
+    fn row(&mut self, cells: Vec<String>, last: Option<Paint>) {
+        debug_assert_eq!(cells.len(), self.header.len(), "one cell per column");
+        self.rows.push(Row::Cells(cells, last));
+    }
+
+    fn span(&mut self, lead: Vec<String>, text: String) {
+        self.rows.push(Row::Span(lead, text));
+    }
+
+    fn write(&self, w: &mut dyn Write, style: Style) -> io::Result<()> {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            let cells = match row {
+                Row::Cells(cells, _) => cells,
+                Row::Span(lead, _) => lead,
+            };
+            for (width, cell) in widths.iter_mut().zip(cells) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let header_line = self.line(&self.header, &widths, None, style);
+        writeln!(w, "{}", paint(style, Paint::Bold, header_line.trim_end()))?;
+        for row in &self.rows {
+            let line = match row {
+                Row::Cells(cells, last) => self.line(cells, &widths, *last, style),
+                Row::Span(lead, text) => {
+                    let mut line = self.line(lead, &widths, None, style);
+                    line.push_str("  ");
+                    line.push_str(text);
+                    line
+                }
+            };
+            writeln!(w, "{}", line.trim_end())?;
+        }
+        Ok(())
+    }
+
+    /// One line: cells padded to `widths`, the last cell of a full row painted with `last` (trailing
+    /// spaces are trimmed by the caller).
+    fn line(&self, cells: &[String], widths: &[usize], last: Option<Paint>, style: Style) -> String {
+        let mut out = String::from("  ");
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                out.push_str("  ");
+            }
+            let pad = " ".repeat(widths[i].saturating_sub(cell.chars().count()));
+            let painted = match last {
+                Some(p) if i + 1 == self.header.len() => paint(style, p, cell),
+                _ => cell.clone(),
+            };
+            if self.right[i] {
+                out.push_str(&pad);
+                out.push_str(&painted);
+            } else {
+                out.push_str(&painted);
+                out.push_str(&pad);
+            }
+        }
+        out
+    }
+}

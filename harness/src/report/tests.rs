@@ -1,0 +1,396 @@
+//! Reporter tests: a hand-built [`Report`] covering every row kind, rendered into `Vec<u8>` and
+//! compared with committed insta snapshots (`snapshots/*.snap`; review changes with
+//! `cargo insta review`, or `INSTA_UPDATE=always cargo test` and `git diff`).
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::fingerprint::Fingerprint;
+use crate::model::{
+    CheckpointResult, CheckpointRun, MetricResult, Mode, Presence, RunResult, ScenarioResult, ScenarioStatus, Tally,
+    REPORT_SCHEMA,
+};
+use crate::stats::{Comparison, Correction, Method, Metric, RunSummary, Verdict};
+
+/// Holm's simultaneous interval level for 14 tests at alpha 0.05: `1 - 0.05 / 14`, a float that
+/// does not print short, so the JSON round trip is a real test.
+const HOLM_14: f64 = 1.0 - 0.05 / 14.0;
+
+fn comparison(ratio: f64, ci_low: f64, ci_high: f64, confidence: f64, p_value: f64) -> Comparison {
+    Comparison {
+        ratio,
+        ci_low,
+        ci_high,
+        confidence,
+        p_value,
+        df: 13.7,
+        log_std_err: 0.0123,
+        n_baseline: 8,
+        n_current: 8,
+        method: Method::Welch,
+        rank_p_value: Some(0.0011),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn metric(
+    metric: Metric,
+    baseline_ns: f64,
+    current_ns: f64,
+    (ratio, lo, hi): (f64, f64, f64),
+    confidence: f64,
+    p_adjusted: f64,
+    threshold: f64,
+    verdict: Verdict,
+) -> MetricResult {
+    MetricResult {
+        metric,
+        baseline_ns: Some(baseline_ns),
+        current_ns: Some(current_ns),
+        comparison: Some(comparison(ratio, lo, hi, confidence, p_adjusted / 3.0)),
+        p_adjusted: Some(p_adjusted),
+        threshold,
+        verdict,
+    }
+}
+
+fn checkpoint(name: &str, metrics: Vec<MetricResult>, verdict: Verdict, lost: u64) -> CheckpointResult {
+    CheckpointResult {
+        name: name.into(),
+        presence: Presence::Both,
+        calls_per_run: 250_000.0,
+        lost,
+        clamped: 0,
+        metrics,
+        verdict,
+    }
+}
+
+fn one_sided(name: &str, presence: Presence) -> CheckpointResult {
+    CheckpointResult {
+        name: name.into(),
+        presence,
+        calls_per_run: if presence == Presence::CurrentOnly { 1200.0 } else { 0.0 },
+        lost: 0,
+        clamped: 0,
+        metrics: Vec::new(),
+        verdict: Verdict::Inconclusive,
+    }
+}
+
+fn summary(count: u64, scale: f64) -> RunSummary {
+    RunSummary {
+        count,
+        min: 410.0 * scale,
+        p50: 812.3 * scale,
+        p90: 1_190.0 * scale,
+        p99: 4_020.0 * scale,
+        p999: 12_410.0 * scale,
+        max: 3_200_000.0 * scale,
+        mean: 905.25 * scale,
+    }
+}
+
+fn run(index: u64, scale: f64) -> RunResult {
+    let mut checkpoints = BTreeMap::new();
+    checkpoints.insert(
+        "encode".to_owned(),
+        CheckpointRun { count: 100_000 + index, lost: 0, clamped: 0, summary: Some(summary(100_000 + index, scale)) },
+    );
+    // A checkpoint at level Lite: counted, no samples read; it also lost some.
+    checkpoints.insert("flush".to_owned(), CheckpointRun { count: 10, lost: 5, clamped: 1, summary: None });
+    RunResult {
+        scenario: "codec_run".into(),
+        wall_s: 1.25,
+        processes: 1,
+        tick_hz: 2.45e9,
+        floor_ns: 7.2,
+        bad_index: 0,
+        checkpoints,
+    }
+}
+
+/// A report with a regressed, an improved, an unchanged and an inconclusive checkpoint, one only
+/// in the baseline and one new, lost samples, a cross-machine scenario, a failed scenario with a
+/// multi-line stderr tail, and a Measure-mode scenario.
+fn fixture() -> Report {
+    let http = ScenarioResult {
+        name: "http_parse".into(),
+        status: ScenarioStatus::Compared,
+        mode: Mode::Baseline,
+        runs: 8,
+        baseline_runs: 8,
+        machine_note: None,
+        floor_ns: 7.2,
+        checkpoints: vec![
+            checkpoint(
+                "decode_body",
+                vec![metric(
+                    Metric::P50,
+                    3_200_000.0,
+                    3_209_600.0,
+                    (1.003, 0.991, 1.016),
+                    HOLM_14,
+                    1.0,
+                    0.03,
+                    Verdict::Unchanged,
+                )],
+                Verdict::Unchanged,
+                0,
+            ),
+            one_sided("legacy_auth", Presence::BaselineOnly),
+            checkpoint(
+                "parse_headers",
+                vec![
+                    metric(Metric::P50, 812.3, 845.6, (1.041, 1.020, 1.063), HOLM_14, 0.0012, 0.03, Verdict::Regressed),
+                    metric(
+                        Metric::P99,
+                        4_020.0,
+                        4_100.4,
+                        (1.02, 0.97, 1.08),
+                        HOLM_14,
+                        0.41,
+                        0.05,
+                        Verdict::Inconclusive,
+                    ),
+                ],
+                Verdict::Regressed,
+                1_234,
+            ),
+            checkpoint(
+                "route",
+                vec![metric(
+                    Metric::P50,
+                    12_410.0,
+                    10_920.8,
+                    (0.88, 0.86, 0.90),
+                    HOLM_14,
+                    2.1e-5,
+                    0.03,
+                    Verdict::Improved,
+                )],
+                Verdict::Improved,
+                0,
+            ),
+            one_sided("tls_resume", Presence::CurrentOnly),
+        ],
+        run_results: Vec::new(),
+    };
+    let conn = ScenarioResult {
+        name: "conn_table".into(),
+        status: ScenarioStatus::Compared,
+        mode: Mode::CrossMachine,
+        runs: 8,
+        baseline_runs: 10,
+        machine_note: Some("baseline machine differs: 8 vs 16 cores".into()),
+        floor_ns: 6.9,
+        checkpoints: vec![
+            checkpoint(
+                "insert",
+                vec![metric(Metric::P50, 95.0, 104.5, (1.10, 1.07, 1.13), 0.99, 0.003, 0.05, Verdict::Regressed)],
+                Verdict::Regressed,
+                0,
+            ),
+            checkpoint(
+                "lookup",
+                vec![metric(Metric::Mean, 41.37, 42.0, (1.015, 0.94, 1.09), 0.99, 0.8, 0.05, Verdict::Inconclusive)],
+                Verdict::Inconclusive,
+                0,
+            ),
+        ],
+        run_results: Vec::new(),
+    };
+    let crashy = ScenarioResult {
+        name: "crashy".into(),
+        status: ScenarioStatus::Failed(
+            "`target/release/crashy --iters 1000` killed by signal 11 (SIGSEGV) in run 3\n\
+             stderr (last 3 lines):\n\
+             thread 'main' panicked at scenarios/src/bin/crashy.rs:10:5:\n\
+             index out of bounds: the len is 3 but the index is 7\n\
+             note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n"
+                .into(),
+        ),
+        mode: Mode::Baseline,
+        runs: 0,
+        baseline_runs: 8,
+        machine_note: None,
+        floor_ns: 0.0,
+        checkpoints: Vec::new(),
+        run_results: Vec::new(),
+    };
+    let codec = ScenarioResult {
+        name: "codec_run".into(),
+        status: ScenarioStatus::Measured,
+        mode: Mode::Measure,
+        runs: 3,
+        baseline_runs: 0,
+        machine_note: None,
+        floor_ns: 7.2,
+        checkpoints: Vec::new(),
+        run_results: vec![run(0, 1.0), run(1, 1.1), run(2, 0.9)],
+    };
+    Report {
+        schema: REPORT_SCHEMA,
+        command: "regress".into(),
+        tool_version: "0.1.0".into(),
+        started: "2026-05-01T12:00:00Z".into(),
+        wall_s: 93.4,
+        machine: Fingerprint {
+            cpu_model: "AMD EPYC 7B13 64-Core Processor".into(),
+            cores: 16,
+            tick_hz: 2_450_123_000.0,
+            kernel: "6.18.2".into(),
+            rustc: "rustc 1.95.0 (f2d3ce0bd 2026-03-21)".into(),
+            target: "x86_64-unknown-linux".into(),
+        },
+        alpha: 0.05,
+        correction: Correction::Holm,
+        strict: false,
+        scenarios: vec![http, conn, crashy, codec],
+        tally: Tally { regressed: 2, improved: 1, unchanged: 1, inconclusive: 2, one_sided: 2, failed_scenarios: 1 },
+        exit_code: crate::exit_code::SCENARIO_FAILED,
+    }
+}
+
+fn terminal(report: &Report, style: Style) -> String {
+    let mut out = Vec::new();
+    render_terminal(report, &mut out, style).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn markdown(report: &Report) -> String {
+    let mut out = Vec::new();
+    render_markdown(report, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn report_terminal_plain_snapshot() {
+    insta::assert_snapshot!("terminal_plain", terminal(&fixture(), Style::Plain));
+}
+
+#[test]
+fn report_markdown_snapshot() {
+    insta::assert_snapshot!("markdown", markdown(&fixture()));
+}
+
+#[test]
+fn report_terminal_passing_snapshot() {
+    // Only unchanged and inconclusive: exit 0; and a strict run's cross-machine line.
+    let mut report = fixture();
+    report.scenarios.retain(|s| s.name == "conn_table");
+    report.scenarios[0].checkpoints.remove(0);
+    report.strict = true;
+    report.tally = Tally { unchanged: 14, inconclusive: 2, ..Tally::default() };
+    report.exit_code = crate::exit_code::PASS;
+    insta::assert_snapshot!("terminal_passing", terminal(&report, Style::Plain));
+}
+
+#[test]
+fn report_summary_lines() {
+    let mut report = fixture();
+    report.tally = Tally { regressed: 1, ..Tally::default() };
+    report.exit_code = crate::exit_code::REGRESSION;
+    assert_eq!(format::summary(&report), "FAIL: 1 checkpoint regressed (exit 1)");
+    report.tally = Tally { unchanged: 14, inconclusive: 2, ..Tally::default() };
+    report.exit_code = crate::exit_code::PASS;
+    assert_eq!(format::summary(&report), "PASS: 14 checkpoints unchanged, 2 inconclusive (exit 0)");
+    report.tally = Tally { regressed: 1, unchanged: 3, ..Tally::default() };
+    assert!(format::summary(&report)
+        .ends_with("(exit 0); regressions on a cross-machine comparison do not gate (use --strict)"));
+    report.tally = Tally::default();
+    assert_eq!(format::summary(&report), "PASS: 4 scenarios measured, nothing compared (exit 0)");
+}
+
+#[test]
+fn report_json_round_trips() {
+    let report = fixture();
+    let mut out = Vec::new();
+    render_json(&report, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.ends_with("}\n"), "pretty JSON with a final newline");
+    assert!(text.contains(&format!("\"schema\": {REPORT_SCHEMA}")));
+    let back: Report = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, report);
+}
+
+#[test]
+fn report_color_only_when_asked() {
+    let report = fixture();
+    let plain = terminal(&report, Style::Plain);
+    let color = terminal(&report, Style::Color);
+    assert!(!plain.contains('\x1b'), "plain output has no escape sequences");
+    assert!(!markdown(&report).contains('\x1b'), "markdown has no escape sequences");
+    assert!(color.contains("\x1b[1;31mregressed\x1b[0m"), "regressed is bold red");
+    assert!(color.contains("\x1b[32mimproved\x1b[0m"), "improved is green");
+    assert!(color.contains("\x1b[2munchanged\x1b[0m"), "unchanged is dim");
+    assert!(color.contains("\x1b[33minconclusive\x1b[0m"), "inconclusive is yellow");
+    // Same text once the escapes are removed: colour never changes the layout.
+    let stripped = strip_ansi(&color);
+    assert_eq!(stripped, plain);
+}
+
+/// Removes ANSI SGR sequences (`ESC [ ... m`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn report_confidence_level_comes_from_the_comparison() {
+    let mut report = fixture();
+    let text = terminal(&report, Style::Plain);
+    assert!(text.contains("99.64% CI"), "Holm level for 14 tests");
+    assert!(text.contains("99% CI"), "the cross-machine scenario's own level");
+    // Mixed levels in one table: each cell names its level.
+    if let Some(cmp) = report.scenarios[1].checkpoints[1].metrics[0].comparison.as_mut() {
+        cmp.confidence = 0.95;
+    }
+    let text = terminal(&report, Style::Plain);
+    assert!(text.contains("99%: [+7.0%, +13.0%]"), "{text}");
+    assert!(text.contains("95%: [-6.0%, +9.0%]"), "{text}");
+}
+
+#[test]
+fn report_write_outputs_creates_dirs_and_leaves_no_temp_files() {
+    let report = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("nested/funcscope");
+    let outputs = Outputs { json: Some(out_dir.join("report.json")), markdown: Some(out_dir.join("summary.md")) };
+    write_outputs(&report, &outputs).unwrap();
+    // Twice: the second write replaces the first.
+    write_outputs(&report, &outputs).unwrap();
+
+    let json = fs::read_to_string(out_dir.join("report.json")).unwrap();
+    assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
+    assert_eq!(fs::read_to_string(out_dir.join("summary.md")).unwrap(), markdown(&report));
+    let mut names: Vec<_> =
+        fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["report.json", "summary.md"]);
+
+    // Nothing asked, nothing written.
+    write_outputs(&report, &Outputs::default()).unwrap();
+}
+
+#[test]
+fn report_write_outputs_names_the_file_on_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-dir");
+    fs::write(&blocker, "x").unwrap();
+    let outputs = Outputs { json: Some(blocker.join("report.json")), markdown: None };
+    let err = write_outputs(&fixture(), &outputs).unwrap_err();
+    assert!(err.to_string().contains("not-a-dir/report.json"), "{err}");
+}

@@ -1,0 +1,434 @@
+//! Launch an instrumented program, attach to every process it starts, drain while it runs and
+//! after it exits, and turn what was drained into one [`RunResult`].
+//!
+//! The program gets `FUNCSCOPE_SOCKET_DIR` (a fresh private directory), so each of its processes
+//! (each calls `funcscope::init`) creates `<dir>/<pid>.sock` there; the runner attaches to every
+//! socket that appears, one thread per process. `FUNCSCOPE_WAIT_ATTACH_MS` tells programs that
+//! support it (the bundled scenarios) to start measuring only once attached.
+//!
+//! Every failure is a [`RunError`] naming what happened (the signal of a crash, the exit code,
+//! the timeout) with the tail of the program's stderr. A run is *complete* only if every
+//! attached process raised its exit flag and the program exited 0.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use funcscope::reader::{self, Drain, Region};
+
+use crate::model::{CheckpointRun, RunResult};
+use crate::stats::RunSummary;
+
+/// How often the runner drains each process and looks for new ones. At 10 M calls/s a 1 Mi-entry
+/// ring fills in 100 ms, so 1 ms leaves a wide margin.
+const POLL_INTERVAL: Duration = Duration::from_millis(1);
+
+/// Bytes of stderr/stdout kept for error messages.
+const TAIL_BYTES: usize = 4096;
+
+/// Resolution of pooled histograms: values are recorded in units of 10 ps (1/100 ns).
+pub const POOL_UNITS_PER_NS: f64 = 100.0;
+
+/// What to launch.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    /// Name used in messages.
+    pub name: String,
+    /// The program.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// Kill and fail after this long.
+    pub timeout: Duration,
+    /// Fail if no process attached within this long.
+    pub attach_timeout: Duration,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The program could not be started.
+    #[error("{name}: cannot start {program}: {source}")]
+    Spawn {
+        /// Scenario.
+        name: String,
+        /// Program path.
+        program: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Killed by a signal.
+    #[error("{name}: crashed with signal {signal}{}", tail_block(.stderr))]
+    Crashed {
+        /// Scenario.
+        name: String,
+        /// Signal name, e.g. SIGSEGV.
+        signal: String,
+        /// Tail of stderr.
+        stderr: String,
+    },
+    /// Exited with a non-zero code.
+    #[error("{name}: exited with code {code}{}", tail_block(.stderr))]
+    Failed {
+        /// Scenario.
+        name: String,
+        /// Exit code.
+        code: i32,
+        /// Tail of stderr.
+        stderr: String,
+    },
+    /// Exited (successfully) without any process ever attaching.
+    #[error("{name}: exited before attaching: no process called funcscope::init and poll_attach (is it instrumented?){}", tail_block(.stderr))]
+    ExitedBeforeAttach {
+        /// Scenario.
+        name: String,
+        /// Tail of stderr.
+        stderr: String,
+    },
+    /// Running, but no process attached in time.
+    #[error("{name}: no process attached within {waited:?} (does the main loop call poll_attach()?); killed it{}", tail_block(.stderr))]
+    NeverAttached {
+        /// Scenario.
+        name: String,
+        /// Time waited.
+        waited: Duration,
+        /// Tail of stderr.
+        stderr: String,
+    },
+    /// Ran past the time limit.
+    #[error("{name}: still running after {limit:?}; killed it (raise run.timeout_s if it is just slow){}", tail_block(.stderr))]
+    Timeout {
+        /// Scenario.
+        name: String,
+        /// The limit.
+        limit: Duration,
+        /// Tail of stderr.
+        stderr: String,
+    },
+    /// A process's region was unusable or its attach failed.
+    #[error("{name}: process {pid}: {message}")]
+    Reader {
+        /// Scenario.
+        name: String,
+        /// The process.
+        pid: u32,
+        /// What went wrong.
+        message: String,
+    },
+    /// A process exited without raising its exit flag (no cleanup): the data may be partial.
+    #[error(
+        "{name}: process {pid} ended without funcscope cleanup (dropped Session / cleanup()); its data may be partial"
+    )]
+    NoCleanup {
+        /// Scenario.
+        name: String,
+        /// The process.
+        pid: u32,
+    },
+    /// Setup failed (temporary directory).
+    #[error("{name}: {message}")]
+    Setup {
+        /// Scenario.
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+fn tail_block(s: &str) -> String {
+    if s.trim().is_empty() {
+        String::new()
+    } else {
+        let body: Vec<String> = s.trim_end().lines().map(|l| format!("    | {l}")).collect();
+        format!("\n    stderr (last lines):\n{}", body.join("\n"))
+    }
+}
+
+/// What one process contributed.
+struct ProcessData {
+    pid: u32,
+    names: Vec<String>,
+    tick_hz: f64,
+    floor_ticks: u64,
+    bad_index: u64,
+    /// Per local checkpoint index: raw tick samples.
+    samples: Vec<Vec<u64>>,
+    counts: Vec<reader::DrainCounts>,
+    aggregates: Vec<reader::Aggregates>,
+    exited_cleanly: bool,
+}
+
+/// The result of one run, plus pooled histograms for baselines.
+pub struct RunOutput {
+    /// The run's statistics.
+    pub result: RunResult,
+    /// Per checkpoint: a histogram of all samples in units of 1/[`POOL_UNITS_PER_NS`] ns.
+    pub pooled: BTreeMap<String, hdrhistogram::Histogram<u64>>,
+    /// Tail of the program's stdout.
+    pub stdout_tail: String,
+}
+
+/// Collects the tail of a pipe in a background thread.
+fn tail_reader(mut pipe: impl Read + Send + 'static) -> (Arc<Mutex<Vec<u8>>>, JoinHandle<()>) {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let b2 = buf.clone();
+    let h = std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            let mut b = b2.lock().unwrap_or_else(|p| p.into_inner());
+            b.extend_from_slice(&chunk[..n]);
+            if b.len() > 4 * TAIL_BYTES {
+                let cut = b.len() - TAIL_BYTES;
+                b.drain(..cut);
+            }
+        }
+    });
+    (buf, h)
+}
+
+fn tail_text(buf: &Mutex<Vec<u8>>) -> String {
+    let b = buf.lock().unwrap_or_else(|p| p.into_inner());
+    let start = b.len().saturating_sub(TAIL_BYTES);
+    let s = String::from_utf8_lossy(&b[start..]).into_owned();
+    // Keep whole lines, at most the last 20.
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig).map(|s| s.as_str().to_owned()).unwrap_or_else(|_| format!("{sig}"))
+}
+
+/// Attaches to one process and drains it until it exits (exit flag) or `stop` says the program is
+/// gone. Runs in its own thread.
+fn follow_process(sock: PathBuf, attach_timeout: Duration, stop: Arc<Mutex<bool>>) -> Result<ProcessData, String> {
+    let att = reader::attach(&sock, attach_timeout).map_err(|e| e.to_string())?;
+    let region: &Region = &att.region;
+    let info = region.info().clone();
+    let n = info.names.len();
+    let mut samples: Vec<Vec<u64>> = vec![Vec::new(); n];
+    let mut drain = Drain::new(region);
+    let mut sink = |i: usize, s: reader::Sample| samples[i].push(s.ticks);
+    let exited_cleanly = loop {
+        let program_gone = *stop.lock().unwrap_or_else(|p| p.into_inner());
+        let exited = region.exited();
+        drain.drain(region, &mut sink).map_err(|e| e.to_string())?;
+        if exited {
+            // The flag is raised after the last EXIT: this drain saw everything.
+            break true;
+        }
+        if program_gone {
+            break false;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    };
+    Ok(ProcessData {
+        pid: info.pid,
+        names: info.names.clone(),
+        tick_hz: region.freq_hz(),
+        floor_ticks: info.floor_p50_ticks,
+        bad_index: region.bad_index_count(),
+        counts: drain.counts().to_vec(),
+        aggregates: (0..n).map(|i| region.aggregates(i).unwrap_or_default()).collect(),
+        samples,
+        exited_cleanly,
+    })
+}
+
+/// Launches the program once and measures it.
+pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
+    let name = l.name.clone();
+    let dir = tempfile::Builder::new()
+        .prefix("funcscope-run-")
+        .tempdir()
+        .map_err(|e| RunError::Setup { name: name.clone(), message: format!("creating a socket directory: {e}") })?;
+    let t0 = Instant::now();
+    let mut cmd = Command::new(&l.program);
+    cmd.args(&l.args)
+        .env("FUNCSCOPE_SOCKET_DIR", dir.path())
+        .env("FUNCSCOPE_WAIT_ATTACH_MS", l.attach_timeout.as_millis().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in &l.env {
+        cmd.env(k, v);
+    }
+    let mut child =
+        cmd.spawn().map_err(|source| RunError::Spawn { name: name.clone(), program: l.program.clone(), source })?;
+    let (err_buf, err_thread) = tail_reader(child.stderr.take().expect("stderr is piped"));
+    let (out_buf, out_thread) = tail_reader(child.stdout.take().expect("stdout is piped"));
+    let stop = Arc::new(Mutex::new(false));
+    let mut f = Followers { seen: HashSet::new(), running: Vec::new(), done: Vec::new() };
+
+    let kill = |child: &mut Child| {
+        let _ = child.kill();
+        let _ = child.wait();
+    };
+    let status = loop {
+        f.scan(dir.path(), l.attach_timeout, &stop);
+        if let Some((pid, message)) = f.collect_finished() {
+            kill(&mut child);
+            *stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            return Err(RunError::Reader { name, pid, message });
+        }
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) => {}
+            Err(e) => {
+                kill(&mut child);
+                return Err(RunError::Setup { name, message: format!("waiting for the program: {e}") });
+            }
+        }
+        let elapsed = t0.elapsed();
+        if elapsed > l.timeout {
+            kill(&mut child);
+            *stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            let _ = err_thread.join();
+            return Err(RunError::Timeout { name, limit: l.timeout, stderr: tail_text(&err_buf) });
+        }
+        if f.attached() == 0 && elapsed > l.attach_timeout {
+            kill(&mut child);
+            *stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            let _ = err_thread.join();
+            return Err(RunError::NeverAttached { name, waited: l.attach_timeout, stderr: tail_text(&err_buf) });
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    };
+    // A socket may have appeared just before the exit; pick it up (attach fails fast if gone).
+    f.scan(dir.path(), Duration::from_millis(200), &stop);
+    *stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
+    let _ = err_thread.join();
+    let _ = out_thread.join();
+    let stderr = tail_text(&err_buf);
+    if let Some(sig) = status.signal() {
+        return Err(RunError::Crashed { name, signal: signal_name(sig), stderr });
+    }
+    if let Some(code) = status.code().filter(|&c| c != 0) {
+        return Err(RunError::Failed { name, code, stderr });
+    }
+    for (pid, h) in std::mem::take(&mut f.running) {
+        f.done.push((pid, h.join().unwrap_or_else(|_| Err("reader thread panicked".into()))));
+    }
+    let mut procs = Vec::new();
+    for (pid, r) in f.done {
+        match r {
+            Ok(p) => procs.push(p),
+            // A process that exited before we could connect (its socket was already removed)
+            // recorded nothing we could read; it is only an error if nothing attached at all.
+            Err(msg) if msg.contains("cannot connect") => {}
+            Err(message) => return Err(RunError::Reader { name, pid, message }),
+        }
+    }
+    if procs.is_empty() {
+        return Err(RunError::ExitedBeforeAttach { name, stderr });
+    }
+    if let Some(p) = procs.iter().find(|p| !p.exited_cleanly) {
+        return Err(RunError::NoCleanup { name, pid: p.pid });
+    }
+    let wall_s = t0.elapsed().as_secs_f64();
+    Ok(assemble(&name, wall_s, procs, tail_text(&out_buf)))
+}
+
+type Follower = (u32, JoinHandle<Result<ProcessData, String>>);
+
+/// The per-process reader threads of one run.
+struct Followers {
+    seen: HashSet<PathBuf>,
+    running: Vec<Follower>,
+    done: Vec<(u32, Result<ProcessData, String>)>,
+}
+
+impl Followers {
+    /// Starts a reader thread for every new `<pid>.sock`.
+    fn scan(&mut self, dir: &Path, attach_timeout: Duration, stop: &Arc<Mutex<bool>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "sock") && self.seen.insert(p.clone()) {
+                let pid = p.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse().ok()).unwrap_or(0);
+                let stop = stop.clone();
+                self.running.push((pid, std::thread::spawn(move || follow_process(p, attach_timeout, stop))));
+            }
+        }
+    }
+
+    /// Joins finished threads; returns the first real failure (pid, message).
+    fn collect_finished(&mut self) -> Option<(u32, String)> {
+        let mut i = 0;
+        while i < self.running.len() {
+            if self.running[i].1.is_finished() {
+                let (pid, h) = self.running.swap_remove(i);
+                let r = h.join().unwrap_or_else(|_| Err("reader thread panicked".into()));
+                if let Err(m) = &r {
+                    if !m.contains("cannot connect") {
+                        return Some((pid, m.clone()));
+                    }
+                }
+                self.done.push((pid, r));
+            } else {
+                i += 1;
+            }
+        }
+        None
+    }
+
+    /// Processes seen so far (attached or attaching).
+    fn attached(&self) -> usize {
+        self.running.len() + self.done.iter().filter(|(_, r)| r.is_ok()).count()
+    }
+}
+
+/// Merges processes by checkpoint name and converts ticks to nanoseconds.
+fn assemble(name: &str, wall_s: f64, procs: Vec<ProcessData>, stdout_tail: String) -> RunOutput {
+    let tick_hz = procs[0].tick_hz;
+    let floor_ns = procs[0].floor_ticks as f64 * 1e9 / tick_hz;
+    let mut merged: BTreeMap<String, (CheckpointRun, Vec<f64>)> = BTreeMap::new();
+    let mut bad_index = 0;
+    for p in &procs {
+        bad_index += p.bad_index;
+        let ns_per_tick = 1e9 / p.tick_hz;
+        for (i, cp) in p.names.iter().enumerate() {
+            let e = merged
+                .entry(cp.clone())
+                .or_insert_with(|| (CheckpointRun { count: 0, lost: 0, clamped: 0, summary: None }, Vec::new()));
+            e.0.count += p.aggregates[i].count;
+            e.0.clamped += p.aggregates[i].clamped;
+            e.0.lost += p.counts[i].lost();
+            e.1.extend(p.samples[i].iter().map(|&t| t as f64 * ns_per_tick));
+        }
+    }
+    let mut checkpoints = BTreeMap::new();
+    let mut pooled = BTreeMap::new();
+    for (cp, (mut run, mut ns)) in merged {
+        let mut h = hdrhistogram::Histogram::<u64>::new(3).expect("3 significant figures is valid");
+        for &v in &ns {
+            let _ = h.record((v * POOL_UNITS_PER_NS).round().max(1.0) as u64);
+        }
+        run.summary = RunSummary::from_samples(&mut ns).ok();
+        checkpoints.insert(cp.clone(), run);
+        pooled.insert(cp, h);
+    }
+    RunOutput {
+        result: RunResult {
+            scenario: name.to_owned(),
+            wall_s,
+            processes: procs.len(),
+            tick_hz,
+            floor_ns,
+            bad_index,
+            checkpoints,
+        },
+        pooled,
+        stdout_tail,
+    }
+}

@@ -1,0 +1,182 @@
+//! End to end through real processes: the `funcscope` CLI binary runs a real instrumented
+//! scenario (the `codec` scenario, built here), records a baseline into a temporary directory,
+//! and judges a planted slowdown; failing programs and malformed baselines get their exit codes.
+//!
+//! No test depends on the machine being quiet: the planted slowdown is +200 % and the minimum
+//! effect 40 %, far beyond this machine's run-to-run drift (up to ~35 % over minutes).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// Builds the codec scenario once (debug profile: the test only needs real work, not speed).
+fn codec_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+        let st = Command::new(&cargo)
+            .args(["build", "--quiet", "-p", "funcscope-scenarios", "--bin", "codec"])
+            .current_dir(&root)
+            .status()
+            .expect("run cargo build");
+        assert!(st.success(), "building the codec scenario failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+        let bin = target.join("debug").join("codec");
+        assert!(bin.is_file(), "{} missing", bin.display());
+        bin
+    })
+}
+
+struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    fn new() -> Workspace {
+        Workspace { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `funcscope.toml` with one scenario `codec` running `program`.
+    fn config(&self, program: &Path, args: &[&str], env: &str, extra: &str) {
+        let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+        let text = format!(
+            r#"[gate]
+alpha = 0.05
+min_effect = 0.4
+metrics = ["p50", "p99"]
+
+[run]
+runs = 4
+warmup_runs = 0
+timeout_s = 20
+attach_timeout_s = 3
+
+[[scenario]]
+name = "codec"
+path = {program:?}
+args = [{args}]
+env = {{ {env} }}
+{extra}
+"#,
+            program = program.display().to_string(),
+            args = args.join(", "),
+        );
+        std::fs::write(self.path().join("funcscope.toml"), text).unwrap();
+    }
+
+    fn funcscope(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_funcscope"));
+        cmd.args(args).arg("--config").arg(self.path().join("funcscope.toml")).current_dir(self.path());
+        cmd.env_remove("FUNCSCOPE_PLANT");
+        cmd.output().unwrap()
+    }
+
+    fn baseline_file(&self) -> PathBuf {
+        self.path().join("baselines").join("codec.toml")
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!("--- stdout\n{}\n--- stderr\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn planted_slowdown_is_a_regression_of_exactly_that_checkpoint() {
+    let ws = Workspace::new();
+    let bin = codec_binary();
+    ws.config(bin, &["--duration-ms", "250"], "", "");
+    let out = ws.funcscope(&["baseline"]);
+    assert_eq!(out.status.code(), Some(0), "baseline failed:\n{}", text(&out));
+    let recorded = std::fs::read_to_string(ws.baseline_file()).unwrap();
+    assert!(recorded.contains("[checkpoints.crc32c]"), "{recorded}");
+
+    // Unchanged code: no regression (the 40 % minimum effect absorbs machine drift).
+    let json = ws.path().join("aa.json");
+    let out = ws.funcscope(&["regress", "--json", json.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "A/A regress should pass:\n{}", text(&out));
+
+    // +200 % planted inside crc32c only.
+    ws.config(bin, &["--duration-ms", "250"], r#"FUNCSCOPE_PLANT = "crc32c=200""#, "");
+    let json = ws.path().join("planted.json");
+    let out = ws.funcscope(&["regress", "--json", json.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "planted regress should exit 1:\n{}", text(&out));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let cps = report["scenarios"][0]["checkpoints"].as_array().unwrap();
+    let regressed: Vec<&str> =
+        cps.iter().filter(|c| c["verdict"] == "regressed").map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(regressed, ["crc32c"], "{}", text(&out));
+    assert_eq!(report["exit_code"], 1);
+    // The baseline is never touched by regress.
+    assert_eq!(std::fs::read_to_string(ws.baseline_file()).unwrap(), recorded);
+}
+
+fn assert_scenario_failure(program: &Path, args: &[&str], expect: &str) {
+    let ws = Workspace::new();
+    // A valid baseline from a real run first, so we can check it stays untouched.
+    ws.config(codec_binary(), &["--duration-ms", "100"], "", "");
+    let out = ws.funcscope(&["baseline"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let before = std::fs::read(ws.baseline_file()).unwrap();
+
+    ws.config(program, args, "", "");
+    for cmd in ["regress", "baseline"] {
+        let out = ws.funcscope(&[cmd]);
+        assert_eq!(out.status.code(), Some(3), "{cmd} with a failing program:\n{}", text(&out));
+        assert!(text(&out).contains(expect), "{cmd}: expected {expect:?} in:\n{}", text(&out));
+        assert_eq!(std::fs::read(ws.baseline_file()).unwrap(), before, "{cmd} touched the baseline");
+    }
+}
+
+#[test]
+fn crashing_scenario_exits_3_naming_the_signal() {
+    assert_scenario_failure(Path::new("/bin/sh"), &["-c", "echo about to crash >&2; kill -SEGV $$"], "SIGSEGV");
+}
+
+#[test]
+fn scenario_that_never_attaches_exits_3() {
+    assert_scenario_failure(Path::new("/bin/sleep"), &["30"], "no process attached");
+}
+
+#[test]
+fn uninstrumented_program_exits_3() {
+    assert_scenario_failure(Path::new("/bin/true"), &[], "exited before attaching");
+}
+
+#[test]
+fn malformed_baseline_exits_2_naming_file_and_line() {
+    let ws = Workspace::new();
+    ws.config(codec_binary(), &["--duration-ms", "100"], "", "");
+    std::fs::create_dir_all(ws.baseline_file().parent().unwrap()).unwrap();
+    std::fs::write(ws.baseline_file(), "schema = 1\nscenario = \"codec\"\n[recorded\ncommit = \"x\"\n").unwrap();
+    let out = ws.funcscope(&["regress"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("codec.toml:3"), "expected file:line in {stderr}");
+}
+
+#[test]
+fn bad_configuration_exits_2() {
+    let ws = Workspace::new();
+    ws.config(codec_binary(), &[], "", "runs = 1");
+    let out = ws.funcscope(&["regress"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("funcscope.toml:"), "{}", text(&out));
+}
+
+#[test]
+fn run_command_measures_any_instrumented_program() {
+    let out = Command::new(env!("CARGO_BIN_EXE_funcscope"))
+        .args(["run", "--", codec_binary().to_str().unwrap(), "--duration-ms", "100"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for cp in ["encode_frame", "decode_frame", "crc32c"] {
+        assert!(stdout.contains(cp), "{cp} missing from:\n{stdout}");
+    }
+}
