@@ -414,7 +414,9 @@ fn assemble(name: &str, wall_s: f64, procs: Vec<ProcessData>, stdout_tail: Strin
         for &v in &ns {
             let _ = h.record((v * POOL_UNITS_PER_NS).round().max(1.0) as u64);
         }
-        run.summary = RunSummary::from_samples(&mut ns).ok();
+        // Tick counters are coarse (10 ns steps on AMD Zen): grid-aware percentiles, see
+        // stats::grouped_quantile_sorted.
+        run.summary = RunSummary::from_grid_samples(&mut ns).ok();
         checkpoints.insert(cp.clone(), run);
         pooled.insert(cp, h);
     }

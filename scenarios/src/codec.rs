@@ -56,9 +56,9 @@ pub fn encode_varint(mut v: u64, out: &mut Vec<u8>) {
 /// Encoded length of `v` in bytes (1-10).
 #[inline]
 pub fn varint_len(v: u64) -> usize {
-    // 1 + floor(bits / 7), with bits = 64 - lzcnt(v | 1).
+    // ceil(bits / 7), with bits = 64 - lzcnt(v | 1) (zero still takes one byte).
     let bits = 64 - (v | 1).leading_zeros() as usize;
-    (bits + 6) / 7
+    bits.div_ceil(7)
 }
 
 /// Decodes a LEB128 varint at the start of `buf`: (value, bytes used).

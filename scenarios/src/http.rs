@@ -362,7 +362,7 @@ pub enum RouteMatch {
 }
 
 /// Most path segments examined; longer paths can only match a `Rest` route.
-const MAX_SEGS: usize = 8;
+pub const MAX_SEGS: usize = 8;
 
 /// A small routing table, matched in order (first match wins).
 #[derive(Clone, Debug)]

@@ -76,7 +76,7 @@ pub const CALIBRATION_BLOCKS: u32 = 10;
 const CALIBRATION_OUTLIER_TICKS: u64 = 1_000_000;
 
 /// Upper bound on the time between two `poll_attach` calls (and limit checks) in the loop.
-const POLL_INTERVAL: Duration = Duration::from_millis(1);
+pub const POLL_INTERVAL: Duration = Duration::from_millis(1);
 
 /// Initialises the probe at `Level::Normal` with the given checkpoint names and
 /// [`RING_CAPACITY`]; prints the error and exits 2 if it cannot.
@@ -305,7 +305,9 @@ pub fn run_loop(mut session: Session, args: &Args, name: &str, mut body: impl Fn
     let mut reported = false;
     let cap = args.iterations.unwrap_or(u64::MAX);
     while n < cap {
-        checksum = checksum.rotate_left(5) ^ body();
+        // Multiplying mixes every iteration's value into all later bits (a rotate-xor fold cancels
+        // out over a corpus cycle of a multiple of 64 inputs).
+        checksum = (checksum ^ body()).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         n += 1;
         since += 1;
         if since < k {

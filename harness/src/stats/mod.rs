@@ -87,7 +87,7 @@ pub use multiple::{benjamini_hochberg, holm, Correction};
 pub use noise::{
     effective_threshold, effective_threshold_at, min_detectable_effect, noise_cv, FLOOR_ALPHA, FLOOR_POWER, MAD_TO_SD,
 };
-pub use summary::{quantile_sorted, Metric, RunSummary};
+pub use summary::{grouped_quantile_sorted, quantile_sorted, Metric, RunSummary};
 pub use verdict::{judge, Verdict};
 
 /// Why a statistic could not be computed. Every variant names the offending input.
