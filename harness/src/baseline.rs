@@ -198,6 +198,20 @@ pub struct Baseline {
     pub machine: Fingerprint,
     /// Per checkpoint name; at least one.
     pub checkpoints: BTreeMap<String, CheckpointBaseline>,
+    /// The reference workload's speed next to each run, for drift correction (absent in
+    /// baselines recorded without it).
+    pub reference: Option<ReferenceRuns>,
+}
+
+/// `[reference]`: how fast the machine was during each recorded run, measured by the harness's
+/// reference workload in a run next to it (see [`crate::reference`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReferenceRuns {
+    /// Version of the reference workload; values of another version are not comparable and
+    /// are ignored (with a note), never used.
+    pub workload: u32,
+    /// Per run, aligned with the per-run arrays: the speed index (ns; larger is slower).
+    pub speed: Vec<f64>,
 }
 
 /// Why a baseline could not be loaded, built or saved. Every variant names the file (or, for
@@ -326,6 +340,32 @@ pub fn path_for(dir: &Path, scenario: &str) -> PathBuf {
 }
 
 impl Baseline {
+    /// The reference speed per run, if recorded with the current reference workload version.
+    pub fn reference_speed(&self) -> Option<&[f64]> {
+        self.reference.as_ref().filter(|r| r.workload == crate::drift::REFERENCE_VERSION).map(|r| r.speed.as_slice())
+    }
+
+    /// Attaches reference speeds (one per run, in run order) recorded with the current
+    /// reference workload. Values are rounded like other ns values.
+    pub fn with_reference(mut self, speed: &[f64]) -> Result<Baseline, BaselineError> {
+        if speed.len() != self.recorded.runs || speed.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+            return Err(BaselineError::Refused {
+                scenario: self.scenario.clone(),
+                field: "reference.speed".into(),
+                message: format!(
+                    "{} reference speeds for {} runs, or a non-positive value: every run needs its reference run",
+                    speed.len(),
+                    self.recorded.runs
+                ),
+            });
+        }
+        self.reference = Some(ReferenceRuns {
+            workload: crate::drift::REFERENCE_VERSION,
+            speed: speed.iter().map(|&v| round_ns(v)).collect(),
+        });
+        Ok(self)
+    }
+
     /// The per-run values (ns) of `metric` at `checkpoint`, one per recorded run.
     pub fn values(&self, checkpoint: &str, metric: Metric) -> Option<&[f64]> {
         self.checkpoints.get(checkpoint)?.runs.get(&metric).map(Vec::as_slice)
@@ -434,6 +474,7 @@ impl Baseline {
             recorded: Recorded { runs: runs.len(), ..recorded },
             machine,
             checkpoints,
+            reference: None,
         };
         check(&baseline).map_err(|p| refused(&p.field, p.message))?;
         Ok(baseline)
@@ -471,6 +512,16 @@ impl Baseline {
             Err(e) => {
                 debug_assert!(false, "a Fingerprint always serializes: {e}");
             }
+        }
+        if let Some(r) = &self.reference {
+            let _ = writeln!(
+                s,
+                "\n# Machine speed next to each run (the reference workload's speed index, ns; larger is slower)."
+            );
+            let _ = writeln!(s, "[reference]");
+            let _ = writeln!(s, "workload = {}", r.workload);
+            let speed: Vec<String> = r.speed.iter().map(|v| float(round_ns(*v))).collect();
+            let _ = writeln!(s, "speed = [{}]", speed.join(", "));
         }
         for (name, cp) in &self.checkpoints {
             let _ = writeln!(s, "\n[checkpoints.{}]", key(name));
@@ -670,6 +721,14 @@ fn check(b: &Baseline) -> Result<(), Problem> {
     if b.checkpoints.is_empty() {
         return problem("checkpoints".into(), None, "no checkpoints".into());
     }
+    if let Some(r) = &b.reference {
+        if r.speed.len() != runs {
+            return problem("reference.speed".into(), None, format!("{} values for {runs} runs", r.speed.len()));
+        }
+        if let Some(i) = r.speed.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
+            return problem("reference.speed".into(), Some(i), format!("{} is not a positive speed", r.speed[i]));
+        }
+    }
     for (name, cp) in &b.checkpoints {
         let field = |k: &str| format!("checkpoints.{}.{}", key(name), key(k));
         if !(cp.calls_per_run.is_finite() && cp.calls_per_run >= 0.0) {
@@ -801,7 +860,16 @@ struct RawBaseline {
     scenario: Spanned<String>,
     recorded: RawRecorded,
     machine: Fingerprint,
+    #[serde(default)]
+    reference: Option<RawReference>,
     checkpoints: BTreeMap<String, RawCheckpoint>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReference {
+    workload: u32,
+    speed: RawArray,
 }
 
 #[derive(Deserialize)]
@@ -943,6 +1011,12 @@ impl RawBaseline {
             },
             machine: self.machine,
             checkpoints,
+            reference: self.reference.map(|r| {
+                let whole = r.speed.span();
+                let values = r.speed.into_inner();
+                span("reference.speed".into(), whole, values.iter().map(Spanned::span).collect());
+                ReferenceRuns { workload: r.workload, speed: values.into_iter().map(Spanned::into_inner).collect() }
+            }),
         };
         (baseline, spans)
     }

@@ -1,24 +1,22 @@
-//! The commands: `regress`, `baseline`, `run`. Argument parsing and orchestration only; the work
-//! is in [`crate::runner`], [`crate::judge`], [`crate::baseline`] and [`crate::report`].
+//! The command line: argument parsing and dispatch only. The work is in [`crate::commands`]
+//! (and below it [`crate::rounds`], [`crate::judge`], [`crate::report`]).
 //!
 //! Another workspace adopts funcscope with a `funcscope.toml` and an xtask whose `main` is
 //! `std::process::exit(funcscope_harness::cli::main())`.
 
-use std::collections::BTreeMap;
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::baseline::{Baseline, BaselineError, Pooled, Recorded};
-use crate::config::{Config, Scenario};
+use crate::commands::{self, CompareOptions, GateOptions};
+use crate::config::Config;
 use crate::exit_code;
 use crate::fingerprint::Fingerprint;
-use crate::judge::{self, Invocation, ScenarioInput};
-use crate::model::{Report, RunResult};
-use crate::report::{self, Outputs, Style};
-use crate::runner::{self, Launch, RunOutput};
+use crate::judge::{self, Against, Invocation, ScenarioInput};
+use crate::report::Outputs;
+use crate::runner::{self, Launch};
+use crate::workspace::SetupResult;
 
 /// funcscope: per-call latency of instrumented code, and a regression gate for CI.
 #[derive(Parser, Debug)]
@@ -39,8 +37,20 @@ pub enum Command {
     Regress(RegressArgs),
     /// Record (or update) baselines from fresh runs; refuses to write from a failed or partial run.
     Baseline(BaselineArgs),
+    /// Paired A/B: build two revisions side by side and run them interleaved (A B B A ...).
+    ///
+    /// REV_B defaults to the working tree, uncommitted changes included. Same exit codes as
+    /// regress.
+    Compare(CompareArgs),
     /// Run any instrumented program and print per-checkpoint statistics (no baseline needed).
     Run(RunArgs),
+    /// The harness's reference workload (run by the harness itself for drift correction).
+    #[command(name = "__reference", hide = true)]
+    Reference {
+        /// Its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// Options shared by commands that use `funcscope.toml`.
@@ -52,7 +62,7 @@ pub struct Common {
     /// Only these scenarios (repeatable).
     #[arg(long = "scenario", value_name = "NAME")]
     pub scenarios: Vec<String>,
-    /// Measured runs per scenario (overrides the configuration).
+    /// Measured runs (rounds) per scenario (overrides the configuration).
     #[arg(long)]
     pub runs: Option<usize>,
     /// Do not build: use the binaries already in the target directory.
@@ -63,21 +73,40 @@ pub struct Common {
     pub quiet: bool,
 }
 
+/// Report outputs and gating options.
+#[derive(Args, Debug, Clone)]
+pub struct Judging {
+    /// Write the JSON report here (default: TARGET/funcscope/<command>.json).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the Markdown report here (default: TARGET/funcscope/<command>.md).
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// Adaptive sampling budget in seconds: keep adding rounds while some verdict is
+    /// inconclusive (0: fixed number of runs). Default: run.budget_s of the configuration.
+    #[arg(long)]
+    pub budget: Option<f64>,
+}
+
 /// `regress`.
 #[derive(Args, Debug)]
 pub struct RegressArgs {
     /// Common options.
     #[command(flatten)]
     pub common: Common,
-    /// Write the JSON report here (default: TARGET/funcscope/regress.json).
-    #[arg(long)]
-    pub json: Option<PathBuf>,
-    /// Write the Markdown report here (default: TARGET/funcscope/regress.md).
-    #[arg(long)]
-    pub markdown: Option<PathBuf>,
+    /// Outputs and sampling.
+    #[command(flatten)]
+    pub judging: Judging,
     /// Let regressions against a baseline from a different machine fail the build.
     #[arg(long)]
     pub strict: bool,
+    /// Always rebuild the baseline's commit and compare paired on this machine (automatic when
+    /// the baseline was recorded on a different machine).
+    #[arg(long)]
+    pub paired: bool,
+    /// Do not run the reference workload (no machine-drift correction).
+    #[arg(long)]
+    pub no_reference: bool,
 }
 
 /// `baseline`.
@@ -86,6 +115,28 @@ pub struct BaselineArgs {
     /// Common options.
     #[command(flatten)]
     pub common: Common,
+    /// Do not run the reference workload (the baseline then allows no drift correction).
+    #[arg(long)]
+    pub no_reference: bool,
+}
+
+/// `compare`.
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// Revision A (the reference side): a branch, tag or commit.
+    pub rev_a: String,
+    /// Revision B (default: the working tree, uncommitted changes included).
+    pub rev_b: Option<String>,
+    /// Common options.
+    #[command(flatten)]
+    pub common: Common,
+    /// Outputs and sampling.
+    #[command(flatten)]
+    pub judging: Judging,
+    /// Extra environment for side B only, KEY=VALUE (repeatable), e.g. to rehearse a planted
+    /// slowdown: --env-b FUNCSCOPE_PLANT=parse_headers=5.
+    #[arg(long = "env-b", value_name = "KEY=VALUE")]
+    pub env_b: Vec<String>,
 }
 
 /// `run`.
@@ -123,12 +174,42 @@ pub fn main() -> i32 {
     run_cli(cli)
 }
 
+fn gate(c: &Common, j: Option<&Judging>) -> GateOptions {
+    GateOptions {
+        config: c.config.clone(),
+        scenarios: c.scenarios.clone(),
+        runs: c.runs,
+        no_build: c.no_build,
+        quiet: c.quiet,
+        json: j.and_then(|j| j.json.clone()),
+        markdown: j.and_then(|j| j.markdown.clone()),
+        budget_s: j.and_then(|j| j.budget),
+        ..GateOptions::default()
+    }
+}
+
 /// Runs a parsed command.
 pub fn run_cli(cli: Cli) -> i32 {
     let r = match cli.command {
-        Command::Regress(a) => regress(a),
-        Command::Baseline(a) => baseline(a),
+        Command::Regress(a) => commands::regress(&GateOptions {
+            strict: a.strict,
+            paired: a.paired,
+            no_reference: a.no_reference,
+            ..gate(&a.common, Some(&a.judging))
+        }),
+        Command::Baseline(a) => {
+            commands::baseline(&GateOptions { no_reference: a.no_reference, ..gate(&a.common, None) })
+        }
+        Command::Compare(a) => parse_env(&a.env_b).and_then(|env_b| {
+            commands::compare(&CompareOptions {
+                gate: gate(&a.common, Some(&a.judging)),
+                rev_a: a.rev_a,
+                rev_b: a.rev_b,
+                env_b,
+            })
+        }),
         Command::Run(a) => run_program(a),
+        Command::Reference { args } => return crate::reference::reference_main(&args),
     };
     match r {
         Ok(code) => code,
@@ -139,345 +220,23 @@ pub fn run_cli(cli: Cli) -> i32 {
     }
 }
 
-/// A setup error: configuration, build, baseline. Always exit code 2.
-type SetupResult<T> = Result<T, String>;
-
-fn load_config(c: &Common) -> SetupResult<Config> {
-    let path = match &c.config {
-        Some(p) => p.clone(),
-        None => Config::find(&std::env::current_dir().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?,
-    };
-    let mut cfg = Config::load(&path).map_err(|e| e.to_string())?;
-    if let Some(r) = c.runs {
-        if r < 2 {
-            return Err(format!("--runs {r}: at least 2 runs are needed"));
-        }
-        cfg.run.runs = r;
-        for s in &mut cfg.scenarios {
-            s.runs = None;
-        }
-    }
-    if !c.scenarios.is_empty() {
-        for want in &c.scenarios {
-            if !cfg.scenarios.iter().any(|s| &s.name == want) {
-                let known: Vec<&str> = cfg.scenarios.iter().map(|s| s.name.as_str()).collect();
-                return Err(format!(
-                    "--scenario {want}: no such scenario in {} (known: {})",
-                    cfg.path.display(),
-                    known.join(", ")
-                ));
-            }
-        }
-        cfg.scenarios.retain(|s| c.scenarios.contains(&s.name));
-    }
-    Ok(cfg)
-}
-
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
-}
-
-/// The cargo target directory of the workspace at `root`.
-fn target_dir(root: &Path) -> SetupResult<PathBuf> {
-    if let Some(d) = std::env::var_os("CARGO_TARGET_DIR") {
-        return Ok(root.join(d));
-    }
-    let out = std::process::Command::new(cargo())
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .current_dir(root)
-        .output()
-        .map_err(|e| format!("running cargo metadata: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr)));
-    }
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata output: {e}"))?;
-    v["target_directory"].as_str().map(PathBuf::from).ok_or_else(|| "cargo metadata: no target_directory".into())
-}
-
-/// Builds the scenario binaries in release and returns each scenario's program path.
-fn prepare(cfg: &Config, no_build: bool, quiet: bool) -> SetupResult<(PathBuf, Vec<PathBuf>)> {
-    let bins: Vec<&str> = cfg.scenarios.iter().filter_map(|s| s.bin.as_deref()).collect();
-    // Only a cargo workspace has a target directory to ask for; path-only configurations write
-    // their reports under <config dir>/target.
-    let target = if bins.is_empty() { cfg.root.join("target") } else { target_dir(&cfg.root)? };
-    if !bins.is_empty() && !no_build {
-        if !quiet {
-            eprintln!("building {} ({} binaries, release)...", cfg.run.package, bins.len());
-        }
-        let mut cmd = std::process::Command::new(cargo());
-        cmd.args(["build", "--release", "--quiet", "-p", &cfg.run.package]).current_dir(&cfg.root);
-        for b in &bins {
-            cmd.args(["--bin", b]);
-        }
-        let st = cmd.status().map_err(|e| format!("running cargo build: {e}"))?;
-        if !st.success() {
-            return Err(format!("cargo build of {} failed ({st}); fix the build and retry", cfg.run.package));
-        }
-    }
-    let mut programs = Vec::new();
-    for s in &cfg.scenarios {
-        let p = match (&s.bin, &s.path) {
-            (Some(b), _) => target.join("release").join(b),
-            (None, Some(p)) => cfg.root.join(p),
-            (None, None) => unreachable!("validated by Config::parse"),
-        };
-        if !p.is_file() {
-            return Err(format!(
-                "scenario {}: program {} does not exist (build it, or fix `bin`/`path`)",
-                s.name,
-                p.display()
-            ));
-        }
-        programs.push(p);
-    }
-    Ok((target, programs))
-}
-
-/// splitmix64: a tiny deterministic generator for shuffling run order.
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Per scenario: its runs (with pooled histograms) or the first failure.
-type Collected = Vec<Result<Vec<RunOutput>, String>>;
-
-/// Runs every scenario `warmup + runs` times: warm-up rounds first, then measured rounds with the
-/// scenario order shuffled per round. A scenario that fails is not run again.
-fn run_rounds(cfg: &Config, programs: &[PathBuf], quiet: bool) -> Collected {
-    let n = cfg.scenarios.len();
-    let mut out: Collected = (0..n).map(|_| Ok(Vec::new())).collect();
-    let max_runs = cfg.scenarios.iter().map(|s| cfg.runs_for(s)).max().unwrap_or(0);
-    let rounds = cfg.run.warmup_runs + max_runs;
-    let mut seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
-    let total: usize = cfg.scenarios.iter().map(|s| cfg.run.warmup_runs + cfg.runs_for(s)).sum();
-    let mut done = 0;
-    let t0 = Instant::now();
-    let tty = std::io::stderr().is_terminal();
-    for round in 0..rounds {
-        let warmup = round < cfg.run.warmup_runs;
-        let mut order: Vec<usize> = (0..n).collect();
-        for i in (1..n).rev() {
-            order.swap(i, (splitmix(&mut seed) % (i as u64 + 1)) as usize);
-        }
-        for si in order {
-            let s: &Scenario = &cfg.scenarios[si];
-            let measured_round = round.checked_sub(cfg.run.warmup_runs);
-            if measured_round.is_some_and(|r| r >= cfg.runs_for(s)) || out[si].is_err() {
-                continue;
-            }
-            done += 1;
-            if !quiet {
-                let what = if warmup {
-                    "warm-up".to_string()
-                } else {
-                    format!("run {}/{}", measured_round.unwrap_or(0) + 1, cfg.runs_for(s))
-                };
-                let line = format!("[{done}/{total}] {} {what} ({:.0} s)", s.name, t0.elapsed().as_secs_f64());
-                if tty {
-                    eprint!("\r\x1b[2K{line}");
-                } else {
-                    eprintln!("{line}");
-                }
-            }
-            let launch = Launch {
-                name: s.name.clone(),
-                program: programs[si].clone(),
-                args: s.args.clone(),
-                env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                timeout: Duration::from_secs_f64(cfg.run.timeout_s),
-                attach_timeout: Duration::from_secs_f64(cfg.run.attach_timeout_s),
-            };
-            match runner::run_once(&launch) {
-                Ok(o) if !warmup => {
-                    if let Ok(v) = &mut out[si] {
-                        v.push(o);
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => out[si] = Err(e.to_string()),
-            }
-        }
-    }
-    if !quiet && tty {
-        eprintln!();
-    }
-    out
-}
-
-fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
-}
-
-fn finish(report: &Report, outputs: Outputs) -> SetupResult<i32> {
-    let mut stdout = std::io::stdout().lock();
-    report::render_terminal(report, &mut stdout, Style::detect()).map_err(|e| format!("writing the report: {e}"))?;
-    report::write_outputs(report, &outputs).map_err(|e| format!("writing the report files: {e}"))?;
-    if let Some(j) = &outputs.json {
-        eprintln!("wrote {}", j.display());
-    }
-    if let Some(m) = &outputs.markdown {
-        eprintln!("wrote {}", m.display());
-    }
-    Ok(report.exit_code)
-}
-
-fn regress(a: RegressArgs) -> SetupResult<i32> {
-    let t0 = Instant::now();
-    let started = now_rfc3339();
-    let cfg = load_config(&a.common)?;
-    // Baselines are read before anything runs: a malformed one stops here, with its line.
-    let mut baselines = Vec::new();
-    for s in &cfg.scenarios {
-        match Baseline::load(&cfg.baseline_path(&s.name)) {
-            Ok(b) => baselines.push(Some(b)),
-            Err(BaselineError::NotFound { .. }) => baselines.push(None),
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    let (target, programs) = prepare(&cfg, a.common.no_build, a.common.quiet)?;
-    let collected = run_rounds(&cfg, &programs, a.common.quiet);
-    let inputs = cfg
-        .scenarios
-        .iter()
-        .zip(collected)
-        .zip(baselines)
-        .map(|((s, c), baseline)| ScenarioInput {
-            name: s.name.clone(),
-            outcome: c.map(|runs| runs.into_iter().map(|o| o.result).collect()),
-            baseline,
-        })
-        .collect();
-    let inv = Invocation {
-        command: "regress",
-        config: &cfg,
-        machine: Fingerprint::current(),
-        compare: true,
-        strict: a.strict,
-        started,
-        wall_s: t0.elapsed().as_secs_f64(),
-    };
-    let report = judge::judge(inv, inputs);
-    let dir = target.join("funcscope");
-    finish(
-        &report,
-        Outputs {
-            json: Some(a.json.unwrap_or_else(|| dir.join("regress.json"))),
-            markdown: Some(a.markdown.unwrap_or_else(|| dir.join("regress.md"))),
-        },
-    )
-}
-
-fn git(root: &Path, args: &[&str]) -> Option<String> {
-    let o = std::process::Command::new("git").args(args).current_dir(root).output().ok()?;
-    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-}
-
-fn baseline(a: BaselineArgs) -> SetupResult<i32> {
-    let t0 = Instant::now();
-    let started = now_rfc3339();
-    let cfg = load_config(&a.common)?;
-    let (_, programs) = prepare(&cfg, a.common.no_build, a.common.quiet)?;
-    let collected = run_rounds(&cfg, &programs, a.common.quiet);
-    let commit = git(&cfg.root, &["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty = git(&cfg.root, &["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    let commit = if dirty { format!("{commit}-dirty") } else { commit };
-    let mut machine = Fingerprint::current();
-    let mut code = exit_code::PASS;
-    let mut inputs = Vec::new();
-    for (s, c) in cfg.scenarios.iter().zip(collected) {
-        let runs = match c {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("{}: not written: the scenario failed:\n{e}", s.name);
-                code = exit_code::SCENARIO_FAILED;
-                inputs.push(ScenarioInput { name: s.name.clone(), outcome: Err(e), baseline: None });
-                continue;
-            }
-        };
-        let results: Vec<RunResult> = runs.iter().map(|o| o.result.clone()).collect();
-        let lost: u64 = results.iter().flat_map(|r| r.checkpoints.values()).map(|c| c.lost).sum();
-        if lost > 0 {
-            eprintln!(
-                "{}: not written: {lost} samples were lost (ring overrun), so the runs are partial; \
-                 raise the ring capacity or lower the call rate",
-                s.name
-            );
-            code = exit_code::SCENARIO_FAILED;
-            inputs.push(ScenarioInput { name: s.name.clone(), outcome: Ok(results), baseline: None });
-            continue;
-        }
-        machine.tick_hz = results.first().map_or(0.0, |r| r.tick_hz);
-        let pooled = pool(&runs);
-        let recorded = Recorded {
-            commit: commit.clone(),
-            date: now_rfc3339(),
-            runs: results.len(),
-            funcscope: env!("CARGO_PKG_VERSION").to_owned(),
-            args: s.args.clone(),
-        };
-        let path = cfg.baseline_path(&s.name);
-        match Baseline::from_runs(&s.name, &results, &pooled, machine.clone(), recorded) {
-            Ok(b) => {
-                b.save_atomic(&path).map_err(|e| e.to_string())?;
-                eprintln!("{}: wrote {}", s.name, path.display());
-            }
-            Err(e) => {
-                eprintln!("{}: not written: {e}", s.name);
-                code = exit_code::SCENARIO_FAILED;
-            }
-        }
-        inputs.push(ScenarioInput { name: s.name.clone(), outcome: Ok(results), baseline: None });
-    }
-    let inv = Invocation {
-        command: "baseline",
-        config: &cfg,
-        machine,
-        compare: false,
-        strict: false,
-        started,
-        wall_s: t0.elapsed().as_secs_f64(),
-    };
-    let report = judge::judge(inv, inputs);
-    let mut stdout = std::io::stdout().lock();
-    report::render_terminal(&report, &mut stdout, Style::detect()).map_err(|e| e.to_string())?;
-    Ok(code.max(report.exit_code))
-}
-
-/// Pooled quantiles per checkpoint over all samples of all runs.
-fn pool(runs: &[RunOutput]) -> BTreeMap<String, Pooled> {
-    let mut merged: BTreeMap<String, hdrhistogram::Histogram<u64>> = BTreeMap::new();
-    for r in runs {
-        for (cp, h) in &r.pooled {
-            match merged.get_mut(cp) {
-                Some(m) => {
-                    let _ = m.add(h);
-                }
-                None => {
-                    merged.insert(cp.clone(), h.clone());
-                }
-            }
-        }
-    }
-    merged
-        .into_iter()
-        .map(|(cp, h)| {
-            let q = |p: f64| h.value_at_quantile(p) as f64 / runner::POOL_UNITS_PER_NS;
-            (cp, Pooled { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999) })
+fn parse_env(kv: &[String]) -> SetupResult<Vec<(String, String)>> {
+    kv.iter()
+        .map(|s| {
+            s.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| format!("--env-b {s:?}: expected KEY=VALUE"))
         })
         .collect()
 }
 
 fn run_program(a: RunArgs) -> SetupResult<i32> {
     let t0 = Instant::now();
-    let started = now_rfc3339();
+    let started = commands::now_rfc3339();
     let (prog, args) = a.program.split_first().ok_or("no program given")?;
     let program = which(prog).ok_or_else(|| format!("{prog}: no such program (not a path, not on PATH)"))?;
-    let name = Path::new(prog).file_name().map_or_else(|| prog.clone(), |n| n.to_string_lossy().into_owned());
+    let name =
+        std::path::Path::new(prog).file_name().map_or_else(|| prog.clone(), |n| n.to_string_lossy().into_owned());
     let launch = Launch {
         name: name.clone(),
         program,
@@ -497,14 +256,7 @@ fn run_program(a: RunArgs) -> SetupResult<i32> {
             }
         }
     }
-    let cfg = Config {
-        path: PathBuf::new(),
-        root: PathBuf::new(),
-        gate: Default::default(),
-        run: Default::default(),
-        scenarios: Vec::new(),
-        checkpoints: BTreeMap::new(),
-    };
+    let cfg = Config::ad_hoc();
     let outcome = match failure {
         Some(e) => Err(e),
         None => Ok(runs),
@@ -517,9 +269,11 @@ fn run_program(a: RunArgs) -> SetupResult<i32> {
         strict: false,
         started,
         wall_s: t0.elapsed().as_secs_f64(),
+        looks: 1,
     };
-    let report = judge::judge(inv, vec![ScenarioInput { name, outcome, baseline: None }]);
-    finish(&report, Outputs { json: a.json, markdown: a.markdown })
+    let input = ScenarioInput { name, outcome, against: Against::Nothing, reference_speed: None };
+    let report = judge::judge(inv, vec![input]);
+    commands::finish(&report, Outputs { json: a.json, markdown: a.markdown })
 }
 
 /// Resolves a program name like a shell: a path if it contains '/', else the first match on PATH.
@@ -528,5 +282,5 @@ fn which(prog: &str) -> Option<PathBuf> {
         let p = PathBuf::from(prog);
         return p.is_file().then_some(p);
     }
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(prog)).find(|p| p.is_file())
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| std::path::Path::new(d).join(prog)).find(|p| p.is_file())
 }

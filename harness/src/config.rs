@@ -14,6 +14,8 @@
 //! attach_timeout_s = 10     # per run: fail if the program has not attached by then
 //! baseline_dir = "baselines"
 //! package = "funcscope-scenarios"  # cargo package whose binaries `bin` names
+//! budget_s = 60             # adaptive sampling: add rounds while undecided, up to 60 s (0: off)
+//! max_runs = 30             # adaptive sampling: at most this many rounds
 //!
 //! [[scenario]]
 //! name = "http_parse"
@@ -105,6 +107,11 @@ pub struct RunOptions {
     pub baseline_dir: PathBuf,
     /// Cargo package holding the scenario binaries.
     pub package: String,
+    /// Adaptive sampling: after `runs` rounds, keep adding rounds while some verdict is
+    /// inconclusive, until this many seconds have passed since the first round (0: off).
+    pub budget_s: f64,
+    /// Adaptive sampling: never more than this many measured rounds per scenario.
+    pub max_runs: usize,
 }
 
 impl Default for RunOptions {
@@ -116,6 +123,8 @@ impl Default for RunOptions {
             attach_timeout_s: 10.0,
             baseline_dir: PathBuf::from("baselines"),
             package: "funcscope-scenarios".into(),
+            budget_s: 0.0,
+            max_runs: 30,
         }
     }
 }
@@ -249,6 +258,18 @@ impl Config {
                 ),
             ));
         }
+        if !(raw.run.budget_s >= 0.0 && raw.run.budget_s.is_finite()) {
+            return Err(invalid(
+                key_line("budget_s"),
+                format!("run.budget_s = {} must be >= 0 (0 turns adaptive sampling off)", raw.run.budget_s),
+            ));
+        }
+        if raw.run.max_runs < raw.run.runs {
+            return Err(invalid(
+                key_line("max_runs"),
+                format!("run.max_runs = {} is below run.runs = {}", raw.run.max_runs, raw.run.runs),
+            ));
+        }
         if !(raw.run.timeout_s > 0.0 && raw.run.attach_timeout_s > 0.0) {
             return Err(invalid(
                 key_line("timeout_s"),
@@ -301,6 +322,18 @@ impl Config {
             scenarios: raw.scenarios,
             checkpoints: raw.checkpoints,
         })
+    }
+
+    /// The defaults, for commands that need no file (`run`).
+    pub fn ad_hoc() -> Config {
+        Config {
+            path: PathBuf::new(),
+            root: PathBuf::new(),
+            gate: Gate::default(),
+            run: RunOptions::default(),
+            scenarios: Vec::new(),
+            checkpoints: BTreeMap::new(),
+        }
     }
 
     /// Measured runs for `scenario`.

@@ -13,22 +13,41 @@ use crate::baseline::Baseline;
 use crate::config::Config;
 use crate::fingerprint::Fingerprint;
 use crate::model::{
-    CheckpointResult, MetricResult, Mode, Presence, Report, RunResult, ScenarioResult, ScenarioStatus, Tally,
-    REPORT_SCHEMA,
+    CheckpointResult, DriftCorrection, MetricResult, Mode, Presence, Report, RunResult, ScenarioResult, ScenarioStatus,
+    Tally, REPORT_SCHEMA,
 };
 use crate::stats::{self, Comparison, Metric, Verdict};
 
 /// Power at which the noise floor of a threshold is computed.
 const FLOOR_POWER: f64 = 0.8;
 
-/// What the runner produced for one scenario, and its baseline.
+/// What the current runs of a scenario are compared with.
+pub enum Against {
+    /// Nothing (measure only, or no baseline exists).
+    Nothing,
+    /// A committed baseline.
+    Baseline(Box<Baseline>),
+    /// The other arm of a paired experiment: its runs, aligned round by round with the current
+    /// runs (`runs[i]` and the current `i`-th run come from the same round).
+    Paired {
+        /// What it is, in words (e.g. `main@1a2b3c4`).
+        label: String,
+        /// Its runs.
+        runs: Vec<RunResult>,
+    },
+}
+
+/// What the runner produced for one scenario, and what to compare it with.
 pub struct ScenarioInput {
     /// Scenario name.
     pub name: String,
     /// The measured runs, or why the scenario failed.
     pub outcome: Result<Vec<RunResult>, String>,
-    /// The baseline to compare with (`None`: measure only, or no baseline exists).
-    pub baseline: Option<Baseline>,
+    /// The comparison partner.
+    pub against: Against,
+    /// Baseline mode only: the reference workload's speed index of the run next to each current
+    /// run (aligned with `outcome`), for drift correction; see [`crate::reference`].
+    pub reference_speed: Option<Vec<f64>>,
 }
 
 /// Invocation-wide facts for the report.
@@ -47,6 +66,8 @@ pub struct Invocation<'a> {
     pub started: String,
     /// Wall time so far, s.
     pub wall_s: f64,
+    /// Interim analyses planned (adaptive sampling); each tests at `alpha / looks`.
+    pub looks: usize,
 }
 
 /// One test of the family.
@@ -54,8 +75,11 @@ struct Test {
     scenario: usize,
     checkpoint: usize,
     metric: usize,
+    /// Baseline values (or arm A's, round by round).
     base: Vec<f64>,
+    /// Current values (or arm B's).
     cur: Vec<f64>,
+    paired: bool,
     min_effect: f64,
 }
 
@@ -88,6 +112,8 @@ pub fn judge(inv: Invocation<'_>, inputs: Vec<ScenarioInput>) -> Report {
                     runs: 0,
                     baseline_runs: 0,
                     machine_note: None,
+                    against: None,
+                    drift: None,
                     floor_ns: 0.0,
                     checkpoints: Vec::new(),
                     run_results: Vec::new(),
@@ -99,23 +125,51 @@ pub fn judge(inv: Invocation<'_>, inputs: Vec<ScenarioInput>) -> Report {
         let mut machine = inv.machine.clone();
         machine.tick_hz = median(&runs.iter().map(|r| r.tick_hz).collect::<Vec<_>>()).unwrap_or(0.0);
         let current_names: BTreeSet<&String> = runs.iter().flat_map(|r| r.checkpoints.keys()).collect();
-        let baseline = input.baseline.as_ref().filter(|_| inv.compare);
-        let (status, mode, machine_note) = match baseline {
-            None if inv.compare => (ScenarioStatus::NoBaseline, Mode::Measure, None),
-            None => (ScenarioStatus::Measured, Mode::Measure, None),
-            Some(b) => match b.machine.machine_difference(&machine) {
+        let partner = if inv.compare { Partner::of(&input.against) } else { Partner::None };
+        let (status, mode, machine_note) = match &partner {
+            Partner::None if inv.compare => (ScenarioStatus::NoBaseline, Mode::Measure, None),
+            Partner::None => (ScenarioStatus::Measured, Mode::Measure, None),
+            Partner::Paired(..) => (ScenarioStatus::Compared, Mode::Paired, None),
+            Partner::Baseline(b) => match b.machine.machine_difference(&machine) {
                 Some(note) => (ScenarioStatus::Compared, Mode::CrossMachine, Some(note)),
                 None => (ScenarioStatus::Compared, Mode::Baseline, b.machine.toolchain_difference(&machine)),
             },
         };
+        // Drift correction: both sides must have reference runs aligned with their runs.
+        let speeds = match (&partner, &input.reference_speed) {
+            (Partner::Baseline(b), Some(cur)) if cur.len() == runs.len() => b
+                .reference_speed()
+                .filter(|base| base.len() == b.recorded.runs)
+                .map(|base| (base.to_vec(), cur.clone())),
+            _ => None,
+        };
+        let drift = speeds.as_ref().map(|(base, cur)| DriftCorrection {
+            factor: geo_mean(cur) / geo_mean(base),
+            current_runs: cur.len(),
+            baseline_runs: base.len(),
+        });
+        let against = match &partner {
+            Partner::None => None,
+            Partner::Baseline(b) => Some(format!(
+                "baseline recorded {} from commit {} ({} runs)",
+                b.recorded.date, b.recorded.commit, b.recorded.runs
+            )),
+            Partner::Paired(label, _) => Some(format!("{label}, run interleaved with the current build")),
+        };
         let mut names: BTreeSet<&String> = current_names.clone();
-        if let Some(b) = baseline {
-            names.extend(b.checkpoints.keys());
+        match &partner {
+            Partner::Baseline(b) => names.extend(b.checkpoints.keys()),
+            Partner::Paired(_, a) => names.extend(a.iter().flat_map(|r| r.checkpoints.keys())),
+            Partner::None => {}
         }
         let mut checkpoints = Vec::new();
         for cp in names {
             let in_cur = current_names.contains(cp);
-            let in_base = baseline.is_some_and(|b| b.checkpoints.contains_key(cp));
+            let in_base = match &partner {
+                Partner::Baseline(b) => b.checkpoints.contains_key(cp),
+                Partner::Paired(_, a) => a.iter().any(|r| r.checkpoints.contains_key(cp)),
+                Partner::None => false,
+            };
             let presence = match (in_base, in_cur) {
                 (true, true) => Presence::Both,
                 (true, false) => Presence::BaselineOnly,
@@ -125,10 +179,30 @@ pub fn judge(inv: Invocation<'_>, inputs: Vec<ScenarioInput>) -> Report {
             let calls_per_run =
                 if cps.is_empty() { 0.0 } else { cps.iter().map(|c| c.count as f64).sum::<f64>() / cps.len() as f64 };
             let mut metrics = Vec::new();
-            if let (Presence::Both, Some(b)) = (presence, baseline) {
+            if presence == Presence::Both {
                 for metric in cfg.metrics(&input.name, cp) {
-                    let base = b.values(cp, metric).map(<[f64]>::to_vec).unwrap_or_default();
-                    let cur = current_values(runs, cp, metric);
+                    let (base, cur, paired) = match &partner {
+                        Partner::Baseline(b) => {
+                            let base = b.values(cp, metric).map(<[f64]>::to_vec).unwrap_or_default();
+                            let cur = current_values(runs, cp, metric);
+                            (base, cur, false)
+                        }
+                        Partner::Paired(_, a) => {
+                            // Only rounds where both arms measured the checkpoint form pairs.
+                            let (av, bv): (Vec<f64>, Vec<f64>) = a
+                                .iter()
+                                .zip(runs.iter())
+                                .filter_map(|(ra, rb)| {
+                                    let x = ra.checkpoints.get(cp)?.summary?.get(metric);
+                                    let y = rb.checkpoints.get(cp)?.summary?.get(metric);
+                                    Some((x, y))
+                                })
+                                .unzip();
+                            (av, bv, true)
+                        }
+                        Partner::None => (Vec::new(), Vec::new(), false),
+                    };
+                    // Shown values are raw medians; the test below may use drift-corrected ones.
                     metrics.push(MetricResult {
                         metric,
                         baseline_ns: median(&base),
@@ -138,6 +212,13 @@ pub fn judge(inv: Invocation<'_>, inputs: Vec<ScenarioInput>) -> Report {
                         threshold: cfg.min_effect(&input.name, cp),
                         verdict: Verdict::Inconclusive,
                     });
+                    let (base, cur) = match &speeds {
+                        Some((sb, sc)) if base.len() == sb.len() && cur.len() == sc.len() => (
+                            base.iter().zip(sb).map(|(v, s)| v / s).collect(),
+                            cur.iter().zip(sc).map(|(v, s)| v / s).collect(),
+                        ),
+                        _ => (base, cur),
+                    };
                     if base.len() >= 2 && cur.len() >= 2 {
                         tests.push(Test {
                             scenario: si,
@@ -145,6 +226,7 @@ pub fn judge(inv: Invocation<'_>, inputs: Vec<ScenarioInput>) -> Report {
                             metric: metrics.len() - 1,
                             base,
                             cur,
+                            paired,
                             min_effect: cfg.min_effect(&input.name, cp),
                         });
                     }
@@ -165,15 +247,21 @@ pub fn judge(inv: Invocation<'_>, inputs: Vec<ScenarioInput>) -> Report {
             status,
             mode,
             runs: runs.len(),
-            baseline_runs: baseline.map_or(0, |b| b.recorded.runs),
+            baseline_runs: match &partner {
+                Partner::Baseline(b) => b.recorded.runs,
+                Partner::Paired(_, a) => a.len(),
+                Partner::None => 0,
+            },
             machine_note,
+            against,
+            drift,
             floor_ns,
             checkpoints,
             run_results: runs.clone(),
         });
     }
 
-    decide(&mut scenarios, &tests, cfg);
+    decide(&mut scenarios, &tests, cfg, inv.looks.max(1));
 
     let mut tally = Tally::default();
     let mut gating_regression = false;
@@ -192,7 +280,7 @@ pub fn judge(inv: Invocation<'_>, inputs: Vec<ScenarioInput>) -> Report {
             match c.verdict {
                 Verdict::Regressed => {
                     tally.regressed += 1;
-                    if s.mode == Mode::Baseline || inv.strict {
+                    if s.mode != Mode::CrossMachine || inv.strict {
                         gating_regression = true;
                     }
                 }
@@ -219,6 +307,7 @@ pub fn judge(inv: Invocation<'_>, inputs: Vec<ScenarioInput>) -> Report {
         alpha: cfg.gate.alpha,
         correction: cfg.gate.correction,
         strict: inv.strict,
+        looks: inv.looks.max(1),
         scenarios,
         tally,
         exit_code,
@@ -227,8 +316,9 @@ pub fn judge(inv: Invocation<'_>, inputs: Vec<ScenarioInput>) -> Report {
 
 /// Runs the family of tests: p-values, correction, intervals at the matching level, thresholds,
 /// verdicts; writes them into `scenarios`.
-fn decide(scenarios: &mut [ScenarioResult], tests: &[Test], cfg: &Config) {
-    let alpha = cfg.gate.alpha;
+fn decide(scenarios: &mut [ScenarioResult], tests: &[Test], cfg: &Config, looks: usize) {
+    // Alpha spent evenly over the planned looks (a Bonferroni bound over interim analyses).
+    let alpha = cfg.gate.alpha / looks as f64;
     let correction = cfg.gate.correction;
     let m = tests.len();
     if m > 0 {
@@ -240,8 +330,8 @@ fn decide(scenarios: &mut [ScenarioResult], tests: &[Test], cfg: &Config) {
         let selected = adjusted.iter().filter(|&&a| a < alpha).count();
         let confidence = correction.interval_confidence(alpha, m, selected).unwrap_or(1.0 - alpha / m as f64);
         for (i, t) in tests.iter().enumerate() {
-            let cmp = stats::compare_runs(&t.base, &t.cur, confidence).ok();
-            let noise = stats::noise_cv(&t.base).unwrap_or(0.0).max(stats::noise_cv(&t.cur).unwrap_or(0.0));
+            let cmp = t.compare(confidence);
+            let noise = t.noise();
             let threshold = stats::effective_threshold_at(
                 t.min_effect,
                 noise,
@@ -263,6 +353,64 @@ fn decide(scenarios: &mut [ScenarioResult], tests: &[Test], cfg: &Config) {
             c.verdict = overall(c.metrics.iter().map(|m| m.verdict));
         }
     }
+}
+
+impl Test {
+    fn compare(&self, confidence: f64) -> Option<Comparison> {
+        if self.paired {
+            stats::compare_paired(&self.base, &self.cur, confidence).ok()
+        } else {
+            stats::compare_runs(&self.base, &self.cur, confidence).ok()
+        }
+    }
+
+    /// Run-to-run noise as a relative spread of one side's values. For paired data, the spread
+    /// of the per-round log ratios divided by sqrt(2), so that the two-sample detectable-effect
+    /// formula gives the paired one (sd/sqrt(n)).
+    fn noise(&self) -> f64 {
+        if self.paired {
+            let logs: Vec<f64> = self.base.iter().zip(&self.cur).map(|(a, b)| (b / a).ln()).collect();
+            let n = logs.len() as f64;
+            let mean = logs.iter().sum::<f64>() / n;
+            let var = logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+            var.sqrt() / std::f64::consts::SQRT_2
+        } else {
+            stats::noise_cv(&self.base).unwrap_or(0.0).max(stats::noise_cv(&self.cur).unwrap_or(0.0))
+        }
+    }
+}
+
+/// The comparison partner, borrowed.
+enum Partner<'a> {
+    None,
+    Baseline(&'a Baseline),
+    Paired(&'a str, &'a [RunResult]),
+}
+
+impl<'a> Partner<'a> {
+    fn of(a: &'a Against) -> Partner<'a> {
+        match a {
+            Against::Nothing => Partner::None,
+            Against::Baseline(b) => Partner::Baseline(b),
+            Against::Paired { label, runs } => Partner::Paired(label, runs),
+        }
+    }
+}
+
+fn geo_mean(v: &[f64]) -> f64 {
+    (v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp()
+}
+
+/// Whether every comparable (checkpoint, metric) of the report is decided (not inconclusive):
+/// the stopping rule of adaptive sampling.
+pub fn all_decided(report: &Report) -> bool {
+    report
+        .scenarios
+        .iter()
+        .filter(|s| s.status == ScenarioStatus::Compared)
+        .flat_map(|s| &s.checkpoints)
+        .flat_map(|c| &c.metrics)
+        .all(|m| m.verdict != Verdict::Inconclusive)
 }
 
 /// Regressed if any regressed; else improved if any improved; else unchanged if all unchanged

@@ -33,13 +33,18 @@
 
 pub mod baseline;
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod drift;
 pub mod fingerprint;
 pub mod judge;
 pub mod model;
+pub mod reference;
 pub mod report;
+pub mod rounds;
 pub mod runner;
 pub mod stats;
+pub mod workspace;
 
 /// Documented exit codes of the commands.
 pub mod exit_code {

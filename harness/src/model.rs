@@ -104,8 +104,24 @@ pub enum Mode {
     /// Against a committed baseline from a different machine: reported, not gating unless
     /// `--strict`.
     CrossMachine,
+    /// Paired A/B: two builds run interleaved in rounds on this machine (`compare`, or
+    /// `regress --paired` against the baseline's commit); judged on per-round ratios.
+    Paired,
     /// No comparison: statistics only (`run`, `baseline`).
     Measure,
+}
+
+/// How the machine's speed drift was taken out of a baseline comparison.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DriftCorrection {
+    /// Machine speed now relative to when the baseline was recorded, as measured by the
+    /// harness's reference workload: > 1 means the machine is slower now. Checkpoint values were
+    /// divided by the reference speed of their adjacent run before judging.
+    pub factor: f64,
+    /// Reference runs now.
+    pub current_runs: usize,
+    /// Reference runs in the baseline.
+    pub baseline_runs: usize,
 }
 
 /// What happened to one scenario.
@@ -137,6 +153,13 @@ pub struct ScenarioResult {
     pub baseline_runs: usize,
     /// Why the machine differs from the baseline's, if it does.
     pub machine_note: Option<String>,
+    /// What the current runs were compared with, in words (baseline commit and date, or the
+    /// other arm of a paired comparison).
+    #[serde(default)]
+    pub against: Option<String>,
+    /// The drift correction applied in baseline mode, if the baseline has reference runs.
+    #[serde(default)]
+    pub drift: Option<DriftCorrection>,
     /// The probe floor in ns (median over runs).
     pub floor_ns: f64,
     /// Checkpoints, sorted by name.
@@ -162,6 +185,10 @@ pub struct Tally {
     pub failed_scenarios: usize,
 }
 
+fn one() -> usize {
+    1
+}
+
 /// Everything one invocation produced.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -183,6 +210,11 @@ pub struct Report {
     pub correction: crate::stats::Correction,
     /// Whether cross-machine regressions gate (`--strict`).
     pub strict: bool,
+    /// Interim analyses of an adaptive experiment: `alpha` is split evenly over them (each look
+    /// tests at `alpha / looks`), so stopping early cannot inflate the false-alarm rate. 1 for a
+    /// fixed design.
+    #[serde(default = "one")]
+    pub looks: usize,
     /// Scenarios in configuration order.
     pub scenarios: Vec<ScenarioResult>,
     /// Counts.

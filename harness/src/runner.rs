@@ -209,10 +209,34 @@ fn signal_name(sig: i32) -> String {
     nix::sys::signal::Signal::try_from(sig).map(|s| s.as_str().to_owned()).unwrap_or_else(|_| format!("{sig}"))
 }
 
-/// Attaches to one process and drains it until it exits (exit flag) or `stop` says the program is
-/// gone. Runs in its own thread.
+/// Whether process `pid` still exists (a zombie counts as existing until reaped).
+fn alive(pid: u32) -> bool {
+    !matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None), Err(nix::errno::Errno::ESRCH))
+}
+
+/// Attaches to one process, retrying while its listener refuses (a probe older than the
+/// rename-into-place of its socket can be seen between bind and listen), until it is attached,
+/// the socket disappears (the process exited before we got there), or `attach_timeout` passes.
+fn attach_retrying(sock: &std::path::Path, attach_timeout: Duration) -> Result<reader::Attachment, String> {
+    let t0 = Instant::now();
+    loop {
+        match reader::attach(sock, attach_timeout.saturating_sub(t0.elapsed()).max(Duration::from_millis(10))) {
+            Ok(a) => return Ok(a),
+            Err(reader::AttachError::Connect { source, .. })
+                if source.kind() == std::io::ErrorKind::ConnectionRefused && t0.elapsed() < attach_timeout =>
+            {
+                std::thread::sleep(POLL_INTERVAL);
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Attaches to one process and drains it until it raises its exit flag, until it is gone
+/// (then its data may be partial: `exited_cleanly` is false), or until `stop` (the run was
+/// aborted). Runs in its own thread.
 fn follow_process(sock: PathBuf, attach_timeout: Duration, stop: Arc<Mutex<bool>>) -> Result<ProcessData, String> {
-    let att = reader::attach(&sock, attach_timeout).map_err(|e| e.to_string())?;
+    let att = attach_retrying(&sock, attach_timeout)?;
     let region: &Region = &att.region;
     let info = region.info().clone();
     let n = info.names.len();
@@ -220,14 +244,15 @@ fn follow_process(sock: PathBuf, attach_timeout: Duration, stop: Arc<Mutex<bool>
     let mut drain = Drain::new(region);
     let mut sink = |i: usize, s: reader::Sample| samples[i].push(s.ticks);
     let exited_cleanly = loop {
-        let program_gone = *stop.lock().unwrap_or_else(|p| p.into_inner());
+        let aborted = *stop.lock().unwrap_or_else(|p| p.into_inner());
+        let gone = !alive(info.pid);
         let exited = region.exited();
         drain.drain(region, &mut sink).map_err(|e| e.to_string())?;
         if exited {
             // The flag is raised after the last EXIT: this drain saw everything.
             break true;
         }
-        if program_gone {
+        if gone || aborted {
             break false;
         }
         std::thread::sleep(POLL_INTERVAL);
@@ -245,8 +270,29 @@ fn follow_process(sock: PathBuf, attach_timeout: Duration, stop: Arc<Mutex<bool>
     })
 }
 
+/// Kills the program's whole process group (it runs in its own), so that children holding its
+/// pipes or its sockets do not outlive the run, and reaps the program.
+fn kill_group(child: &mut Child) {
+    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Joins a pipe-tail thread, but gives up after `limit` (a process that escaped the process
+/// group may hold the pipe open forever; what was read so far is kept).
+fn join_within(h: JoinHandle<()>, limit: Duration) {
+    let t0 = Instant::now();
+    while !h.is_finished() && t0.elapsed() < limit {
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    if h.is_finished() {
+        let _ = h.join();
+    }
+}
+
 /// Launches the program once and measures it.
 pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
+    use std::os::unix::process::CommandExt;
     let name = l.name.clone();
     let dir = tempfile::Builder::new()
         .prefix("funcscope-run-")
@@ -259,7 +305,9 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
         .env("FUNCSCOPE_WAIT_ATTACH_MS", l.attach_timeout.as_millis().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        // Its own process group: a timeout kills every process it started.
+        .process_group(0);
     for (k, v) in &l.env {
         cmd.env(k, v);
     }
@@ -268,56 +316,72 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
     let (err_buf, err_thread) = tail_reader(child.stderr.take().expect("stderr is piped"));
     let (out_buf, out_thread) = tail_reader(child.stdout.take().expect("stdout is piped"));
     let stop = Arc::new(Mutex::new(false));
+    let set_stop = |stop: &Arc<Mutex<bool>>| *stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
     let mut f = Followers { seen: HashSet::new(), running: Vec::new(), done: Vec::new() };
+    let grace = Duration::from_millis(500);
 
-    let kill = |child: &mut Child| {
-        let _ = child.kill();
-        let _ = child.wait();
-    };
+    // Phase 1: until the launched program exits.
     let status = loop {
         f.scan(dir.path(), l.attach_timeout, &stop);
         if let Some((pid, message)) = f.collect_finished() {
-            kill(&mut child);
-            *stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            kill_group(&mut child);
+            set_stop(&stop);
             return Err(RunError::Reader { name, pid, message });
         }
         match child.try_wait() {
             Ok(Some(st)) => break st,
             Ok(None) => {}
             Err(e) => {
-                kill(&mut child);
+                kill_group(&mut child);
+                set_stop(&stop);
                 return Err(RunError::Setup { name, message: format!("waiting for the program: {e}") });
             }
         }
         let elapsed = t0.elapsed();
         if elapsed > l.timeout {
-            kill(&mut child);
-            *stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
-            let _ = err_thread.join();
+            kill_group(&mut child);
+            set_stop(&stop);
+            join_within(err_thread, grace);
             return Err(RunError::Timeout { name, limit: l.timeout, stderr: tail_text(&err_buf) });
         }
         if f.attached() == 0 && elapsed > l.attach_timeout {
-            kill(&mut child);
-            *stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
-            let _ = err_thread.join();
+            kill_group(&mut child);
+            set_stop(&stop);
+            join_within(err_thread, grace);
             return Err(RunError::NeverAttached { name, waited: l.attach_timeout, stderr: tail_text(&err_buf) });
         }
         std::thread::sleep(POLL_INTERVAL);
     };
-    // A socket may have appeared just before the exit; pick it up (attach fails fast if gone).
-    f.scan(dir.path(), Duration::from_millis(200), &stop);
-    *stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
-    let _ = err_thread.join();
-    let _ = out_thread.join();
+    // Phase 2: instrumented processes it started may still be running (workers finishing): follow
+    // them until they are done, within the same time limit. Then nothing of the run may linger.
+    loop {
+        f.scan(dir.path(), l.attach_timeout, &stop);
+        if let Some((pid, message)) = f.collect_finished() {
+            kill_group(&mut child);
+            set_stop(&stop);
+            return Err(RunError::Reader { name, pid, message });
+        }
+        if f.running.is_empty() {
+            break;
+        }
+        if t0.elapsed() > l.timeout {
+            kill_group(&mut child);
+            set_stop(&stop);
+            join_within(err_thread, grace);
+            return Err(RunError::Timeout { name, limit: l.timeout, stderr: tail_text(&err_buf) });
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    kill_group(&mut child);
+    set_stop(&stop);
+    join_within(err_thread, grace);
+    join_within(out_thread, grace);
     let stderr = tail_text(&err_buf);
     if let Some(sig) = status.signal() {
         return Err(RunError::Crashed { name, signal: signal_name(sig), stderr });
     }
     if let Some(code) = status.code().filter(|&c| c != 0) {
         return Err(RunError::Failed { name, code, stderr });
-    }
-    for (pid, h) in std::mem::take(&mut f.running) {
-        f.done.push((pid, h.join().unwrap_or_else(|_| Err("reader thread panicked".into()))));
     }
     let mut procs = Vec::new();
     for (pid, r) in f.done {

@@ -195,10 +195,21 @@ pub(crate) fn remove_stale_sockets(dir: &Path, own_pid: u32) {
 }
 
 /// Binds the non-blocking listener.
+///
+/// The socket is bound under a hidden temporary name and renamed into place once it listens, so
+/// `<pid>.sock` never exists without a listener behind it: a reader that sees the file can connect
+/// (between bind and listen, a connect would be refused and look like a dead process).
 pub(crate) fn listen(path: &Path) -> Result<UnixListener, Error> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
     let l =
-        UnixListener::bind(path).map_err(|e| Error::io(format!("binding the attach socket {}", path.display()), e))?;
+        UnixListener::bind(&tmp).map_err(|e| Error::io(format!("binding the attach socket {}", tmp.display()), e))?;
     l.set_nonblocking(true).map_err(|e| Error::io("making the attach socket non-blocking", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(format!("moving the attach socket into place at {}", path.display()), e)
+    })?;
     Ok(l)
 }
 

@@ -46,6 +46,7 @@ pub mod evloop;
 pub mod flow;
 pub mod http;
 pub mod plant;
+pub mod prefork;
 pub mod rng;
 
 use std::hint::black_box;

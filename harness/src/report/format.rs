@@ -175,7 +175,40 @@ pub(crate) fn mode(m: Mode) -> &'static str {
     match m {
         Mode::Baseline => "vs baseline",
         Mode::CrossMachine => "vs baseline, CROSS-MACHINE",
+        Mode::Paired => "paired A/B, same machine",
         Mode::Measure => "measure only",
+    }
+}
+
+/// Lines saying what a scenario was compared with and how drift was handled (may be empty).
+pub(crate) fn context_lines(s: &crate::model::ScenarioResult) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(a) = &s.against {
+        v.push(format!("against: {a}"));
+    }
+    if let Some(d) = &s.drift {
+        v.push(format!(
+            "machine speed: the reference workload ran {} than when the baseline was recorded \
+             ({} vs {} reference runs); checkpoints were judged relative to it",
+            if d.factor >= 1.0 {
+                format!("{:.1}% slower", (d.factor - 1.0) * 100.0)
+            } else {
+                format!("{:.1}% faster", (1.0 / d.factor - 1.0) * 100.0)
+            },
+            d.current_runs,
+            d.baseline_runs
+        ));
+    }
+    v
+}
+
+/// The run counts of a scenario header: `8 runs vs 8 baseline runs` or `12 paired rounds`.
+pub(crate) fn run_counts(s: &crate::model::ScenarioResult) -> String {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    match s.mode {
+        Mode::Paired => format!("{} paired round{}", s.runs, plural(s.runs)),
+        Mode::Measure => format!("{} run{}", s.runs, plural(s.runs)),
+        _ => format!("{} run{} vs {} baseline run{}", s.runs, plural(s.runs), s.baseline_runs, plural(s.baseline_runs)),
     }
 }
 

@@ -39,14 +39,7 @@ pub(crate) fn render(report: &Report, w: &mut dyn Write) -> io::Result<()> {
 fn render_scenario(report: &Report, s: &ScenarioResult, w: &mut dyn Write) -> io::Result<()> {
     let mut heading = format!("### {}: {} ({})", code(&s.name), format::status(&s.status), format::mode(s.mode));
     if s.runs > 0 || !matches!(s.status, ScenarioStatus::Failed(_)) {
-        heading.push_str(&format!(", {} run{}", s.runs, if s.runs == 1 { "" } else { "s" }));
-        if s.mode != Mode::Measure {
-            heading.push_str(&format!(
-                " vs {} baseline run{}",
-                s.baseline_runs,
-                if s.baseline_runs == 1 { "" } else { "s" }
-            ));
-        }
+        heading.push_str(&format!(", {}", format::run_counts(s)));
     }
     if s.floor_ns.is_finite() && s.floor_ns > 0.0 {
         heading.push_str(&format!(", probe floor {}", format::duration(s.floor_ns)));
@@ -57,6 +50,13 @@ fn render_scenario(report: &Report, s: &ScenarioResult, w: &mut dyn Write) -> io
         writeln!(w)?;
         let sentence = format::cross_machine(s.machine_note.as_deref(), report.strict);
         writeln!(w, "> **Warning: {}**", text(&sentence))?;
+    }
+    let context = format::context_lines(s);
+    if !context.is_empty() {
+        writeln!(w)?;
+        for line in context {
+            writeln!(w, "{}  ", text(&line))?;
+        }
     }
     if let ScenarioStatus::Failed(message) = &s.status {
         writeln!(w)?;
@@ -73,7 +73,7 @@ fn render_scenario(report: &Report, s: &ScenarioResult, w: &mut dyn Write) -> io
     }
     match s.mode {
         Mode::Measure => render_measure(s, w),
-        Mode::Baseline | Mode::CrossMachine => render_comparison(s, w),
+        Mode::Baseline | Mode::CrossMachine | Mode::Paired => render_comparison(s, w),
     }
 }
 

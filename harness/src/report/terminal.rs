@@ -50,14 +50,7 @@ pub(crate) fn render(report: &Report, w: &mut dyn Write, style: Style) -> io::Re
 fn render_scenario(report: &Report, s: &ScenarioResult, w: &mut dyn Write, style: Style) -> io::Result<()> {
     let mut header = format!("== {}: {} ({})", s.name, format::status(&s.status), format::mode(s.mode));
     if s.runs > 0 || !matches!(s.status, ScenarioStatus::Failed(_)) {
-        header.push_str(&format!(", {} run{}", s.runs, if s.runs == 1 { "" } else { "s" }));
-        if s.mode != Mode::Measure {
-            header.push_str(&format!(
-                " vs {} baseline run{}",
-                s.baseline_runs,
-                if s.baseline_runs == 1 { "" } else { "s" }
-            ));
-        }
+        header.push_str(&format!(", {}", format::run_counts(s)));
     }
     if s.floor_ns.is_finite() && s.floor_ns > 0.0 {
         header.push_str(&format!(", probe floor {}", format::duration(s.floor_ns)));
@@ -71,6 +64,9 @@ fn render_scenario(report: &Report, s: &ScenarioResult, w: &mut dyn Write, style
     } else if let Some(note) = &s.machine_note {
         writeln!(w, "  note: {note}")?;
     }
+    for line in format::context_lines(s) {
+        writeln!(w, "  {line}")?;
+    }
     if let ScenarioStatus::Failed(message) = &s.status {
         write_indented(w, "  error: ", message, style)?;
     }
@@ -80,7 +76,7 @@ fn render_scenario(report: &Report, s: &ScenarioResult, w: &mut dyn Write, style
 
     match s.mode {
         Mode::Measure => render_measure(s, w),
-        Mode::Baseline | Mode::CrossMachine => render_comparison(s, w, style),
+        Mode::Baseline | Mode::CrossMachine | Mode::Paired => render_comparison(s, w, style),
     }
 }
 

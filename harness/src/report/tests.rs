@@ -121,6 +121,8 @@ fn fixture() -> Report {
         runs: 8,
         baseline_runs: 8,
         machine_note: None,
+        against: Some("baseline recorded 2026-04-30T10:00:00Z from commit 1a2b3c4d5e6f (8 runs)".into()),
+        drift: Some(crate::model::DriftCorrection { factor: 1.034, current_runs: 8, baseline_runs: 8 }),
         floor_ns: 7.2,
         checkpoints: vec![
             checkpoint(
@@ -183,6 +185,8 @@ fn fixture() -> Report {
         runs: 8,
         baseline_runs: 10,
         machine_note: Some("baseline machine differs: 8 vs 16 cores".into()),
+        against: None,
+        drift: None,
         floor_ns: 6.9,
         checkpoints: vec![
             checkpoint(
@@ -214,6 +218,8 @@ fn fixture() -> Report {
         runs: 0,
         baseline_runs: 8,
         machine_note: None,
+        against: None,
+        drift: None,
         floor_ns: 0.0,
         checkpoints: Vec::new(),
         run_results: Vec::new(),
@@ -225,11 +231,14 @@ fn fixture() -> Report {
         runs: 3,
         baseline_runs: 0,
         machine_note: None,
+        against: None,
+        drift: None,
         floor_ns: 7.2,
         checkpoints: Vec::new(),
         run_results: vec![run(0, 1.0), run(1, 1.1), run(2, 0.9)],
     };
     Report {
+        looks: 1,
         schema: REPORT_SCHEMA,
         command: "regress".into(),
         tool_version: "0.1.0".into(),
