@@ -204,14 +204,15 @@ pub struct Baseline {
 }
 
 /// `[reference]`: how fast the machine was during each recorded run, measured by the harness's
-/// reference workload in a run next to it (see [`crate::reference`]).
+/// reference workload in a run next to it (see [`crate::drift`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReferenceRuns {
-    /// Version of the reference workload; values of another version are not comparable and
-    /// are ignored (with a note), never used.
-    pub workload: u32,
-    /// Per run, aligned with the per-run arrays: the speed index (ns; larger is slower).
-    pub speed: Vec<f64>,
+    /// The reference build ([`crate::drift::reference_build`]); values of another build are not
+    /// comparable and are ignored, never used.
+    pub workload: String,
+    /// Per metric, per run (aligned with the checkpoints' per-run arrays): the reference
+    /// checkpoint's value in ns.
+    pub runs: BTreeMap<Metric, Vec<f64>>,
 }
 
 /// Why a baseline could not be loaded, built or saved. Every variant names the file (or, for
@@ -340,29 +341,35 @@ pub fn path_for(dir: &Path, scenario: &str) -> PathBuf {
 }
 
 impl Baseline {
-    /// The reference speed per run, if recorded with the current reference workload version.
-    pub fn reference_speed(&self) -> Option<&[f64]> {
-        self.reference.as_ref().filter(|r| r.workload == crate::drift::REFERENCE_VERSION).map(|r| r.speed.as_slice())
+    /// The reference speed per run for `metric`, if recorded with the current reference build.
+    pub fn reference_speed(&self, metric: Metric) -> Option<&[f64]> {
+        self.reference
+            .as_ref()
+            .filter(|r| r.workload == crate::drift::reference_build())
+            .and_then(|r| r.runs.get(&metric))
+            .map(Vec::as_slice)
     }
 
-    /// Attaches reference speeds (one per run, in run order) recorded with the current
-    /// reference workload. Values are rounded like other ns values.
-    pub fn with_reference(mut self, speed: &[f64]) -> Result<Baseline, BaselineError> {
-        if speed.len() != self.recorded.runs || speed.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
-            return Err(BaselineError::Refused {
-                scenario: self.scenario.clone(),
-                field: "reference.speed".into(),
-                message: format!(
-                    "{} reference speeds for {} runs, or a non-positive value: every run needs its reference run",
-                    speed.len(),
-                    self.recorded.runs
-                ),
-            });
+    /// Attaches the reference runs (one per recorded run, in run order) measured by the current
+    /// reference build. Values are rounded like other ns values.
+    pub fn with_reference(mut self, runs: &[RunResult]) -> Result<Baseline, BaselineError> {
+        let refuse = |message: String| BaselineError::Refused {
+            scenario: self.scenario.clone(),
+            field: "reference".into(),
+            message,
+        };
+        if runs.len() != self.recorded.runs {
+            return Err(refuse(format!("{} reference runs for {} runs", runs.len(), self.recorded.runs)));
         }
-        self.reference = Some(ReferenceRuns {
-            workload: crate::drift::REFERENCE_VERSION,
-            speed: speed.iter().map(|&v| round_ns(v)).collect(),
-        });
+        let mut by_metric = BTreeMap::new();
+        for m in Metric::ALL {
+            let v: Option<Vec<f64>> = runs.iter().map(|r| crate::drift::speed(r, m).map(round_ns)).collect();
+            let v = v.ok_or_else(|| {
+                refuse(format!("a reference run has no {} samples", crate::drift::REFERENCE_CHECKPOINT))
+            })?;
+            by_metric.insert(m, v);
+        }
+        self.reference = Some(ReferenceRuns { workload: crate::drift::reference_build(), runs: by_metric });
         Ok(self)
     }
 
@@ -516,12 +523,15 @@ impl Baseline {
         if let Some(r) = &self.reference {
             let _ = writeln!(
                 s,
-                "\n# Machine speed next to each run (the reference workload's speed index, ns; larger is slower)."
+                "\n# Machine speed next to each run: the reference workload's {} per run, in ns.",
+                crate::drift::REFERENCE_CHECKPOINT
             );
             let _ = writeln!(s, "[reference]");
-            let _ = writeln!(s, "workload = {}", r.workload);
-            let speed: Vec<String> = r.speed.iter().map(|v| float(round_ns(*v))).collect();
-            let _ = writeln!(s, "speed = [{}]", speed.join(", "));
+            let _ = writeln!(s, "workload = {}", string(&r.workload));
+            for (m, values) in &r.runs {
+                let values: Vec<String> = values.iter().map(|v| float(round_ns(*v))).collect();
+                let _ = writeln!(s, "{} = [{}]", key(m.as_str()), values.join(", "));
+            }
         }
         for (name, cp) in &self.checkpoints {
             let _ = writeln!(s, "\n[checkpoints.{}]", key(name));
@@ -722,11 +732,14 @@ fn check(b: &Baseline) -> Result<(), Problem> {
         return problem("checkpoints".into(), None, "no checkpoints".into());
     }
     if let Some(r) = &b.reference {
-        if r.speed.len() != runs {
-            return problem("reference.speed".into(), None, format!("{} values for {runs} runs", r.speed.len()));
-        }
-        if let Some(i) = r.speed.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
-            return problem("reference.speed".into(), Some(i), format!("{} is not a positive speed", r.speed[i]));
+        for (m, v) in &r.runs {
+            let field = format!("reference.{}", key(m.as_str()));
+            if v.len() != runs {
+                return problem(field, None, format!("{} values for {runs} runs", v.len()));
+            }
+            if let Some(i) = v.iter().position(|x| !(x.is_finite() && *x > 0.0)) {
+                return problem(field, Some(i), format!("{} is not a positive duration", v[i]));
+            }
         }
     }
     for (name, cp) in &b.checkpoints {
@@ -865,11 +878,20 @@ struct RawBaseline {
     checkpoints: BTreeMap<String, RawCheckpoint>,
 }
 
+/// `[reference]`: `workload` plus one array per metric (explicit fields: spans do not survive
+/// serde's `flatten`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawReference {
-    workload: u32,
-    speed: RawArray,
+    workload: String,
+    min: RawArray,
+    p50: RawArray,
+    p90: RawArray,
+    p99: RawArray,
+    #[serde(rename = "p99.9")]
+    p999: RawArray,
+    max: RawArray,
+    mean: RawArray,
 }
 
 #[derive(Deserialize)]
@@ -1012,10 +1034,23 @@ impl RawBaseline {
             machine: self.machine,
             checkpoints,
             reference: self.reference.map(|r| {
-                let whole = r.speed.span();
-                let values = r.speed.into_inner();
-                span("reference.speed".into(), whole, values.iter().map(Spanned::span).collect());
-                ReferenceRuns { workload: r.workload, speed: values.into_iter().map(Spanned::into_inner).collect() }
+                let mut runs = BTreeMap::new();
+                let arrays = [
+                    (Metric::Min, r.min),
+                    (Metric::P50, r.p50),
+                    (Metric::P90, r.p90),
+                    (Metric::P99, r.p99),
+                    (Metric::P999, r.p999),
+                    (Metric::Max, r.max),
+                    (Metric::Mean, r.mean),
+                ];
+                for (m, array) in arrays {
+                    let whole = array.span();
+                    let values = array.into_inner();
+                    span(format!("reference.{}", key(m.as_str())), whole, values.iter().map(Spanned::span).collect());
+                    runs.insert(m, values.into_iter().map(Spanned::into_inner).collect());
+                }
+                ReferenceRuns { workload: r.workload, runs }
             }),
         };
         (baseline, spans)
@@ -1294,6 +1329,32 @@ p99 = 200.5
         let entries: Vec<_> =
             std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(entries, vec![std::ffi::OsString::from("http_parse.toml")]);
+    }
+
+    #[test]
+    fn baseline_reference_runs_round_trip_and_are_build_specific() {
+        let b = baseline();
+        let refs: Vec<RunResult> =
+            (0..b.recorded.runs).map(|i| run(i, &[crate::drift::REFERENCE_CHECKPOINT])).collect();
+        let b = b.with_reference(&refs).unwrap();
+        let p50 = b.reference_speed(Metric::P50).unwrap().to_vec();
+        assert_eq!(p50.len(), b.recorded.runs);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("http_parse.toml");
+        b.save_atomic(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("[reference]") && text.contains("workload = \"v1-"), "{text}");
+        let back = load(&path).unwrap();
+        assert_eq!(back, b);
+        // Values from another reference build are never used.
+        let mut other = back.clone();
+        other.reference.as_mut().unwrap().workload = "v0-release".into();
+        assert!(other.reference_speed(Metric::P50).is_none());
+        // Wrong counts are refused on write and on load.
+        assert!(baseline().with_reference(&refs[..1]).is_err());
+        let bad = text.replacen("p50 = [", "p50 = [1.0, ", 1);
+        let (_d, r) = load_text(&bad);
+        assert!(r.is_err());
     }
 
     #[test]

@@ -271,7 +271,7 @@ fn run_program(a: RunArgs) -> SetupResult<i32> {
         wall_s: t0.elapsed().as_secs_f64(),
         looks: 1,
     };
-    let input = ScenarioInput { name, outcome, against: Against::Nothing, reference_speed: None };
+    let input = ScenarioInput { name, outcome, against: Against::Nothing, reference: None };
     let report = judge::judge(inv, vec![input]);
     commands::finish(&report, Outputs { json: a.json, markdown: a.markdown })
 }

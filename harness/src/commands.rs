@@ -19,7 +19,7 @@ use crate::runner::{self, RunOutput};
 use crate::workspace::{self, SetupResult};
 
 /// Rounds added per step of adaptive sampling.
-pub const ADAPTIVE_STEP: usize = 2;
+pub const ADAPTIVE_STEP: usize = 4;
 
 /// Options shared by the gate commands.
 #[derive(Clone, Debug, Default)]
@@ -153,7 +153,7 @@ fn inputs_of(parts: &[Part], cfg: &Config, baselines: &[Option<Baseline>]) -> Ve
             let name = cfg.scenarios[id].name.clone();
             let input = match (&part.exp.results[k], &part.paired_label) {
                 (Err(e), _) => {
-                    ScenarioInput { name, outcome: Err(e.clone()), against: Against::Nothing, reference_speed: None }
+                    ScenarioInput { name, outcome: Err(e.clone()), against: Against::Nothing, reference: None }
                 }
                 (Ok(rounds), Some(label)) => ScenarioInput {
                     name,
@@ -162,7 +162,7 @@ fn inputs_of(parts: &[Part], cfg: &Config, baselines: &[Option<Baseline>]) -> Ve
                         label: label.clone(),
                         runs: rounds.iter().map(|r| r.arms[0].result.clone()).collect(),
                     },
-                    reference_speed: None,
+                    reference: None,
                 },
                 (Ok(rounds), None) => ScenarioInput {
                     name,
@@ -171,7 +171,7 @@ fn inputs_of(parts: &[Part], cfg: &Config, baselines: &[Option<Baseline>]) -> Ve
                         Some(b) => Against::Baseline(Box::new(b.clone())),
                         None => Against::Nothing,
                     },
-                    reference_speed: reference_speeds(rounds),
+                    reference: reference_runs(rounds),
                 },
             };
             by_id.insert(id, input);
@@ -180,9 +180,9 @@ fn inputs_of(parts: &[Part], cfg: &Config, baselines: &[Option<Baseline>]) -> Ve
     by_id.into_values().collect()
 }
 
-/// The reference speed of every round, if every round has one.
-fn reference_speeds(rounds: &[Round]) -> Option<Vec<f64>> {
-    rounds.iter().map(|r| r.reference.as_ref().and_then(crate::drift::speed_index)).collect()
+/// The reference run of every round, if every round has one.
+fn reference_runs(rounds: &[Round]) -> Option<Vec<RunResult>> {
+    rounds.iter().map(|r| r.reference.clone()).collect()
 }
 
 /// Planned looks of an adaptive experiment: the first after `initial` rounds, then one per
@@ -383,7 +383,7 @@ pub fn baseline(o: &GateOptions) -> SetupResult<i32> {
                     name: s.name.clone(),
                     outcome: Err(e.clone()),
                     against: Against::Nothing,
-                    reference_speed: None,
+                    reference: None,
                 });
                 continue;
             }
@@ -394,7 +394,7 @@ pub fn baseline(o: &GateOptions) -> SetupResult<i32> {
             name: s.name.clone(),
             outcome: Ok(results.clone()),
             against: Against::Nothing,
-            reference_speed: None,
+            reference: None,
         });
         let lost: u64 = results.iter().flat_map(|r| r.checkpoints.values()).map(|c| c.lost).sum();
         if lost > 0 {
@@ -416,8 +416,8 @@ pub fn baseline(o: &GateOptions) -> SetupResult<i32> {
         };
         let path = cfg.baseline_path(&s.name);
         let built = Baseline::from_runs(&s.name, &results, &pool(&outs), machine.clone(), recorded).and_then(|b| {
-            match reference_speeds(rounds) {
-                Some(speed) => b.with_reference(&speed),
+            match reference_runs(rounds) {
+                Some(refs) => b.with_reference(&refs),
                 None => Ok(b),
             }
         });
@@ -553,7 +553,7 @@ pub fn compare(o: &CompareOptions) -> SetupResult<i32> {
                     name: cfg.scenarios[*i].name.clone(),
                     outcome: Err(msg.clone()),
                     against: Against::Nothing,
-                    reference_speed: None,
+                    reference: None,
                 },
             );
         }

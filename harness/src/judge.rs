@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 
 use crate::baseline::Baseline;
 use crate::config::Config;
+use crate::drift;
 use crate::fingerprint::Fingerprint;
 use crate::model::{
     CheckpointResult, DriftCorrection, MetricResult, Mode, Presence, Report, RunResult, ScenarioResult, ScenarioStatus,
@@ -45,9 +46,9 @@ pub struct ScenarioInput {
     pub outcome: Result<Vec<RunResult>, String>,
     /// The comparison partner.
     pub against: Against,
-    /// Baseline mode only: the reference workload's speed index of the run next to each current
-    /// run (aligned with `outcome`), for drift correction; see [`crate::reference`].
-    pub reference_speed: Option<Vec<f64>>,
+    /// Baseline mode only: the reference workload's run next to each current run (aligned with
+    /// `outcome`), for drift correction; see [`crate::drift`].
+    pub reference: Option<Vec<RunResult>>,
 }
 
 /// Invocation-wide facts for the report.
@@ -81,6 +82,9 @@ struct Test {
     cur: Vec<f64>,
     paired: bool,
     min_effect: f64,
+    /// Noise stored in the baseline (measured by `calibrate`, or at recording): the threshold
+    /// follows the larger of it and the noise seen now.
+    stored_noise: f64,
 }
 
 fn median(v: &[f64]) -> Option<f64> {
@@ -135,14 +139,16 @@ pub fn judge(inv: Invocation<'_>, inputs: Vec<ScenarioInput>) -> Report {
                 None => (ScenarioStatus::Compared, Mode::Baseline, b.machine.toolchain_difference(&machine)),
             },
         };
-        // Drift correction: both sides must have reference runs aligned with their runs.
-        let speeds = match (&partner, &input.reference_speed) {
-            (Partner::Baseline(b), Some(cur)) if cur.len() == runs.len() => b
-                .reference_speed()
-                .filter(|base| base.len() == b.recorded.runs)
-                .map(|base| (base.to_vec(), cur.clone())),
-            _ => None,
-        };
+        // Drift correction: both sides must have reference runs aligned with their runs, from the
+        // same reference build: (baseline speeds, current speeds), one per run. Every metric is
+        // judged relative to the same speed measure (see crate::drift).
+        let speeds = (|| -> Option<(Vec<f64>, Vec<f64>)> {
+            let Partner::Baseline(b) = &partner else { return None };
+            let refs = input.reference.as_ref().filter(|r| r.len() == runs.len())?;
+            let cur: Option<Vec<f64>> = refs.iter().map(|r| drift::speed(r, drift::SPEED_METRIC)).collect();
+            let base = b.reference_speed(drift::SPEED_METRIC).filter(|v| v.len() == b.recorded.runs)?;
+            Some((base.to_vec(), cur?))
+        })();
         let drift = speeds.as_ref().map(|(base, cur)| DriftCorrection {
             factor: geo_mean(cur) / geo_mean(base),
             current_runs: cur.len(),
@@ -228,6 +234,10 @@ pub fn judge(inv: Invocation<'_>, inputs: Vec<ScenarioInput>) -> Report {
                             cur,
                             paired,
                             min_effect: cfg.min_effect(&input.name, cp),
+                            stored_noise: match &partner {
+                                Partner::Baseline(b) => b.noise(cp, metric).unwrap_or(0.0),
+                                _ => 0.0,
+                            },
                         });
                     }
                 }
@@ -329,8 +339,12 @@ fn decide(scenarios: &mut [ScenarioResult], tests: &[Test], cfg: &Config, looks:
         let adjusted = correction.adjust(&p);
         let selected = adjusted.iter().filter(|&&a| a < alpha).count();
         let confidence = correction.interval_confidence(alpha, m, selected).unwrap_or(1.0 - alpha / m as f64);
+        // "Unchanged" is an equivalence test per comparison (two one-sided tests at the per-look
+        // alpha), against the configured margin: see stats::judge_with_equivalence.
+        let equivalence_confidence = 1.0 - 2.0 * alpha;
         for (i, t) in tests.iter().enumerate() {
             let cmp = t.compare(confidence);
+            let equivalence = t.compare(equivalence_confidence);
             let noise = t.noise();
             let threshold = stats::effective_threshold_at(
                 t.min_effect,
@@ -345,7 +359,12 @@ fn decide(scenarios: &mut [ScenarioResult], tests: &[Test], cfg: &Config, looks:
             mr.threshold = threshold;
             mr.p_adjusted = Some(adjusted[i]);
             mr.comparison = cmp;
-            mr.verdict = cmp.map_or(Verdict::Inconclusive, |c| stats::judge(&c, adjusted[i], alpha, threshold));
+            mr.verdict = match (cmp, equivalence) {
+                (Some(c), Some(e)) => {
+                    stats::judge_with_equivalence(&c, &e, adjusted[i], alpha, threshold, t.min_effect)
+                }
+                _ => Verdict::Inconclusive,
+            };
         }
     }
     for s in scenarios {
@@ -368,6 +387,10 @@ impl Test {
     /// of the per-round log ratios divided by sqrt(2), so that the two-sample detectable-effect
     /// formula gives the paired one (sd/sqrt(n)).
     fn noise(&self) -> f64 {
+        self.live_noise().max(self.stored_noise)
+    }
+
+    fn live_noise(&self) -> f64 {
         if self.paired {
             let logs: Vec<f64> = self.base.iter().zip(&self.cur).map(|(a, b)| (b / a).ln()).collect();
             let n = logs.len() as f64;

@@ -88,7 +88,7 @@ pub use noise::{
     effective_threshold, effective_threshold_at, min_detectable_effect, noise_cv, FLOOR_ALPHA, FLOOR_POWER, MAD_TO_SD,
 };
 pub use summary::{grouped_quantile_sorted, quantile_sorted, Metric, RunSummary};
-pub use verdict::{judge, Verdict};
+pub use verdict::{judge, judge_with_equivalence, Verdict};
 
 /// Why a statistic could not be computed. Every variant names the offending input.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -88,6 +88,41 @@ pub fn judge(cmp: &Comparison, adjusted_p: f64, alpha: f64, threshold: f64) -> V
     }
 }
 
+/// Like [`judge`], but "unchanged" is decided separately, as an equivalence test per comparison:
+/// `equivalence`'s interval (normally at level `1 - 2 * alpha`, two one-sided tests) must lie
+/// inside `[1 / (1 + margin), 1 + margin]`, where `margin` is the configured smallest effect that
+/// matters (not the noise-inflated `threshold`).
+///
+/// Why two intervals: the family-wise correction protects against false *alarms*; a false
+/// "unchanged" is a different error (a missed regression), controlled per comparison by the
+/// equivalence test at its own level. Using the very wide simultaneous interval for both makes
+/// "unchanged" nearly unreachable with a realistic number of runs, and using the noise-inflated
+/// threshold as the equivalence margin would call a checkpoint "unchanged" within a band wider
+/// than the effects the user cares about.
+///
+/// `Regressed` and `Improved` follow [`judge`] on `strict` exactly.
+pub fn judge_with_equivalence(
+    strict: &Comparison,
+    equivalence: &Comparison,
+    adjusted_p: f64,
+    alpha: f64,
+    threshold: f64,
+    margin: f64,
+) -> Verdict {
+    match judge(strict, adjusted_p, alpha, threshold) {
+        v @ (Verdict::Regressed | Verdict::Improved) => v,
+        _ if margin.is_finite() && margin >= 0.0 => {
+            let hi = 1.0 + margin;
+            if 1.0 / hi <= equivalence.ci_low && equivalence.ci_high <= hi {
+                Verdict::Unchanged
+            } else {
+                Verdict::Inconclusive
+            }
+        }
+        _ => Verdict::Inconclusive,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +142,22 @@ mod tests {
             method: Method::Welch,
             rank_p_value: None,
         }
+    }
+
+    #[test]
+    fn stats_equivalence_uses_its_own_interval_and_the_margin() {
+        use Verdict::*;
+        let wide = cmp(1.01, 0.90, 1.13); // simultaneous interval: too wide for "unchanged"
+        let narrow = cmp(1.01, 0.98, 1.04); // per-comparison equivalence interval
+        assert_eq!(judge(&wide, 1.0, 0.05, 0.05), Inconclusive);
+        assert_eq!(judge_with_equivalence(&wide, &narrow, 1.0, 0.05, 0.05, 0.05), Unchanged);
+        // The margin is the configured effect, not the noise-inflated threshold.
+        assert_eq!(judge_with_equivalence(&wide, &narrow, 1.0, 0.05, 0.30, 0.03), Inconclusive);
+        // Regressions still need the strict interval and the threshold.
+        let strict = cmp(1.10, 1.06, 1.14);
+        assert_eq!(judge_with_equivalence(&strict, &strict, 0.001, 0.05, 0.05, 0.05), Regressed);
+        assert_eq!(judge_with_equivalence(&strict, &strict, 0.2, 0.05, 0.05, 0.05), Inconclusive);
+        assert_eq!(judge_with_equivalence(&narrow, &narrow, 1.0, 0.05, 0.05, f64::NAN), Inconclusive);
     }
 
     #[test]
