@@ -83,7 +83,7 @@ pub fn load_config(o: &GateOptions) -> SetupResult<Config> {
     Ok(cfg)
 }
 
-fn specs(cfg: &Config) -> Vec<ScenarioSpec> {
+pub(crate) fn specs(cfg: &Config) -> Vec<ScenarioSpec> {
     cfg.scenarios
         .iter()
         .map(|s| ScenarioSpec {
@@ -107,7 +107,7 @@ pub fn reference_spec() -> SetupResult<ReferenceSpec> {
     })
 }
 
-fn new_experiment(
+pub(crate) fn new_experiment(
     cfg: &Config,
     scenarios: Vec<ScenarioSpec>,
     arms: Vec<Arm>,
@@ -138,15 +138,15 @@ pub fn finish(report: &Report, outputs: Outputs) -> SetupResult<i32> {
 
 /// One experiment of a gate invocation and the scenarios (indices into the configuration) it
 /// covers.
-struct Part {
-    exp: Experiment,
-    scenario_ids: Vec<usize>,
+pub(crate) struct Part {
+    pub(crate) exp: Experiment,
+    pub(crate) scenario_ids: Vec<usize>,
     /// Paired: the label of arm A; baseline mode: None.
-    paired_label: Option<String>,
+    pub(crate) paired_label: Option<String>,
 }
 
 /// The judge inputs of every part, in configuration order.
-fn inputs_of(parts: &[Part], cfg: &Config, baselines: &[Option<Baseline>]) -> Vec<ScenarioInput> {
+pub(crate) fn inputs_of(parts: &[Part], cfg: &Config, baselines: &[Option<Baseline>]) -> Vec<ScenarioInput> {
     let mut by_id: BTreeMap<usize, ScenarioInput> = BTreeMap::new();
     for part in parts {
         for (k, &id) in part.scenario_ids.iter().enumerate() {
@@ -181,7 +181,7 @@ fn inputs_of(parts: &[Part], cfg: &Config, baselines: &[Option<Baseline>]) -> Ve
 }
 
 /// The reference run of every round, if every round has one.
-fn reference_runs(rounds: &[Round]) -> Option<Vec<RunResult>> {
+pub(crate) fn reference_runs(rounds: &[Round]) -> Option<Vec<RunResult>> {
     rounds.iter().map(|r| r.reference.clone()).collect()
 }
 
@@ -197,7 +197,7 @@ fn planned_looks(initial: usize, max_rounds: usize, budget_s: f64) -> usize {
 
 /// Runs the parts' initial rounds, judges, and keeps adding rounds while some verdict is
 /// inconclusive and the budget lasts.
-fn run_adaptive(
+pub(crate) fn run_adaptive(
     parts: &mut [Part],
     cfg: &Config,
     warmup: usize,
@@ -449,7 +449,7 @@ pub fn baseline(o: &GateOptions) -> SetupResult<i32> {
 }
 
 /// Pooled quantiles per checkpoint over all samples of all runs.
-fn pool(runs: &[&RunOutput]) -> BTreeMap<String, Pooled> {
+pub(crate) fn pool(runs: &[&RunOutput]) -> BTreeMap<String, Pooled> {
     let mut merged: BTreeMap<String, hdrhistogram::Histogram<u64>> = BTreeMap::new();
     for r in runs {
         for (cp, h) in &r.pooled {
