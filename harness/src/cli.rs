@@ -42,6 +42,9 @@ pub enum Command {
     /// REV_B defaults to the working tree, uncommitted changes included. Same exit codes as
     /// regress.
     Compare(CompareArgs),
+    /// A/A experiments: measure run-to-run noise per checkpoint and the smallest detectable
+    /// regression; with --write, store the noise in the baselines so thresholds follow it.
+    Calibrate(CalibrateArgs),
     /// Run any instrumented program and print per-checkpoint statistics (no baseline needed).
     Run(RunArgs),
     /// The harness's reference workload (run by the harness itself for drift correction).
@@ -116,6 +119,20 @@ pub struct BaselineArgs {
     #[command(flatten)]
     pub common: Common,
     /// Do not run the reference workload (the baseline then allows no drift correction).
+    #[arg(long)]
+    pub no_reference: bool,
+}
+
+/// `calibrate`.
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// Common options.
+    #[command(flatten)]
+    pub common: Common,
+    /// Store the measured noise in the existing baselines.
+    #[arg(long)]
+    pub write: bool,
+    /// Do not run the reference workload.
     #[arg(long)]
     pub no_reference: bool,
 }
@@ -208,6 +225,9 @@ pub fn run_cli(cli: Cli) -> i32 {
                 env_b,
             })
         }),
+        Command::Calibrate(a) => {
+            crate::calibrate::calibrate(&GateOptions { no_reference: a.no_reference, ..gate(&a.common, None) }, a.write)
+        }
         Command::Run(a) => run_program(a),
         Command::Reference { args } => return crate::reference::reference_main(&args),
     };

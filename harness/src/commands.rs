@@ -187,7 +187,7 @@ pub(crate) fn reference_runs(rounds: &[Round]) -> Option<Vec<RunResult>> {
 
 /// Planned looks of an adaptive experiment: the first after `initial` rounds, then one per
 /// [`ADAPTIVE_STEP`] rounds up to `max_rounds`. With no budget, one.
-fn planned_looks(initial: usize, max_rounds: usize, budget_s: f64) -> usize {
+pub(crate) fn planned_looks(initial: usize, max_rounds: usize, budget_s: f64) -> usize {
     if budget_s <= 0.0 || max_rounds <= initial {
         1
     } else {

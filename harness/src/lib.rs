@@ -32,6 +32,7 @@
 #![forbid(unsafe_code)]
 
 pub mod baseline;
+pub mod calibrate;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -1,0 +1,338 @@
+//! `calibrate`: A/A experiments that measure this machine's run-to-run noise per checkpoint and
+//! metric, the smallest regression the gate can then detect, and store the noise in the
+//! baselines so thresholds follow it.
+//!
+//! Design: two arms running the *same* build, interleaved in rounds (A B, B A, ...) with a
+//! reference run next to each scenario's pair. From the `2 x rounds` runs of each checkpoint:
+//! * raw noise: the robust coefficient of variation of the run-level values ([`stats::noise_cv`]);
+//! * drift-corrected noise: the same after dividing each value by the reference speed of its
+//!   round (what baseline mode judges, see [`crate::drift`]);
+//! * paired noise: the standard deviation of the per-round log ratios A/B (what paired mode
+//!   judges).
+//!
+//! The minimum detectable effect (MDE) is [`stats::min_detectable_effect`] at the per-test level
+//! the gate actually uses (alpha split over every test of the configuration and every planned
+//! look) and 95 % power, for `runs` baseline and current runs (baseline mode) or `runs` rounds
+//! (paired mode). The A/A pairs are also judged exactly like `compare` would: any "regressed" is
+//! a false alarm, reported.
+//!
+//! With `--write`, each existing baseline's `noise_cv` gets the measured noise (drift-corrected
+//! if the baseline has reference runs, raw otherwise); the judge uses the larger of it and the
+//! noise it sees in the runs it compares, so a checkpoint that is noisier on this machine than its
+//! last baseline showed gets a threshold that says so.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use crate::baseline::{Baseline, BaselineError};
+use crate::commands::{self, GateOptions, Part};
+use crate::drift;
+use crate::fingerprint::Fingerprint;
+use crate::judge::{self, Invocation};
+use crate::model::RunResult;
+use crate::rounds::Arm;
+use crate::stats::{self, Metric, Verdict};
+use crate::workspace::{self, SetupResult};
+
+/// Power at which the minimum detectable effect is reported.
+pub const MDE_POWER: f64 = 0.95;
+
+/// One row of the calibration table.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct NoiseRow {
+    /// Scenario.
+    pub scenario: String,
+    /// Checkpoint.
+    pub checkpoint: String,
+    /// Metric.
+    pub metric: Metric,
+    /// Runs measured (both arms).
+    pub runs: usize,
+    /// Robust cv of raw run values.
+    pub cv_raw: f64,
+    /// Robust cv after drift correction (None without reference runs).
+    pub cv_corrected: Option<f64>,
+    /// Standard deviation of per-round log ratios (paired).
+    pub sd_paired: f64,
+    /// MDE in baseline mode (relative), with `runs` runs a side.
+    pub mde_baseline: f64,
+    /// MDE in paired mode (relative), with `runs` rounds.
+    pub mde_paired: f64,
+}
+
+fn sd(v: &[f64]) -> f64 {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt()
+}
+
+/// Computes the noise rows of one scenario from its A/A rounds: `a[i]`, `b[i]` and `speed[i]`
+/// come from round `i`. `per_test_alpha` and `runs` size the MDEs.
+pub fn noise_rows(
+    scenario: &str,
+    a: &[RunResult],
+    b: &[RunResult],
+    speed: Option<&[f64]>,
+    metrics: &[Metric],
+    per_test_alpha: f64,
+    runs: usize,
+) -> Vec<NoiseRow> {
+    let mut names: Vec<&String> = a.iter().flat_map(|r| r.checkpoints.keys()).collect();
+    names.sort();
+    names.dedup();
+    let mut rows = Vec::new();
+    for cp in names {
+        for &metric in metrics {
+            let get = |r: &RunResult| r.checkpoints.get(cp).and_then(|c| c.summary).map(|s| s.get(metric));
+            let pairs: Vec<(f64, f64, Option<f64>)> = a
+                .iter()
+                .zip(b)
+                .enumerate()
+                .filter_map(|(i, (x, y))| Some((get(x)?, get(y)?, speed.map(|s| s[i]))))
+                .collect();
+            if pairs.len() < 2 {
+                continue;
+            }
+            let all: Vec<f64> = pairs.iter().flat_map(|&(x, y, _)| [x, y]).collect();
+            let cv_raw = stats::noise_cv(&all).unwrap_or(f64::NAN);
+            let cv_corrected = speed.map(|_| {
+                let v: Vec<f64> =
+                    pairs.iter().flat_map(|&(x, y, s)| [x / s.unwrap_or(1.0), y / s.unwrap_or(1.0)]).collect();
+                stats::noise_cv(&v).unwrap_or(f64::NAN)
+            });
+            let logs: Vec<f64> = pairs.iter().map(|&(x, y, _)| (y / x).ln()).collect();
+            let sd_paired = sd(&logs);
+            let cv_base = cv_corrected.unwrap_or(cv_raw);
+            let mde =
+                |cv: f64| stats::min_detectable_effect(cv, runs, runs, per_test_alpha, MDE_POWER).unwrap_or(f64::NAN);
+            rows.push(NoiseRow {
+                scenario: scenario.to_owned(),
+                checkpoint: cp.clone(),
+                metric,
+                runs: all.len(),
+                cv_raw,
+                cv_corrected,
+                sd_paired,
+                mde_baseline: mde(cv_base),
+                // Paired: sd of the differences; the two-sample formula with cv = sd/sqrt(2)
+                // gives sd * sqrt(1/n + 1/n) / sqrt(2) = sd / sqrt(n).
+                mde_paired: mde(sd_paired / std::f64::consts::SQRT_2),
+            });
+        }
+    }
+    rows
+}
+
+fn pct(x: f64) -> String {
+    if x.is_finite() {
+        format!("{:.1}%", x * 100.0)
+    } else {
+        "-".into()
+    }
+}
+
+/// Renders the calibration table.
+pub fn render_table(rows: &[NoiseRow], runs: usize, per_test_alpha: f64) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "noise per process run, and the smallest regression detectable with {runs} runs a side at \
+         per-test alpha {per_test_alpha:.2e} and {:.0}% power:",
+        MDE_POWER * 100.0
+    );
+    let header =
+        ["scenario", "checkpoint", "metric", "cv raw", "cv drift-corr.", "sd paired", "MDE baseline", "MDE paired"];
+    let cells: Vec<[String; 8]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.scenario.clone(),
+                r.checkpoint.clone(),
+                r.metric.as_str().to_owned(),
+                pct(r.cv_raw),
+                r.cv_corrected.map_or("-".into(), pct),
+                pct(r.sd_paired),
+                pct(r.mde_baseline),
+                pct(r.mde_paired),
+            ]
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cols: Vec<&str>| -> String {
+        cols.iter()
+            .enumerate()
+            .map(|(i, c)| if i < 3 { format!("{c:<w$}", w = widths[i]) } else { format!("{c:>w$}", w = widths[i]) })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let _ = writeln!(s, "  {}", line(header.to_vec()));
+    for row in &cells {
+        let _ = writeln!(s, "  {}", line(row.iter().map(String::as_str).collect()));
+    }
+    s
+}
+
+/// `calibrate`.
+pub fn calibrate(o: &GateOptions, write: bool) -> SetupResult<i32> {
+    let started = commands::now_rfc3339();
+    let t0 = Instant::now();
+    let cfg = commands::load_config(o)?;
+    let programs = workspace::build_scenarios(&cfg, &cfg.root, None, o.no_build, o.quiet, "the working tree")?;
+    if let Some((s, _)) = cfg.scenarios.iter().zip(&programs).find(|(_, p)| p.is_none()) {
+        return Err(format!("scenario {}: its program was not built", s.name));
+    }
+    let reference = if o.no_reference { None } else { Some(commands::reference_spec()?) };
+    let arms = vec![
+        Arm { label: "A".into(), programs: programs.clone(), env: Vec::new() },
+        Arm { label: "A'".into(), programs, env: Vec::new() },
+    ];
+    let ids: Vec<usize> = (0..cfg.scenarios.len()).collect();
+    let mut exp = commands::new_experiment(&cfg, commands::specs(&cfg), arms, reference, o.quiet);
+    exp.run_rounds(cfg.run.warmup_runs, cfg.run.runs, None);
+    exp.progress_done();
+
+    // The per-test alpha the gate uses: alpha over every test of the configuration and every look.
+    let mut baselines: Vec<Option<Baseline>> = Vec::new();
+    for s in &cfg.scenarios {
+        match Baseline::load(&cfg.baseline_path(&s.name)) {
+            Ok(b) => baselines.push(Some(b)),
+            Err(BaselineError::NotFound { .. }) => baselines.push(None),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let mut tests = 0usize;
+    for (k, s) in cfg.scenarios.iter().enumerate() {
+        if let Ok(rounds) = &exp.results[k] {
+            let cps: std::collections::BTreeSet<&String> =
+                rounds.iter().flat_map(|r| r.arms[0].result.checkpoints.keys()).collect();
+            tests += cps.iter().map(|cp| cfg.metrics(&s.name, cp).len()).sum::<usize>();
+        }
+    }
+    let looks = commands::planned_looks(cfg.run.runs, cfg.run.max_runs, cfg.run.budget_s);
+    let per_test_alpha = cfg.gate.alpha / (tests.max(1) * looks) as f64;
+
+    let mut rows = Vec::new();
+    let mut failed = false;
+    for (k, s) in cfg.scenarios.iter().enumerate() {
+        let rounds = match &exp.results[k] {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{}: failed:\n{e}", s.name);
+                failed = true;
+                continue;
+            }
+        };
+        let a: Vec<RunResult> = rounds.iter().map(|r| r.arms[0].result.clone()).collect();
+        let b: Vec<RunResult> = rounds.iter().map(|r| r.arms[1].result.clone()).collect();
+        let speed: Option<Vec<f64>> =
+            rounds.iter().map(|r| r.reference.as_ref().and_then(|x| drift::speed(x, drift::SPEED_METRIC))).collect();
+        // min and max are single calls: too quantised and too wild to gate on; not shown.
+        let metrics = [Metric::P50, Metric::P90, Metric::P99, Metric::P999, Metric::Mean];
+        rows.extend(noise_rows(&s.name, &a, &b, speed.as_deref(), &metrics, per_test_alpha, cfg.run.runs));
+    }
+    println!("{}", render_table(&rows, cfg.run.runs, per_test_alpha));
+
+    // The A/A pairs judged like `compare`: every "regressed" is a false alarm.
+    let parts = [Part { exp, scenario_ids: ids, paired_label: Some("A/A: the same build twice".into()) }];
+    let no_baselines: Vec<Option<Baseline>> = cfg.scenarios.iter().map(|_| None).collect();
+    let inv = Invocation {
+        command: "calibrate",
+        config: &cfg,
+        machine: Fingerprint::current(),
+        compare: true,
+        strict: true,
+        started,
+        wall_s: t0.elapsed().as_secs_f64(),
+        looks,
+    };
+    let report = judge::judge(inv, commands::inputs_of(&parts, &cfg, &no_baselines));
+    let alarms: Vec<String> = report
+        .scenarios
+        .iter()
+        .flat_map(|s| {
+            s.checkpoints
+                .iter()
+                .filter(|c| c.verdict == Verdict::Regressed)
+                .map(move |c| format!("{}/{}", s.name, c.name))
+        })
+        .collect();
+    println!(
+        "A/A paired verdicts: {} regressed (false alarms){}; {} unchanged, {} inconclusive",
+        alarms.len(),
+        if alarms.is_empty() { String::new() } else { format!(": {}", alarms.join(", ")) },
+        report.tally.unchanged,
+        report.tally.inconclusive
+    );
+
+    if write {
+        let by_scenario: BTreeMap<&str, Vec<&NoiseRow>> = rows.iter().fold(BTreeMap::new(), |mut m, r| {
+            m.entry(r.scenario.as_str()).or_insert_with(Vec::new).push(r);
+            m
+        });
+        for (k, s) in cfg.scenarios.iter().enumerate() {
+            let (Some(b), Some(rs)) = (baselines[k].as_mut(), by_scenario.get(s.name.as_str())) else {
+                if baselines[k].is_none() {
+                    eprintln!("{}: no baseline to store the noise in (record one with cargo xtask baseline)", s.name);
+                }
+                continue;
+            };
+            let corrected = b.reference_speed(drift::SPEED_METRIC).is_some();
+            for r in rs {
+                let v = if corrected { r.cv_corrected.unwrap_or(r.cv_raw) } else { r.cv_raw };
+                if let (Some(cp), true) = (b.checkpoints.get_mut(&r.checkpoint), v.is_finite()) {
+                    cp.noise_cv.insert(r.metric, v);
+                }
+            }
+            let path = cfg.baseline_path(&s.name);
+            b.save_atomic(&path).map_err(|e| e.to_string())?;
+            eprintln!("{}: stored the measured noise in {}", s.name, path.display());
+        }
+    }
+    Ok(if failed { crate::exit_code::SCENARIO_FAILED } else { crate::exit_code::PASS })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::CheckpointRun;
+    use crate::stats::RunSummary;
+
+    fn run(v: f64) -> RunResult {
+        let mut s = vec![v; 10];
+        let summary = RunSummary::from_samples(&mut s).unwrap();
+        RunResult {
+            scenario: "s".into(),
+            wall_s: 1.0,
+            processes: 1,
+            tick_hz: 1e9,
+            floor_ns: 10.0,
+            bad_index: 0,
+            checkpoints: [("cp".to_string(), CheckpointRun { count: 10, lost: 0, clamped: 0, summary: Some(summary) })]
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn drift_that_moves_both_arms_is_removed_by_the_reference() {
+        // The machine speed alternates 100 / 110 by round; both arms follow it exactly.
+        let speed: Vec<f64> = (0..8).map(|i| if i % 2 == 0 { 100.0 } else { 110.0 }).collect();
+        let a: Vec<RunResult> = speed.iter().map(|s| run(2.0 * s)).collect();
+        let b: Vec<RunResult> = speed.iter().map(|s| run(2.0 * s)).collect();
+        let rows = noise_rows("s", &a, &b, Some(&speed), &[Metric::P50], 0.001, 8);
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert!(r.cv_raw > 0.05, "raw values follow the drift: {}", r.cv_raw);
+        assert!(r.cv_corrected.unwrap() < 1e-12, "corrected values are constant");
+        assert!(r.sd_paired < 1e-12, "paired ratios are exactly 1");
+        assert!(r.mde_paired < r.mde_baseline || r.mde_baseline < 1e-9);
+        let table = render_table(&rows, 8, 0.001);
+        assert!(table.contains("cp") && table.contains("MDE paired"), "{table}");
+    }
+}
