@@ -272,36 +272,33 @@ pub fn regress(o: &GateOptions) -> SetupResult<i32> {
     let reference = if o.no_reference { None } else { Some(reference_spec()?) };
     let all_specs = specs(&cfg);
     let mut parts = Vec::new();
-    if !baseline_ids.is_empty() {
-        let arm = Arm {
-            label: "current".into(),
-            programs: baseline_ids.iter().map(|&i| current[i].clone()).collect(),
-            env: Vec::new(),
-        };
-        let sc = baseline_ids.iter().map(|&i| all_specs[i].clone()).collect();
-        parts.push(Part {
-            exp: new_experiment(&cfg, sc, vec![arm], reference.clone(), o.quiet),
-            scenario_ids: baseline_ids.clone(),
-            paired_label: None,
-        });
-    }
     // Paired scenarios, grouped by the commit their baseline was recorded from.
     let mut by_commit: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for &i in &paired_ids {
         let b = baselines[i].as_ref().expect("paired scenarios have a baseline");
         by_commit.entry(b.recorded.commit.trim_end_matches("-dirty").to_owned()).or_default().push(i);
     }
+    let repo = if by_commit.is_empty() { None } else { Some(workspace::repo_root(&cfg.root)?) };
+    let mut unavailable = Vec::new();
     for (commit, ids) in by_commit {
-        let repo = workspace::repo_root(&cfg.root)?;
-        let sha = workspace::resolve_rev(&repo, &commit).map_err(|e| {
-            format!(
-                "{e}: the baseline of {} was recorded from commit {commit}, which is needed to re-run it paired on \
-                 this machine; fetch it, or record a new baseline here with cargo xtask baseline",
-                cfg.scenarios[ids[0]].name
-            )
-        })?;
-        let tree = workspace::worktree(&repo, &out_dir, &sha)?;
-        let sub_root = cfg.root.strip_prefix(&repo).unwrap_or(Path::new(""));
+        let repo = repo.as_deref().expect("set when there are paired scenarios");
+        let sha = match workspace::resolve_rev(repo, &commit) {
+            Ok(sha) => sha,
+            Err(e) => {
+                // Without the baseline's commit no same-machine comparison is possible: compare
+                // with the baseline as it is, reported loudly as cross-machine (non-gating
+                // unless --strict).
+                eprintln!(
+                    "warning: {e}: the baseline of {} was recorded from it on another machine; \
+                     comparing cross-machine instead (fetch the commit, or record a baseline here)",
+                    ids.iter().map(|&i| cfg.scenarios[i].name.as_str()).collect::<Vec<_>>().join(", ")
+                );
+                unavailable.extend(ids);
+                continue;
+            }
+        };
+        let tree = workspace::worktree(repo, &out_dir, &sha)?;
+        let sub_root = cfg.root.strip_prefix(repo).unwrap_or(Path::new(""));
         let old = workspace::build_scenarios(
             &cfg,
             &tree.join(sub_root),
@@ -324,6 +321,22 @@ pub fn regress(o: &GateOptions) -> SetupResult<i32> {
             exp: new_experiment(&cfg, sc, arms, None, o.quiet),
             scenario_ids: ids,
             paired_label: Some(label),
+        });
+    }
+    // Baseline mode, plus paired candidates whose commit is unavailable (cross-machine).
+    baseline_ids.extend(unavailable);
+    baseline_ids.sort_unstable();
+    if !baseline_ids.is_empty() {
+        let arm = Arm {
+            label: "current".into(),
+            programs: baseline_ids.iter().map(|&i| current[i].clone()).collect(),
+            env: Vec::new(),
+        };
+        let sc = baseline_ids.iter().map(|&i| all_specs[i].clone()).collect();
+        parts.push(Part {
+            exp: new_experiment(&cfg, sc, vec![arm], reference.clone(), o.quiet),
+            scenario_ids: baseline_ids.clone(),
+            paired_label: None,
         });
     }
     let judge_now = |parts: &[Part], looks: usize| {
