@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use crate::baseline::{Baseline, BaselineError};
+use crate::baseline::Baseline;
 use crate::commands::{self, GateOptions, Part};
 use crate::drift;
 use crate::fingerprint::Fingerprint;
@@ -33,7 +33,7 @@ use crate::judge::{self, Invocation};
 use crate::model::RunResult;
 use crate::rounds::Arm;
 use crate::stats::{self, Metric, Verdict};
-use crate::workspace::{self, SetupResult};
+use crate::workspace::SetupResult;
 
 /// Power at which the minimum detectable effect is reported.
 pub const MDE_POWER: f64 = 0.95;
@@ -183,10 +183,7 @@ pub fn calibrate(o: &GateOptions, write: bool) -> SetupResult<i32> {
     let started = commands::now_rfc3339();
     let t0 = Instant::now();
     let cfg = commands::load_config(o)?;
-    let programs = workspace::build_scenarios(&cfg, &cfg.root, None, o.no_build, o.quiet, "the working tree")?;
-    if let Some((s, _)) = cfg.scenarios.iter().zip(&programs).find(|(_, p)| p.is_none()) {
-        return Err(format!("scenario {}: its program was not built", s.name));
-    }
+    let programs = commands::build_working_tree(&cfg, o)?;
     let reference = if o.no_reference { None } else { Some(commands::reference_spec()?) };
     let arms = vec![
         Arm { label: "A".into(), programs: programs.clone(), env: Vec::new() },
@@ -198,14 +195,7 @@ pub fn calibrate(o: &GateOptions, write: bool) -> SetupResult<i32> {
     exp.progress_done();
 
     // The per-test alpha the gate uses: alpha over every test of the configuration and every look.
-    let mut baselines: Vec<Option<Baseline>> = Vec::new();
-    for s in &cfg.scenarios {
-        match Baseline::load(&cfg.baseline_path(&s.name)) {
-            Ok(b) => baselines.push(Some(b)),
-            Err(BaselineError::NotFound { .. }) => baselines.push(None),
-            Err(e) => return Err(e.to_string()),
-        }
-    }
+    let mut baselines = commands::load_baselines(&cfg)?;
     let mut tests = 0usize;
     for (k, s) in cfg.scenarios.iter().enumerate() {
         if let Ok(rounds) = &exp.results[k] {

@@ -231,20 +231,41 @@ pub(crate) fn run_adaptive(
     report
 }
 
+/// Builds the scenarios of the working tree; every scenario must have its program.
+pub(crate) fn build_working_tree(cfg: &Config, o: &GateOptions) -> SetupResult<Vec<Option<PathBuf>>> {
+    let programs = workspace::build_scenarios(cfg, &cfg.root, None, o.no_build, o.quiet, "the working tree")?;
+    for (s, p) in cfg.scenarios.iter().zip(&programs) {
+        if p.is_none() {
+            return Err(format!(
+                "scenario {}: its program was not built (check `bin`/`path` in {})",
+                s.name,
+                cfg.path.display()
+            ));
+        }
+    }
+    Ok(programs)
+}
+
+/// Every scenario's committed baseline (`None` where there is none); a malformed one is an error
+/// naming its file and line.
+pub(crate) fn load_baselines(cfg: &Config) -> SetupResult<Vec<Option<Baseline>>> {
+    cfg.scenarios
+        .iter()
+        .map(|s| match Baseline::load(&cfg.baseline_path(&s.name)) {
+            Ok(b) => Ok(Some(b)),
+            Err(BaselineError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        })
+        .collect()
+}
+
 /// `regress`.
 pub fn regress(o: &GateOptions) -> SetupResult<i32> {
     let started = now_rfc3339();
     let t0 = Instant::now();
     let cfg = load_config(o)?;
     // Baselines are read before anything runs: a malformed one stops here, with its line.
-    let mut baselines = Vec::new();
-    for s in &cfg.scenarios {
-        match Baseline::load(&cfg.baseline_path(&s.name)) {
-            Ok(b) => baselines.push(Some(b)),
-            Err(BaselineError::NotFound { .. }) => baselines.push(None),
-            Err(e) => return Err(e.to_string()),
-        }
-    }
+    let baselines = load_baselines(&cfg)?;
     let machine = Fingerprint::current();
     // Paired against the baseline's commit when asked, or when the baseline comes from another
     // machine (then only a same-machine comparison is meaningful).
@@ -259,16 +280,7 @@ pub fn regress(o: &GateOptions) -> SetupResult<i32> {
         }
     }
     let out_dir = workspace::output_dir(&cfg);
-    let current = workspace::build_scenarios(&cfg, &cfg.root, None, o.no_build, o.quiet, "the working tree")?;
-    for (s, p) in cfg.scenarios.iter().zip(&current) {
-        if p.is_none() {
-            return Err(format!(
-                "scenario {}: its program was not built (check `bin`/`path` in {})",
-                s.name,
-                cfg.path.display()
-            ));
-        }
-    }
+    let current = build_working_tree(&cfg, o)?;
     let reference = if o.no_reference { None } else { Some(reference_spec()?) };
     let all_specs = specs(&cfg);
     let mut parts = Vec::new();
@@ -367,16 +379,7 @@ pub fn baseline(o: &GateOptions) -> SetupResult<i32> {
     let started = now_rfc3339();
     let t0 = Instant::now();
     let cfg = load_config(o)?;
-    let programs = workspace::build_scenarios(&cfg, &cfg.root, None, o.no_build, o.quiet, "the working tree")?;
-    for (s, p) in cfg.scenarios.iter().zip(&programs) {
-        if p.is_none() {
-            return Err(format!(
-                "scenario {}: its program was not built (check `bin`/`path` in {})",
-                s.name,
-                cfg.path.display()
-            ));
-        }
-    }
+    let programs = build_working_tree(&cfg, o)?;
     let reference = if o.no_reference { None } else { Some(reference_spec()?) };
     let arm = Arm { label: "current".into(), programs, env: Vec::new() };
     let mut exp = new_experiment(&cfg, specs(&cfg), vec![arm], reference, o.quiet);

@@ -212,6 +212,20 @@ pub(crate) fn run_counts(s: &crate::model::ScenarioResult) -> String {
     }
 }
 
+/// The value cells of one metric row, shared by the terminal and Markdown tables: baseline,
+/// current, change, interval, p(adj), threshold.
+pub(crate) fn metric_cells(m: &crate::model::MetricResult, common: Option<f64>) -> [String; 6] {
+    let cmp = m.comparison.as_ref();
+    [
+        m.baseline_ns.map_or_else(|| NONE.into(), duration),
+        m.current_ns.map_or_else(|| NONE.into(), duration),
+        cmp.map_or_else(|| NONE.into(), |c| change(c.ratio)),
+        cmp.map_or_else(|| NONE.into(), |c| interval_cell(c, common)),
+        p_value(m.p_adjusted),
+        threshold(m.threshold),
+    ]
+}
+
 /// Short name of a status (the failure message is rendered separately).
 pub(crate) fn status(s: &ScenarioStatus) -> &'static str {
     match s {

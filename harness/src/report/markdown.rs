@@ -115,24 +115,12 @@ fn checkpoint_rows(w: &mut dyn Write, c: &CheckpointResult, common: Option<f64>)
         return writeln!(w, "| {} | {NONE} | | | | | | | {note} |", code(&c.name));
     }
     for m in &c.metrics {
-        let cmp = m.comparison.as_ref();
         let verdict = match m.verdict {
             Verdict::Regressed => "**regressed**".to_owned(),
             v => v.as_str().to_owned(),
         };
-        writeln!(
-            w,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            code(&c.name),
-            m.metric.as_str(),
-            m.baseline_ns.map_or_else(|| NONE.into(), format::duration),
-            m.current_ns.map_or_else(|| NONE.into(), format::duration),
-            cmp.map_or_else(|| NONE.into(), |c| format::change(c.ratio)),
-            cmp.map_or_else(|| NONE.into(), |c| format::interval_cell(c, common)),
-            format::p_value(m.p_adjusted),
-            format::threshold(m.threshold),
-            verdict,
-        )?;
+        let cells = format::metric_cells(m, common).join(" | ");
+        writeln!(w, "| {} | {} | {cells} | {verdict} |", code(&c.name), m.metric.as_str())?;
     }
     Ok(())
 }

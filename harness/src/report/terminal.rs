@@ -129,21 +129,10 @@ fn add_checkpoint_rows(table: &mut Table, c: &CheckpointResult, common: Option<f
         }
         Presence::Both => {
             for m in &c.metrics {
-                let cmp = m.comparison.as_ref();
-                table.row(
-                    vec![
-                        c.name.clone(),
-                        m.metric.as_str().into(),
-                        m.baseline_ns.map_or_else(|| NONE.into(), format::duration),
-                        m.current_ns.map_or_else(|| NONE.into(), format::duration),
-                        cmp.map_or_else(|| NONE.into(), |c| format::change(c.ratio)),
-                        cmp.map_or_else(|| NONE.into(), |c| format::interval_cell(c, common)),
-                        format::p_value(m.p_adjusted),
-                        format::threshold(m.threshold),
-                        m.verdict.as_str().into(),
-                    ],
-                    Some(verdict_paint(m.verdict)),
-                );
+                let mut row = vec![c.name.clone(), m.metric.as_str().into()];
+                row.extend(format::metric_cells(m, common));
+                row.push(m.verdict.as_str().into());
+                table.row(row, Some(verdict_paint(m.verdict)));
             }
         }
     }
