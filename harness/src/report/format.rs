@@ -226,6 +226,15 @@ pub(crate) fn metric_cells(m: &crate::model::MetricResult, common: Option<f64>) 
     ]
 }
 
+/// `""` for a fixed design, else `" over N looks (adaptive)"`.
+pub(crate) fn looks(n: usize) -> String {
+    if n > 1 {
+        format!(" over {n} looks (adaptive sampling)")
+    } else {
+        String::new()
+    }
+}
+
 /// Short name of a status (the failure message is rendered separately).
 pub(crate) fn status(s: &ScenarioStatus) -> &'static str {
     match s {

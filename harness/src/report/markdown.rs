@@ -185,7 +185,7 @@ fn render_details(report: &Report, w: &mut dyn Write) -> io::Result<()> {
         ("kernel", code(&m.kernel)),
         ("rustc", code(&m.rustc)),
         ("target", code(&m.target)),
-        ("alpha", report.alpha.to_string()),
+        ("alpha", format!("{}{}", report.alpha, format::looks(report.looks))),
         ("correction", format::correction(report.correction).into()),
         ("strict (cross-machine verdicts gate)", if report.strict { "yes" } else { "no" }.into()),
         ("funcscope", text(&report.tool_version)),

@@ -22,8 +22,9 @@ use crate::stats::Verdict;
 /// Renders `report` as text. See the module documentation for the layout.
 pub(crate) fn render(report: &Report, w: &mut dyn Write, style: Style) -> io::Result<()> {
     let strict = if report.strict { ", --strict" } else { "" };
+    let looks = format::looks(report.looks);
     let line = format!(
-        "funcscope {} {}: {} scenario{}, alpha {}, correction {}{strict}, started {}, {:.1} s",
+        "funcscope {} {}: {} scenario{}, alpha {}{looks}, correction {}{strict}, started {}, {:.1} s",
         report.tool_version,
         report.command,
         report.scenarios.len(),
