@@ -4,7 +4,8 @@
 //! [gate]
 //! alpha = 0.05              # family-wise false-alarm rate over all tests of one invocation
 //! correction = "holm"       # or "benjamini_hochberg", "none"
-//! min_effect = 0.05         # smallest relative change that counts (5 %)
+//! min_effect = 0.05         # smallest relative change that counts against a baseline (5 %)
+//! min_effect_paired = 0.02  # the same in paired mode (compare, regress --paired): drift cancels
 //! metrics = ["p50", "p99"]  # metrics judged per checkpoint
 //!
 //! [run]
@@ -81,13 +82,22 @@ pub struct Gate {
     pub correction: Correction,
     /// Smallest relative change that counts.
     pub min_effect: f64,
+    /// Smallest relative change that counts in paired mode, where interleaving cancels machine
+    /// drift and a smaller margin is safe.
+    pub min_effect_paired: f64,
     /// Metrics judged.
     pub metrics: Vec<Metric>,
 }
 
 impl Default for Gate {
     fn default() -> Gate {
-        Gate { alpha: 0.05, correction: Correction::Holm, min_effect: 0.05, metrics: vec![Metric::P50, Metric::P99] }
+        Gate {
+            alpha: 0.05,
+            correction: Correction::Holm,
+            min_effect: 0.05,
+            min_effect_paired: 0.02,
+            metrics: vec![Metric::P50, Metric::P99],
+        }
     }
 }
 
@@ -240,6 +250,12 @@ impl Config {
         if !(g.alpha > 0.0 && g.alpha < 0.5) {
             return Err(invalid(key_line("alpha"), format!("gate.alpha = {} must be in (0, 0.5), e.g. 0.05", g.alpha)));
         }
+        if !(g.min_effect_paired >= 0.0 && g.min_effect_paired < 1.0) {
+            return Err(invalid(
+                key_line("min_effect_paired"),
+                format!("gate.min_effect_paired = {} must be in [0, 1), e.g. 0.02", g.min_effect_paired),
+            ));
+        }
         if !(g.min_effect >= 0.0 && g.min_effect < 1.0) {
             return Err(invalid(
                 key_line("min_effect"),
@@ -341,12 +357,11 @@ impl Config {
         scenario.runs.unwrap_or(self.run.runs)
     }
 
-    /// Minimum effect for one checkpoint.
-    pub fn min_effect(&self, scenario: &str, checkpoint: &str) -> f64 {
-        self.checkpoints
-            .get(&format!("{scenario}/{checkpoint}"))
-            .and_then(|o| o.min_effect)
-            .unwrap_or(self.gate.min_effect)
+    /// Minimum effect for one checkpoint: its override, else `gate.min_effect` (or
+    /// `gate.min_effect_paired` for paired comparisons).
+    pub fn min_effect(&self, scenario: &str, checkpoint: &str, paired: bool) -> f64 {
+        let default = if paired { self.gate.min_effect_paired } else { self.gate.min_effect };
+        self.checkpoints.get(&format!("{scenario}/{checkpoint}")).and_then(|o| o.min_effect).unwrap_or(default)
     }
 
     /// Metrics judged for one checkpoint.
@@ -397,8 +412,10 @@ min_effect = 0.1
         assert_eq!(c.gate.metrics, [Metric::P50, Metric::P999]);
         assert_eq!(c.runs_for(&c.scenarios[0]), 6);
         assert_eq!(c.runs_for(&c.scenarios[1]), 3);
-        assert_eq!(c.min_effect("codec", "crc32c"), 0.1);
-        assert_eq!(c.min_effect("codec", "other"), 0.05);
+        assert_eq!(c.min_effect("codec", "crc32c", false), 0.1);
+        assert_eq!(c.min_effect("codec", "crc32c", true), 0.1);
+        assert_eq!(c.min_effect("codec", "other", false), 0.05);
+        assert_eq!(c.min_effect("codec", "other", true), 0.02);
         assert_eq!(c.baseline_path("codec"), Path::new("/w/baselines/codec.toml"));
     }
 
