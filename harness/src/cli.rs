@@ -47,6 +47,9 @@ pub enum Command {
     Calibrate(CalibrateArgs),
     /// Run any instrumented program and print per-checkpoint statistics (no baseline needed).
     Run(RunArgs),
+    /// Benchmark the gate's verdicts on this machine: A/A and planted-slowdown trials in
+    /// baseline and paired mode; prints detection and false-alarm rates against the targets.
+    VerdictBench(VerdictBenchArgs),
     /// The harness's reference workload (run by the harness itself for drift correction).
     #[command(name = "__reference", hide = true)]
     Reference {
@@ -174,9 +177,48 @@ pub struct RunArgs {
     /// Write the Markdown report here.
     #[arg(long)]
     pub markdown: Option<PathBuf>,
+    /// Do not pin the program to one CPU (by default it runs on the last CPU the harness may use,
+    /// which makes runs far more repeatable).
+    #[arg(long)]
+    pub no_pin: bool,
     /// The instrumented program and its arguments.
     #[arg(required = true, last = true, value_name = "PROGRAM [ARGS]")]
     pub program: Vec<String>,
+}
+
+/// `verdict-bench`.
+#[derive(Args, Debug)]
+pub struct VerdictBenchArgs {
+    /// The configuration file (default: funcscope.toml in this directory or above).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Only these scenarios (repeatable; default: all).
+    #[arg(long = "scenario", value_name = "NAME")]
+    pub scenarios: Vec<String>,
+    /// Trials per plant size, and A/A trials, per mode and scenario.
+    #[arg(long, default_value_t = 10)]
+    pub trials: usize,
+    /// Planted slowdowns in percent, comma-separated.
+    #[arg(long, default_value = "1,2,5,10", value_parser = crate::quality::parse_sizes)]
+    pub sizes: std::vec::Vec<f64>,
+    /// Which gate modes to benchmark.
+    #[arg(long, value_enum, default_value = "both")]
+    pub mode: crate::quality::ModeChoice,
+    /// Rounds per trial and for the baselines (default: the configuration's runs).
+    #[arg(long)]
+    pub runs: Option<usize>,
+    /// Adaptive sampling budget per trial in seconds (default: run.budget_s).
+    #[arg(long)]
+    pub budget: Option<f64>,
+    /// Per-trial results as JSON (default: TARGET/funcscope/verdict-bench.json).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Do not build: use the binaries already in the target directory.
+    #[arg(long)]
+    pub no_build: bool,
+    /// Less progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Parses `std::env::args()` and runs the command; returns the process exit code.
@@ -229,6 +271,18 @@ pub fn run_cli(cli: Cli) -> i32 {
             crate::calibrate::calibrate(&GateOptions { no_reference: a.no_reference, ..gate(&a.common, None) }, a.write)
         }
         Command::Run(a) => run_program(a),
+        Command::VerdictBench(a) => crate::quality::verdict_bench(&crate::quality::BenchOptions {
+            config: a.config,
+            scenarios: a.scenarios,
+            trials: a.trials,
+            sizes: a.sizes,
+            mode: a.mode,
+            runs: a.runs,
+            budget_s: a.budget,
+            json: a.json,
+            no_build: a.no_build,
+            quiet: a.quiet,
+        }),
         Command::Reference { args } => return crate::reference::reference_main(&args),
     };
     match r {
@@ -264,6 +318,7 @@ fn run_program(a: RunArgs) -> SetupResult<i32> {
         env: Vec::new(),
         timeout: Duration::from_secs_f64(a.timeout),
         attach_timeout: Duration::from_secs_f64(a.attach_timeout),
+        cpu: if a.no_pin { None } else { runner::measurement_cpu() },
     };
     let mut runs = Vec::new();
     let mut failure = None;

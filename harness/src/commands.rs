@@ -18,8 +18,19 @@ use crate::rounds::{Arm, Experiment, ReferenceSpec, Round, ScenarioSpec};
 use crate::runner::{self, RunOutput};
 use crate::workspace::{self, SetupResult};
 
-/// Rounds added per step of adaptive sampling.
-pub const ADAPTIVE_STEP: usize = 4;
+/// Adaptive sampling doubles the rounds at each look (12, 24, 48, ... up to `max_runs`): the
+/// number of looks, over which alpha is split, grows only with the logarithm of the budget.
+pub const ADAPTIVE_GROWTH: usize = 2;
+
+/// The rounds after which the looks of an adaptive experiment happen.
+pub(crate) fn look_schedule(initial: usize, max_rounds: usize) -> Vec<usize> {
+    let mut v = vec![initial.max(1)];
+    while *v.last().expect("non-empty") < max_rounds {
+        let next = (v.last().expect("non-empty") * ADAPTIVE_GROWTH).min(max_rounds);
+        v.push(next);
+    }
+    v
+}
 
 /// Options shared by the gate commands.
 #[derive(Clone, Debug, Default)]
@@ -118,6 +129,7 @@ pub(crate) fn new_experiment(
     e.timeout = Duration::from_secs_f64(cfg.run.timeout_s);
     e.attach_timeout = Duration::from_secs_f64(cfg.run.attach_timeout_s);
     e.quiet = quiet;
+    e.cpu = if cfg.run.pin { crate::runner::measurement_cpu() } else { None };
     e
 }
 
@@ -185,13 +197,12 @@ pub(crate) fn reference_runs(rounds: &[Round]) -> Option<Vec<RunResult>> {
     rounds.iter().map(|r| r.reference.clone()).collect()
 }
 
-/// Planned looks of an adaptive experiment: the first after `initial` rounds, then one per
-/// [`ADAPTIVE_STEP`] rounds up to `max_rounds`. With no budget, one.
+/// Planned looks of an adaptive experiment (see [`look_schedule`]). With no budget, one.
 pub(crate) fn planned_looks(initial: usize, max_rounds: usize, budget_s: f64) -> usize {
     if budget_s <= 0.0 || max_rounds <= initial {
         1
     } else {
-        1 + (max_rounds - initial).div_ceil(ADAPTIVE_STEP)
+        look_schedule(initial, max_rounds).len()
     }
 }
 
@@ -218,7 +229,8 @@ pub(crate) fn run_adaptive(
         && parts.iter().any(|p| p.exp.rounds_done() < max_rounds)
     {
         for p in parts.iter_mut() {
-            let more = ADAPTIVE_STEP.min(max_rounds.saturating_sub(p.exp.rounds_done()));
+            let done = p.exp.rounds_done();
+            let more = (done * ADAPTIVE_GROWTH).min(max_rounds).saturating_sub(done);
             if more > 0 {
                 p.exp.run_rounds(0, more, Some(deadline));
             }
@@ -601,4 +613,17 @@ fn short(sha: &str) -> String {
         None => (sha, ""),
     };
     format!("{}{dirty}", &id[..12.min(id.len())])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn looks_double_the_rounds_up_to_the_maximum() {
+        assert_eq!(look_schedule(12, 60), [12, 24, 48, 60]);
+        assert_eq!(look_schedule(8, 8), [8]);
+        assert_eq!(planned_looks(12, 60, 30.0), 4);
+        assert_eq!(planned_looks(12, 60, 0.0), 1, "no budget: a fixed design");
+    }
 }

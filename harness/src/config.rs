@@ -17,6 +17,7 @@
 //! package = "funcscope-scenarios"  # cargo package whose binaries `bin` names
 //! budget_s = 60             # adaptive sampling: add rounds while undecided, up to 60 s (0: off)
 //! max_runs = 30             # adaptive sampling: at most this many rounds
+//! pin = true                # run every measured process on one CPU (repeatability)
 //!
 //! [[scenario]]
 //! name = "http_parse"
@@ -122,6 +123,9 @@ pub struct RunOptions {
     pub budget_s: f64,
     /// Adaptive sampling: never more than this many measured rounds per scenario.
     pub max_runs: usize,
+    /// Pin every measured process to one CPU (the last one the harness may use): runs become far
+    /// more repeatable (see `runner::measurement_cpu`).
+    pub pin: bool,
 }
 
 impl Default for RunOptions {
@@ -135,6 +139,7 @@ impl Default for RunOptions {
             package: "funcscope-scenarios".into(),
             budget_s: 0.0,
             max_runs: 30,
+            pin: true,
         }
     }
 }

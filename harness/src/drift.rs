@@ -29,9 +29,9 @@ pub const REFERENCE_VERSION: u32 = 1;
 /// The reference checkpoint whose metrics measure the machine's speed.
 pub const REFERENCE_CHECKPOINT: &str = "ref_alu";
 
-/// Measured duration of one reference run, in ms: a few hundred thousand calls, enough for a
-/// stable median, short next to a scenario run.
-pub const REFERENCE_RUN_MS: u64 = 200;
+/// Measured duration of one reference run, in ms: over a hundred thousand calls of each
+/// checkpoint, enough for a stable median, short next to a scenario run.
+pub const REFERENCE_RUN_MS: u64 = 100;
 
 /// The reference metric that measures the machine's speed.
 pub const SPEED_METRIC: Metric = Metric::P50;

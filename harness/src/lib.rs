@@ -40,6 +40,7 @@ pub mod drift;
 pub mod fingerprint;
 pub mod judge;
 pub mod model;
+pub mod quality;
 pub mod reference;
 pub mod report;
 pub mod rounds;

@@ -287,7 +287,15 @@ pub fn launch(
 ) -> Launch {
     let mut args = leading;
     args.extend(["--duration-ms".to_owned(), duration.as_millis().to_string()]);
-    Launch { name: REFERENCE_SCENARIO.to_owned(), program, args, env: Vec::new(), timeout, attach_timeout }
+    Launch {
+        name: REFERENCE_SCENARIO.to_owned(),
+        program,
+        args,
+        env: Vec::new(),
+        timeout,
+        attach_timeout,
+        cpu: crate::runner::measurement_cpu(),
+    }
 }
 
 /// Limits of one reference process.

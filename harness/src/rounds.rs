@@ -72,6 +72,9 @@ pub struct Experiment {
     pub attach_timeout: Duration,
     /// Less output.
     pub quiet: bool,
+    /// CPU every run is pinned to (scenario and reference runs alike); see
+    /// [`runner::measurement_cpu`].
+    pub cpu: Option<usize>,
     /// Per scenario: its measured rounds, or the first failure (a failed scenario is not run
     /// again).
     pub results: Vec<Result<Vec<Round>, String>>,
@@ -101,6 +104,7 @@ impl Experiment {
             timeout: Duration::from_secs(60),
             attach_timeout: Duration::from_secs(10),
             quiet: false,
+            cpu: runner::measurement_cpu(),
             results: (0..n).map(|_| Ok(Vec::new())).collect(),
             rng: seed,
             rounds_done: 0,
@@ -127,6 +131,7 @@ impl Experiment {
             env: s.env.iter().chain(extra_env).cloned().collect(),
             timeout: self.timeout,
             attach_timeout: self.attach_timeout,
+            cpu: self.cpu,
         }
     }
 
@@ -209,6 +214,7 @@ impl Experiment {
                         env: Vec::new(),
                         timeout: me.timeout,
                         attach_timeout: me.attach_timeout,
+                        cpu: me.cpu,
                     };
                     runner::run_once(&l).map(|o| Some(o.result)).map_err(|e| format!("reference workload: {e}"))
                 }

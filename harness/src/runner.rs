@@ -49,6 +49,39 @@ pub struct Launch {
     pub timeout: Duration,
     /// Fail if no process attached within this long.
     pub attach_timeout: Duration,
+    /// Pin the program (and every process it starts) to this CPU; see [`measurement_cpu`].
+    pub cpu: Option<usize>,
+}
+
+/// The CPU to pin measured programs to: the highest CPU this process may run on, when it may
+/// run on at least two (the harness's own threads then have the others).
+///
+/// Why: measured on the reference machine (2 vCPUs, 2026-11-23), the codec scenario's per-run
+/// `encode_frame` median ranged 594-834 ns (+40 %) across unpinned runs and 594-646 ns when the
+/// process was pinned to one CPU, whichever CPU and wherever the harness ran: the spread came
+/// from the scheduler moving the process between CPUs mid-run (cold caches after each move),
+/// and it dominated the run-to-run noise that limits the gate.
+pub fn measurement_cpu() -> Option<usize> {
+    let set = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok()?;
+    let allowed: Vec<usize> = (0..nix::sched::CpuSet::count()).filter(|&c| set.is_set(c).unwrap_or(false)).collect();
+    (allowed.len() >= 2).then(|| *allowed.last().expect("two or more"))
+}
+
+/// Runs `f` (a spawn) with the calling thread pinned to `cpu`, so the child inherits the pin from
+/// its first instruction (pinning it after the spawn would race with its own forks), then
+/// restores the thread's mask.
+fn with_cpu<T>(cpu: Option<usize>, f: impl FnOnce() -> T) -> T {
+    use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
+    let me = nix::unistd::Pid::from_raw(0);
+    let Some(cpu) = cpu else { return f() };
+    let old = sched_getaffinity(me).ok();
+    let mut set = CpuSet::new();
+    let pinned = set.set(cpu).is_ok() && sched_setaffinity(me, &set).is_ok();
+    let r = f();
+    if let (true, Some(old)) = (pinned, old) {
+        let _ = sched_setaffinity(me, &old);
+    }
+    r
 }
 
 /// Why a run failed.
@@ -311,8 +344,11 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
     for (k, v) in &l.env {
         cmd.env(k, v);
     }
-    let mut child =
-        cmd.spawn().map_err(|source| RunError::Spawn { name: name.clone(), program: l.program.clone(), source })?;
+    let mut child = with_cpu(l.cpu, || cmd.spawn()).map_err(|source| RunError::Spawn {
+        name: name.clone(),
+        program: l.program.clone(),
+        source,
+    })?;
     let (err_buf, err_thread) = tail_reader(child.stderr.take().expect("stderr is piped"));
     let (out_buf, out_thread) = tail_reader(child.stdout.take().expect("stdout is piped"));
     let stop = Arc::new(Mutex::new(false));

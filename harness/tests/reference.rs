@@ -79,6 +79,7 @@ fn measured_in_a_child_process() {
         env: vec![(REF_CHILD_ENV.into(), "1".into())],
         timeout: Duration::from_secs(60),
         attach_timeout: Duration::from_secs(20),
+        cpu: None,
     };
     let out = run_once(&l).unwrap_or_else(|e| panic!("{e}"));
     let r = &out.result;

@@ -35,6 +35,29 @@ pub fn hw_ticks() -> u64 {
     }
 }
 
+/// Waits until every earlier instruction has completed (`lfence` on x86_64, `isb` on aarch64).
+///
+/// EXIT's tick read is not ordered after the measured code: an out-of-order core executes it as
+/// soon as it enters the instruction window, while a long dependent computation before it may
+/// still be running. Put `wait_for_completion()` right before EXIT when the end of a region must
+/// be counted to the last cycle (it costs a few ns); funcscope's planted slowdowns use it so that
+/// their extra work is measured in full.
+#[inline(always)]
+pub fn wait_for_completion() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: LFENCE is part of SSE2, which every x86_64 CPU has; it has no memory effects.
+    unsafe {
+        core::arch::x86_64::_mm_lfence()
+    };
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: ISB only flushes the pipeline; it touches no memory.
+    unsafe {
+        core::arch::asm!("isb", options(nomem, nostack, preserves_flags))
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+}
+
 /// `CLOCK_MONOTONIC_RAW` in nanoseconds.
 #[inline]
 pub fn mono_raw_ns() -> u64 {

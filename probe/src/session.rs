@@ -404,7 +404,9 @@ fn init_with(b: Builder) -> Result<Session, Error> {
     h.rings_offset.store(geo.rings_offset, Relaxed);
     h.floor_min_ticks.store(floor_min, Relaxed);
     h.floor_p50_ticks.store(floor_p50, Relaxed);
-    h.init_freq_hz.store(clock::estimate_freq_hz(clock.kind, Duration::from_millis(10)), Relaxed);
+    // A short first estimate (readers prefer the calibration pairs, which span the whole run); every
+    // millisecond here is paid by every process that calls init.
+    h.init_freq_hz.store(clock::estimate_freq_hz(clock.kind, Duration::from_millis(5)), Relaxed);
     write_calib(h, calib_slot::INIT, clock.kind);
     h.magic.store(layout::MAGIC, Release);
     if matches!(backing, Backing::Memfd) {

@@ -29,7 +29,7 @@
 //! and records nothing in the region: it runs on a throwaway instance before `init`.
 //!
 //! # Calibration, always
-//! Every run calibrates for [`CALIBRATION`] (about 0.1 s), planted or not, so that planted and
+//! Every run calibrates for [`CALIBRATION`] (40 ms), planted or not, so that planted and
 //! unplanted runs have the same warm-up and the same history before the measured phase. The
 //! measured phase then starts on a fresh instance built from the same seed, so with
 //! `--iterations N` its work (and the printed checksum) is identical on every run.
@@ -66,11 +66,13 @@ pub const WAIT_ATTACH_ENV: &str = "FUNCSCOPE_WAIT_ATTACH_MS";
 pub const RING_CAPACITY: u64 = 1 << 20;
 
 /// How long calibration runs the scenario. Long enough that every checkpoint is called thousands
-/// of times (the slowest iteration is ~10 us), short enough to add little to a run.
-pub const CALIBRATION: Duration = Duration::from_millis(100);
+/// of times (the slowest iteration is ~10 us), short enough to add little to a run: the gate's
+/// precision comes from many short process runs (the process is the unit of replication), so
+/// every fixed millisecond per run costs replicates.
+pub const CALIBRATION: Duration = Duration::from_millis(40);
 
 /// Blocks calibration is cut into (see [`calibrate`]).
-pub const CALIBRATION_BLOCKS: u32 = 10;
+pub const CALIBRATION_BLOCKS: u32 = 8;
 
 /// Calibration samples above this many ticks (~0.4 ms at 2.6 GHz) are dropped: they are
 /// preemptions or page faults, not the checkpoint's cost, and one of them would move the mean.
