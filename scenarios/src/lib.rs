@@ -61,9 +61,10 @@ pub use rng::Rng;
 /// Environment variable with the time, in ms, to wait for a reader to attach before measuring.
 pub const WAIT_ATTACH_ENV: &str = "FUNCSCOPE_WAIT_ATTACH_MS";
 
-/// Ring entries per checkpoint: 1 Mi (8 MiB each at `Normal`), so a reader draining every 10 ms
-/// keeps up with 100 M calls/s per checkpoint: no scenario comes near it.
-pub const RING_CAPACITY: u64 = 1 << 20;
+/// Ring entries per checkpoint: 256 Ki (2 MiB each at `Normal`): the harness drains every 1 ms,
+/// so even at 1 M calls/s a checkpoint has 250 ms of headroom (lost samples would be counted and
+/// refused by `baseline`). Smaller than 1 Mi so that prefaulting costs each short run little.
+pub const RING_CAPACITY: u64 = 1 << 18;
 
 /// How long calibration runs the scenario. Long enough that every checkpoint is called thousands
 /// of times (the slowest iteration is ~10 us), short enough to add little to a run: the gate's
