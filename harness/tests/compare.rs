@@ -62,6 +62,7 @@ fn make_repo() -> (tempfile::TempDir, PathBuf) {
         repo.join("funcscope.toml"),
         r#"[gate]
 min_effect = 0.5
+min_effect_paired = 0.5
 metrics = ["p50"]
 
 [run]

@@ -7,25 +7,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+mod common;
+use common::text;
 use std::sync::OnceLock;
 
-/// Builds the codec scenario once (debug profile: the test only needs real work, not speed).
+/// Builds the codec scenario once.
 fn codec_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-        let st = Command::new(&cargo)
-            .args(["build", "--quiet", "-p", "funcscope-scenarios", "--bin", "codec"])
-            .current_dir(&root)
-            .status()
-            .expect("run cargo build");
-        assert!(st.success(), "building the codec scenario failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-        let bin = target.join("debug").join("codec");
-        assert!(bin.is_file(), "{} missing", bin.display());
-        bin
-    })
+    BIN.get_or_init(|| common::scenario_binary("codec"))
 }
 
 struct Workspace {
@@ -79,10 +69,6 @@ env = {{ {env} }}
     fn baseline_file(&self) -> PathBuf {
         self.path().join("baselines").join("codec.toml")
     }
-}
-
-fn text(o: &Output) -> String {
-    format!("--- stdout\n{}\n--- stderr\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 #[test]

@@ -7,29 +7,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+mod common;
+use common::text;
 use std::sync::OnceLock;
 
-/// Builds the prefork scenario once (debug profile: the test only needs real processes).
+/// Builds the prefork scenario once.
 fn prefork_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-        let st = Command::new(&cargo)
-            .args(["build", "--quiet", "-p", "funcscope-scenarios", "--bin", "prefork"])
-            .current_dir(&root)
-            .status()
-            .expect("run cargo build");
-        assert!(st.success(), "building the prefork scenario failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-        let bin = target.join("debug").join("prefork");
-        assert!(bin.is_file(), "{} missing", bin.display());
-        bin
-    })
-}
-
-fn text(o: &Output) -> String {
-    format!("--- stdout\n{}\n--- stderr\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    BIN.get_or_init(|| common::scenario_binary("prefork"))
 }
 
 /// `funcscope run --json <dir>/r.json -- prefork <args>`; returns the output and the JSON report.
