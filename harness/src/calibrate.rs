@@ -61,12 +61,6 @@ pub struct NoiseRow {
     pub mde_paired: f64,
 }
 
-fn sd(v: &[f64]) -> f64 {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt()
-}
-
 /// Computes the noise rows of one scenario from its A/A rounds: `a[i]`, `b[i]` and `speed[i]`
 /// come from round `i`. `per_test_alpha` and `runs` size the MDEs.
 pub fn noise_rows(
@@ -101,8 +95,8 @@ pub fn noise_rows(
                     pairs.iter().flat_map(|&(x, y, s)| [x / s.unwrap_or(1.0), y / s.unwrap_or(1.0)]).collect();
                 stats::noise_cv(&v).unwrap_or(f64::NAN)
             });
-            let logs: Vec<f64> = pairs.iter().map(|&(x, y, _)| (y / x).ln()).collect();
-            let sd_paired = sd(&logs);
+            let (xs, ys): (Vec<f64>, Vec<f64>) = pairs.iter().map(|&(x, y, _)| (x, y)).unzip();
+            let sd_paired = stats::log_ratio_sd(&xs, &ys);
             let cv_base = cv_corrected.unwrap_or(cv_raw);
             let mde =
                 |cv: f64| stats::min_detectable_effect(cv, runs, runs, per_test_alpha, MDE_POWER).unwrap_or(f64::NAN);

@@ -396,11 +396,7 @@ impl Test {
 
     fn live_noise(&self) -> f64 {
         if self.paired {
-            let logs: Vec<f64> = self.base.iter().zip(&self.cur).map(|(a, b)| (b / a).ln()).collect();
-            let n = logs.len() as f64;
-            let mean = logs.iter().sum::<f64>() / n;
-            let var = logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-            var.sqrt() / std::f64::consts::SQRT_2
+            stats::log_ratio_sd(&self.base, &self.cur) / std::f64::consts::SQRT_2
         } else {
             stats::noise_cv(&self.base).unwrap_or(0.0).max(stats::noise_cv(&self.cur).unwrap_or(0.0))
         }

@@ -52,6 +52,21 @@ pub fn noise_cv(values: &[f64]) -> Result<f64, StatsError> {
     Ok(MAD_TO_SD * mad / median)
 }
 
+/// Sample standard deviation of the paired log ratios `ln(b_i / a_i)`: the run-to-run noise a
+/// paired comparison sees. `0` with fewer than two pairs. Values must be positive (callers pass
+/// run-level durations).
+///
+/// Time: `O(n)`.
+pub fn log_ratio_sd(a: &[f64], b: &[f64]) -> f64 {
+    let logs: Vec<f64> = a.iter().zip(b).map(|(x, y)| (y / x).ln()).collect();
+    if logs.len() < 2 {
+        return 0.0;
+    }
+    let n = logs.len() as f64;
+    let mean = logs.iter().sum::<f64>() / n;
+    (logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+}
+
 /// The smallest relative change a two-sample comparison detects with probability `power`, in the
 /// same units as a threshold (`0.05` = 5% slower).
 ///
@@ -147,6 +162,15 @@ pub fn effective_threshold_at(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_log_ratio_sd_known_values() {
+        // ln ratios 0, ln 2: mean ln2/2, sd = ln2 / sqrt(2).
+        let sd = log_ratio_sd(&[1.0, 1.0], &[1.0, 2.0]);
+        assert!((sd - std::f64::consts::LN_2 / std::f64::consts::SQRT_2).abs() < 1e-12);
+        assert_eq!(log_ratio_sd(&[3.0, 5.0], &[6.0, 10.0]), 0.0, "a constant ratio has no noise");
+        assert_eq!(log_ratio_sd(&[1.0], &[2.0]), 0.0);
+    }
 
     #[track_caller]
     fn close(got: f64, want: f64, rel: f64) {
