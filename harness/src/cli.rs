@@ -1,22 +1,19 @@
-//! The command line: argument parsing and dispatch only. The work is in [`crate::commands`]
-//! (and below it [`crate::rounds`], [`crate::judge`], [`crate::report`]).
+//! The command line: argument parsing and dispatch only. Each subcommand's arguments become the
+//! plain options struct of its module in [`crate::commands`], whose `run` does the work; errors
+//! become exit codes through [`Error::exit_code`].
 //!
 //! Another workspace adopts funcscope with a `funcscope.toml` and an xtask whose `main` is
 //! `std::process::exit(funcscope_harness::cli::main())`.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{self, CompareOptions, GateOptions};
-use crate::config::Config;
+use crate::commands::{self, verdict_bench, Selection};
+use crate::error::{Error, Result};
 use crate::exit_code;
-use crate::fingerprint::Fingerprint;
-use crate::judge::{self, Against, Invocation, ScenarioInput};
 use crate::report::Outputs;
-use crate::runner::{self, Launch};
-use crate::workspace::SetupResult;
 
 /// funcscope: per-call latency of instrumented code, and a regression gate for CI.
 #[derive(Parser, Debug)]
@@ -199,11 +196,11 @@ pub struct VerdictBenchArgs {
     #[arg(long, default_value_t = 10)]
     pub trials: usize,
     /// Planted slowdowns in percent, comma-separated.
-    #[arg(long, default_value = "1,2,5,10", value_parser = crate::quality::parse_sizes)]
+    #[arg(long, default_value = "1,2,5,10", value_parser = verdict_bench::parse_sizes)]
     pub sizes: std::vec::Vec<f64>,
     /// Which gate modes to benchmark.
     #[arg(long, value_enum, default_value = "both")]
-    pub mode: crate::quality::ModeChoice,
+    pub mode: verdict_bench::ModeChoice,
     /// Rounds per trial and for the baselines (default: the configuration's runs).
     #[arg(long)]
     pub runs: Option<usize>,
@@ -233,55 +230,61 @@ pub fn main() -> i32 {
     run_cli(cli)
 }
 
-fn gate(c: &Common, j: Option<&Judging>) -> GateOptions {
-    GateOptions {
+fn selection(c: &Common, budget_s: Option<f64>) -> Selection {
+    Selection {
         config: c.config.clone(),
         scenarios: c.scenarios.clone(),
         runs: c.runs,
+        budget_s,
         no_build: c.no_build,
         quiet: c.quiet,
-        json: j.and_then(|j| j.json.clone()),
-        markdown: j.and_then(|j| j.markdown.clone()),
-        budget_s: j.and_then(|j| j.budget),
-        ..GateOptions::default()
     }
 }
 
-/// Runs a parsed command.
+/// Runs a parsed command; returns the process exit code.
 pub fn run_cli(cli: Cli) -> i32 {
     let r = match cli.command {
-        Command::Regress(a) => commands::regress(&GateOptions {
+        Command::Regress(a) => commands::regress::run(&commands::regress::Options {
+            select: selection(&a.common, a.judging.budget),
+            json: a.judging.json,
+            markdown: a.judging.markdown,
             strict: a.strict,
             paired: a.paired,
             no_reference: a.no_reference,
-            ..gate(&a.common, Some(&a.judging))
         }),
-        Command::Baseline(a) => {
-            commands::baseline(&GateOptions { no_reference: a.no_reference, ..gate(&a.common, None) })
-        }
+        Command::Baseline(a) => commands::baseline::run(&commands::baseline::Options {
+            select: selection(&a.common, None),
+            no_reference: a.no_reference,
+        }),
         Command::Compare(a) => parse_env(&a.env_b).and_then(|env_b| {
-            commands::compare(&CompareOptions {
-                gate: gate(&a.common, Some(&a.judging)),
+            commands::compare::run(&commands::compare::Options {
+                select: selection(&a.common, a.judging.budget),
+                json: a.judging.json,
+                markdown: a.judging.markdown,
                 rev_a: a.rev_a,
                 rev_b: a.rev_b,
                 env_b,
             })
         }),
-        Command::Calibrate(a) => {
-            crate::calibrate::calibrate(&GateOptions { no_reference: a.no_reference, ..gate(&a.common, None) }, a.write)
-        }
-        Command::Run(a) => run_program(a),
-        Command::VerdictBench(a) => crate::quality::verdict_bench(&crate::quality::BenchOptions {
-            config: a.config,
-            scenarios: a.scenarios,
+        Command::Calibrate(a) => commands::calibrate::run(&commands::calibrate::Options {
+            select: selection(&a.common, None),
+            write: a.write,
+            no_reference: a.no_reference,
+        }),
+        Command::Run(a) => run_options(a).and_then(|o| commands::run::run(&o)),
+        Command::VerdictBench(a) => commands::verdict_bench::run(&verdict_bench::Options {
+            select: Selection {
+                config: a.config,
+                scenarios: a.scenarios,
+                runs: a.runs,
+                budget_s: a.budget,
+                no_build: a.no_build,
+                quiet: a.quiet,
+            },
             trials: a.trials,
             sizes: a.sizes,
             mode: a.mode,
-            runs: a.runs,
-            budget_s: a.budget,
             json: a.json,
-            no_build: a.no_build,
-            quiet: a.quiet,
         }),
         Command::Reference { args } => return crate::reference::reference_main(&args),
     };
@@ -289,73 +292,35 @@ pub fn run_cli(cli: Cli) -> i32 {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
-            exit_code::USAGE
+            e.exit_code()
         }
     }
 }
 
-fn parse_env(kv: &[String]) -> SetupResult<Vec<(String, String)>> {
+fn parse_env(kv: &[String]) -> Result<Vec<(String, String)>> {
     kv.iter()
         .map(|s| {
             s.split_once('=')
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .ok_or_else(|| format!("--env-b {s:?}: expected KEY=VALUE"))
+                .ok_or_else(|| Error::Usage(format!("--env-b {s:?}: expected KEY=VALUE")))
         })
         .collect()
 }
 
-fn run_program(a: RunArgs) -> SetupResult<i32> {
-    let t0 = Instant::now();
-    let started = commands::now_rfc3339();
-    let (prog, args) = a.program.split_first().ok_or("no program given")?;
-    let program = which(prog).ok_or_else(|| format!("{prog}: no such program (not a path, not on PATH)"))?;
-    let name =
-        std::path::Path::new(prog).file_name().map_or_else(|| prog.clone(), |n| n.to_string_lossy().into_owned());
-    let launch = Launch {
-        name: name.clone(),
-        program,
-        args: args.to_vec(),
-        env: Vec::new(),
-        timeout: Duration::from_secs_f64(a.timeout),
-        attach_timeout: Duration::from_secs_f64(a.attach_timeout),
-        cpu: if a.no_pin { None } else { runner::measurement_cpu() },
-    };
-    let mut runs = Vec::new();
-    let mut failure = None;
-    for _ in 0..a.runs.max(1) {
-        match runner::run_once(&launch) {
-            Ok(o) => runs.push(o.result),
-            Err(e) => {
-                failure = Some(e.to_string());
-                break;
-            }
-        }
-    }
-    let cfg = Config::ad_hoc();
-    let outcome = match failure {
-        Some(e) => Err(e),
-        None => Ok(runs),
-    };
-    let inv = Invocation {
-        command: "run",
-        config: &cfg,
-        machine: Fingerprint::current(),
-        compare: false,
-        strict: false,
-        started,
-        wall_s: t0.elapsed().as_secs_f64(),
-        looks: 1,
-    };
-    let input = ScenarioInput { name, outcome, against: Against::Nothing, reference: None };
-    let report = judge::judge(inv, vec![input]);
-    commands::finish(&report, Outputs { json: a.json, markdown: a.markdown })
+fn seconds(flag: &str, s: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(s)
+        .map_err(|_| Error::Usage(format!("{flag} {s}: expected a non-negative number of seconds")))
 }
 
-/// Resolves a program name like a shell: a path if it contains '/', else the first match on PATH.
-fn which(prog: &str) -> Option<PathBuf> {
-    if prog.contains('/') {
-        let p = PathBuf::from(prog);
-        return p.is_file().then_some(p);
-    }
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| std::path::Path::new(d).join(prog)).find(|p| p.is_file())
+fn run_options(a: RunArgs) -> Result<commands::run::Options> {
+    let (program, args) = a.program.split_first().ok_or_else(|| Error::Usage("no program given".into()))?;
+    Ok(commands::run::Options {
+        program: program.clone(),
+        args: args.to_vec(),
+        runs: a.runs,
+        timeout: seconds("--timeout", a.timeout)?,
+        attach_timeout: seconds("--attach-timeout", a.attach_timeout)?,
+        pin: !a.no_pin,
+        outputs: Outputs { json: a.json, markdown: a.markdown },
+    })
 }

@@ -25,12 +25,13 @@
 //! # path = "target/release/my-instrumented-server"
 //! args = ["--duration-ms", "600"]
 //! env = { RUST_LOG = "off" }
-//! runs = 12                 # optional override
 //!
 //! [checkpoint."http_parse/parse_headers"]   # optional per-checkpoint overrides
 //! min_effect = 0.08
 //! metrics = ["p50"]
 //! ```
+//! Every scenario of one invocation runs in the same interleaved rounds (see [`crate::rounds`]),
+//! so the number of runs is set once, in `[run]` (or `--runs`), not per scenario.
 //! Paths are relative to the directory of the configuration file. Unknown keys are errors, so
 //! a typo never silently falls back to a default.
 
@@ -162,9 +163,6 @@ pub struct Scenario {
     /// Extra environment.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Override of `run.runs`.
-    #[serde(default)]
-    pub runs: Option<usize>,
 }
 
 /// `[checkpoint."scenario/checkpoint"]` overrides.
@@ -318,9 +316,6 @@ impl Config {
                     ),
                 ));
             }
-            if s.runs.is_some_and(|r| r < 2) {
-                return Err(invalid(line, format!("scenario {:?}: runs must be at least 2", s.name)));
-            }
         }
         for (key, o) in &raw.checkpoints {
             let line = text.find(key.as_str()).map_or(0, |o| line_of_offset(text, o));
@@ -355,11 +350,6 @@ impl Config {
             scenarios: Vec::new(),
             checkpoints: BTreeMap::new(),
         }
-    }
-
-    /// Measured runs for `scenario`.
-    pub fn runs_for(&self, scenario: &Scenario) -> usize {
-        scenario.runs.unwrap_or(self.run.runs)
     }
 
     /// Minimum effect for one checkpoint: its override, else `gate.min_effect` (or
@@ -403,7 +393,6 @@ args = ["--duration-ms", "300"]
 [[scenario]]
 name = "ext"
 path = "bin/ext"
-runs = 3
 
 [checkpoint."codec/crc32c"]
 min_effect = 0.1
@@ -415,8 +404,7 @@ min_effect = 0.1
         assert_eq!(c.gate.alpha, 0.01);
         assert_eq!(c.gate.min_effect, 0.05);
         assert_eq!(c.gate.metrics, [Metric::P50, Metric::P999]);
-        assert_eq!(c.runs_for(&c.scenarios[0]), 6);
-        assert_eq!(c.runs_for(&c.scenarios[1]), 3);
+        assert_eq!(c.run.runs, 6);
         assert_eq!(c.min_effect("codec", "crc32c", false), 0.1);
         assert_eq!(c.min_effect("codec", "crc32c", true), 0.1);
         assert_eq!(c.min_effect("codec", "other", false), 0.05);
@@ -443,6 +431,10 @@ min_effect = 0.1
         assert!(e.contains("defined twice"), "{e}");
         let e = err("[[scenario]]\nname=\"a\"\nbin=\"a\"\n[checkpoint.\"zz/x\"]\nmin_effect=0.1\n");
         assert!(e.contains("unknown scenario"), "{e}");
+        // Every scenario runs in the same interleaved rounds, so a per-scenario count is refused
+        // rather than silently ignored.
+        let e = err("[[scenario]]\nname=\"a\"\nbin=\"a\"\nruns = 3\n");
+        assert!(e.starts_with("f.toml:4:") && e.contains("runs"), "{e}");
         let e = err("[gate\n");
         assert!(e.starts_with("f.toml:1:"), "{e}");
     }

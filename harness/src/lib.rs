@@ -32,15 +32,14 @@
 #![forbid(unsafe_code)]
 
 pub mod baseline;
-pub mod calibrate;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod drift;
+pub mod error;
 pub mod fingerprint;
 pub mod judge;
 pub mod model;
-pub mod quality;
 pub mod reference;
 pub mod report;
 pub mod rounds;

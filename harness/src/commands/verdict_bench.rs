@@ -2,7 +2,7 @@
 //!
 //! # What is measured
 //! For each mode (baseline and paired) and each scenario, many *trials* of the gate are run with
-//! the gate's own machinery ([`commands::run_adaptive`], [`judge::judge`]) and the verdicts are
+//! the gate's own machinery ([`super::run_adaptive`], [`judge::judge`]) and the verdicts are
 //! scored against the truth we planted:
 //!
 //! * **A/A trials** (size 0): nothing is changed. Any checkpoint judged `regressed` is a false
@@ -61,16 +61,17 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::baseline::{Baseline, Recorded};
-use crate::commands::{self, GateOptions, Part};
+use super::{arm_runs, inputs_of, new_experiment, now_rfc3339, record_baseline, reference_spec, run_adaptive, specs};
+use super::{Part, Selection};
+use crate::baseline::Baseline;
 use crate::config::Config;
+use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
 use crate::judge::{self, Invocation};
 use crate::model::{Report, RunResult, ScenarioStatus};
 use crate::rounds::{Arm, ReferenceSpec, ScenarioSpec};
-use crate::runner::RunOutput;
 use crate::stats::{Metric, Verdict};
-use crate::workspace::{self, SetupResult};
+use crate::workspace;
 
 /// The environment variable the scenarios read planted slowdowns from.
 pub const PLANT_ENV: &str = "FUNCSCOPE_PLANT";
@@ -120,27 +121,17 @@ impl BenchMode {
 
 /// Options of `verdict-bench`.
 #[derive(Clone, Debug)]
-pub struct BenchOptions {
-    /// Configuration file.
-    pub config: Option<PathBuf>,
-    /// Only these scenarios (empty: all).
-    pub scenarios: Vec<String>,
+pub struct Options {
+    /// Configuration, scenarios, rounds per trial (and for the baselines), budget per trial, build.
+    pub select: Selection,
     /// Trials per plant size, and A/A trials, per mode and scenario.
     pub trials: usize,
     /// Plant sizes in percent.
     pub sizes: Vec<f64>,
     /// Modes.
     pub mode: ModeChoice,
-    /// Rounds per trial (and for the baseline), overriding the configuration.
-    pub runs: Option<usize>,
-    /// Adaptive budget per trial in seconds, overriding the configuration.
-    pub budget_s: Option<f64>,
     /// Where the per-trial JSON goes (default TARGET/funcscope/verdict-bench.json).
     pub json: Option<PathBuf>,
-    /// Use prebuilt binaries.
-    pub no_build: bool,
-    /// Less output.
-    pub quiet: bool,
 }
 
 /// Parses `--sizes`: comma-separated positive percentages, e.g. `1,2,5,10` or `2.5, 5%`.
@@ -525,7 +516,7 @@ fn run_trial(setup: &Setup<'_>, plan: &Plan, seq: usize, bench_t0: Instant) -> T
         BenchMode::Baseline => {
             let arm = Arm { label: "current".into(), programs: program, env: plant_env };
             vec![Part {
-                exp: commands::new_experiment(cfg, spec, vec![arm], setup.reference.clone(), true),
+                exp: new_experiment(cfg, spec, vec![arm], setup.reference.clone(), true),
                 scenario_ids: vec![id],
                 paired_label: None,
             }]
@@ -536,13 +527,13 @@ fn run_trial(setup: &Setup<'_>, plan: &Plan, seq: usize, bench_t0: Instant) -> T
                 Arm { label: "B".into(), programs: program, env: plant_env },
             ];
             vec![Part {
-                exp: commands::new_experiment(cfg, spec, arms, None, true),
+                exp: new_experiment(cfg, spec, arms, None, true),
                 scenario_ids: vec![id],
                 paired_label: Some("A = same build; B = same build + plant".into()),
             }]
         }
     };
-    let started = commands::now_rfc3339();
+    let started = now_rfc3339();
     let judge_now = |parts: &[Part], looks: usize| {
         let inv = Invocation {
             command: "verdict-bench",
@@ -554,9 +545,9 @@ fn run_trial(setup: &Setup<'_>, plan: &Plan, seq: usize, bench_t0: Instant) -> T
             wall_s: t0.elapsed().as_secs_f64(),
             looks,
         };
-        judge::judge(inv, commands::inputs_of(parts, cfg, &setup.baselines))
+        judge::judge(inv, inputs_of(parts, cfg, &setup.baselines))
     };
-    let report = commands::run_adaptive(&mut parts, cfg, cfg.run.warmup_runs, &judge_now);
+    let report = run_adaptive(&mut parts, cfg, cfg.run.warmup_runs, &judge_now);
     let wall_s = t0.elapsed().as_secs_f64();
     let exp = &parts[0].exp;
     let mut rec = TrialRecord {
@@ -595,9 +586,9 @@ fn run_trial(setup: &Setup<'_>, plan: &Plan, seq: usize, bench_t0: Instant) -> T
         }
     }
     if let (Some(cp), Ok(rounds)) = (&plan.planted, &exp.results[0]) {
-        let cur: Vec<RunResult> = rounds.iter().map(|r| r.arms[r.arms.len() - 1].result.clone()).collect();
+        let cur = arm_runs(rounds, exp.arms.len() - 1);
         let base = match plan.mode {
-            BenchMode::Paired => means(&rounds.iter().map(|r| r.arms[0].result.clone()).collect::<Vec<_>>(), cp),
+            BenchMode::Paired => means(&arm_runs(rounds, 0), cp),
             BenchMode::Baseline => setup.baselines[id]
                 .as_ref()
                 .and_then(|b| b.values(cp, Metric::Mean))
@@ -609,39 +600,15 @@ fn run_trial(setup: &Setup<'_>, plan: &Plan, seq: usize, bench_t0: Instant) -> T
     rec
 }
 
-/// Records the in-memory baseline of scenario `id`, as `commands::baseline` does.
-fn record_baseline(setup: &Setup<'_>, id: usize) -> SetupResult<Baseline> {
+/// Records the in-memory baseline of scenario `id`, as `baseline` does (nothing is written).
+fn record_in_memory(setup: &Setup<'_>, id: usize) -> Result<Baseline> {
     let cfg = setup.cfg;
     let s = &cfg.scenarios[id];
     let arm = Arm { label: "current".into(), programs: vec![setup.programs[id].clone()], env: Vec::new() };
-    let mut exp =
-        commands::new_experiment(cfg, vec![setup.specs[id].clone()], vec![arm], setup.reference.clone(), true);
+    let mut exp = new_experiment(cfg, vec![setup.specs[id].clone()], vec![arm], setup.reference.clone(), true);
     exp.run_rounds(cfg.run.warmup_runs, cfg.run.runs, None);
-    let rounds = match &exp.results[0] {
-        Ok(r) => r,
-        Err(e) => return Err(format!("{}: recording the baseline failed: {e}", s.name)),
-    };
-    let outs: Vec<&RunOutput> = rounds.iter().map(|r| &r.arms[0]).collect();
-    let results: Vec<RunResult> = outs.iter().map(|o| o.result.clone()).collect();
-    let lost: u64 = results.iter().flat_map(|r| r.checkpoints.values()).map(|c| c.lost).sum();
-    if lost > 0 {
-        return Err(format!("{}: the baseline runs lost {lost} samples", s.name));
-    }
-    let mut machine = setup.machine.clone();
-    machine.tick_hz = results.first().map_or(0.0, |r| r.tick_hz);
-    let recorded = Recorded {
-        commit: workspace::describe_head(&cfg.root),
-        date: commands::now_rfc3339(),
-        runs: results.len(),
-        funcscope: env!("CARGO_PKG_VERSION").to_owned(),
-        args: s.args.clone(),
-    };
-    let b =
-        Baseline::from_runs(&s.name, &results, &commands::pool(&outs), machine, recorded).map_err(|e| e.to_string())?;
-    match commands::reference_runs(rounds) {
-        Some(refs) => b.with_reference(&refs).map_err(|e| e.to_string()),
-        None => Ok(b),
-    }
+    record_baseline(s, &exp.results[0], &setup.machine, &workspace::describe_head(&cfg.root))
+        .map_err(|why| Error::ScenarioFailed(format!("{}: recording the in-memory baseline: {why}", s.name)))
 }
 
 /// The trial schedule: for each trial index, each type (A/A then the sizes), each mode, each
@@ -693,34 +660,27 @@ struct JsonOut<'a> {
     trials: &'a [TrialRecord],
 }
 
-/// `verdict-bench`.
-pub fn verdict_bench(o: &BenchOptions) -> SetupResult<i32> {
+/// Runs `verdict-bench`; returns 0 (the measured rates are the result, not a gate).
+///
+/// # Errors
+/// Bad options, configuration and build errors, a baseline that cannot be recorded, the JSON
+/// file that cannot be written.
+pub fn run(o: &Options) -> Result<i32> {
     if o.trials == 0 {
-        return Err("--trials must be at least 1".into());
+        return Err(Error::Usage("--trials must be at least 1".into()));
     }
     let bench_t0 = Instant::now();
-    let started = commands::now_rfc3339();
-    let cfg = commands::load_config(&GateOptions {
-        config: o.config.clone(),
-        scenarios: o.scenarios.clone(),
-        runs: o.runs,
-        budget_s: o.budget_s,
-        ..GateOptions::default()
-    })?;
+    let started = now_rfc3339();
+    let cfg = o.select.load_config()?;
     let modes = o.mode.modes();
     let out_dir = workspace::output_dir(&cfg);
     let json_path = o.json.clone().unwrap_or_else(|| out_dir.join("verdict-bench.json"));
-    let programs = workspace::build_scenarios(&cfg, &cfg.root, None, o.no_build, o.quiet, "the working tree")?;
-    for (s, p) in cfg.scenarios.iter().zip(&programs) {
-        if p.is_none() {
-            return Err(format!("scenario {}: its program was not built", s.name));
-        }
-    }
+    let programs = o.select.build_working_tree(&cfg)?;
     let mut setup = Setup {
         cfg: &cfg,
         machine: Fingerprint::current(),
-        reference: Some(commands::reference_spec()?),
-        specs: commands::specs(&cfg),
+        reference: reference_spec(false)?,
+        specs: specs(&cfg),
         programs,
         baselines: cfg.scenarios.iter().map(|_| None).collect(),
     };
@@ -733,7 +693,7 @@ pub fn verdict_bench(o: &BenchOptions) -> SetupResult<i32> {
             "verdict-bench: recording the in-memory baseline of {} ({} rounds)",
             cfg.scenarios[id].name, cfg.run.runs
         );
-        let b = record_baseline(&setup, id)?;
+        let b = record_in_memory(&setup, id)?;
         eprintln!(
             "verdict-bench: baseline of {} recorded in {:.1} s",
             cfg.scenarios[id].name,
@@ -747,7 +707,7 @@ pub fn verdict_bench(o: &BenchOptions) -> SetupResult<i32> {
     let plans = schedule(o.trials, &o.sizes, &modes, &ids, &checkpoints);
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let mut records = Vec::new();
-    let write_json = |records: &[TrialRecord]| -> SetupResult<()> {
+    let write_json = |records: &[TrialRecord]| -> Result<()> {
         let out = JsonOut {
             command: command.clone(),
             started: &started,
@@ -763,15 +723,16 @@ pub fn verdict_bench(o: &BenchOptions) -> SetupResult<i32> {
             wall_s: bench_t0.elapsed().as_secs_f64(),
             trials: records,
         };
-        let text = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
+        let text = serde_json::to_string_pretty(&out)
+            .map_err(|e| Error::io(format!("serializing {}", json_path.display()), e.into()))?;
         if let Some(dir) = json_path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| Error::at("creating", dir, e))?;
         }
-        std::fs::write(&json_path, text).map_err(|e| format!("{}: {e}", json_path.display()))
+        std::fs::write(&json_path, text).map_err(|e| Error::at("writing", &json_path, e))
     };
     for (i, plan) in plans.iter().enumerate() {
         let r = run_trial(&setup, plan, i + 1, bench_t0);
-        if !o.quiet {
+        if !o.select.quiet {
             let what = match &r.planted {
                 Some(cp) => format!("{}% {cp}", r.size),
                 None => "A/A".into(),

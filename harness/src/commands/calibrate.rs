@@ -25,15 +25,16 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Instant;
 
+use super::{arm_runs, inputs_of, load_baselines, new_experiment, now_rfc3339, planned_looks, reference_spec, specs};
+use super::{Part, Selection};
 use crate::baseline::Baseline;
-use crate::commands::{self, GateOptions, Part};
 use crate::drift;
+use crate::error::Result;
 use crate::fingerprint::Fingerprint;
 use crate::judge::{self, Invocation};
 use crate::model::RunResult;
 use crate::rounds::Arm;
 use crate::stats::{self, Metric, Verdict};
-use crate::workspace::SetupResult;
 
 /// Power at which the minimum detectable effect is reported.
 pub const MDE_POWER: f64 = 0.95;
@@ -172,24 +173,37 @@ pub fn render_table(rows: &[NoiseRow], runs: usize, per_test_alpha: f64) -> Stri
     s
 }
 
-/// `calibrate`.
-pub fn calibrate(o: &GateOptions, write: bool) -> SetupResult<i32> {
-    let started = commands::now_rfc3339();
+/// Options of `calibrate`.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Configuration, scenarios, runs, build.
+    pub select: Selection,
+    /// Store the measured noise in the existing baselines.
+    pub write: bool,
+    /// Do not run the reference workload.
+    pub no_reference: bool,
+}
+
+/// Runs `calibrate`; returns 0, or 3 if a scenario failed.
+///
+/// # Errors
+/// Configuration, baseline, build and file-writing errors.
+pub fn run(o: &Options) -> Result<i32> {
+    let started = now_rfc3339();
     let t0 = Instant::now();
-    let cfg = commands::load_config(o)?;
-    let programs = commands::build_working_tree(&cfg, o)?;
-    let reference = if o.no_reference { None } else { Some(commands::reference_spec()?) };
+    let cfg = o.select.load_config()?;
+    let programs = o.select.build_working_tree(&cfg)?;
     let arms = vec![
         Arm { label: "A".into(), programs: programs.clone(), env: Vec::new() },
         Arm { label: "A'".into(), programs, env: Vec::new() },
     ];
     let ids: Vec<usize> = (0..cfg.scenarios.len()).collect();
-    let mut exp = commands::new_experiment(&cfg, commands::specs(&cfg), arms, reference, o.quiet);
+    let mut exp = new_experiment(&cfg, specs(&cfg), arms, reference_spec(o.no_reference)?, o.select.quiet);
     exp.run_rounds(cfg.run.warmup_runs, cfg.run.runs, None);
     exp.progress_done();
 
     // The per-test alpha the gate uses: alpha over every test of the configuration and every look.
-    let mut baselines = commands::load_baselines(&cfg)?;
+    let mut baselines = load_baselines(&cfg)?;
     let mut tests = 0usize;
     for (k, s) in cfg.scenarios.iter().enumerate() {
         if let Ok(rounds) = &exp.results[k] {
@@ -198,7 +212,7 @@ pub fn calibrate(o: &GateOptions, write: bool) -> SetupResult<i32> {
             tests += cps.iter().map(|cp| cfg.metrics(&s.name, cp).len()).sum::<usize>();
         }
     }
-    let looks = commands::planned_looks(cfg.run.runs, cfg.run.max_runs, cfg.run.budget_s);
+    let looks = planned_looks(cfg.run.runs, cfg.run.max_runs, cfg.run.budget_s);
     let per_test_alpha = cfg.gate.alpha / (tests.max(1) * looks) as f64;
 
     let mut rows = Vec::new();
@@ -212,8 +226,7 @@ pub fn calibrate(o: &GateOptions, write: bool) -> SetupResult<i32> {
                 continue;
             }
         };
-        let a: Vec<RunResult> = rounds.iter().map(|r| r.arms[0].result.clone()).collect();
-        let b: Vec<RunResult> = rounds.iter().map(|r| r.arms[1].result.clone()).collect();
+        let (a, b) = (arm_runs(rounds, 0), arm_runs(rounds, 1));
         let speed: Option<Vec<f64>> =
             rounds.iter().map(|r| r.reference.as_ref().and_then(|x| drift::speed(x, drift::SPEED_METRIC))).collect();
         // min and max are single calls: too quantised and too wild to gate on; not shown.
@@ -235,7 +248,7 @@ pub fn calibrate(o: &GateOptions, write: bool) -> SetupResult<i32> {
         wall_s: t0.elapsed().as_secs_f64(),
         looks,
     };
-    let report = judge::judge(inv, commands::inputs_of(&parts, &cfg, &no_baselines));
+    let report = judge::judge(inv, inputs_of(&parts, &cfg, &no_baselines));
     let alarms: Vec<String> = report
         .scenarios
         .iter()
@@ -254,7 +267,7 @@ pub fn calibrate(o: &GateOptions, write: bool) -> SetupResult<i32> {
         report.tally.inconclusive
     );
 
-    if write {
+    if o.write {
         let by_scenario: BTreeMap<&str, Vec<&NoiseRow>> = rows.iter().fold(BTreeMap::new(), |mut m, r| {
             m.entry(r.scenario.as_str()).or_insert_with(Vec::new).push(r);
             m
@@ -274,7 +287,7 @@ pub fn calibrate(o: &GateOptions, write: bool) -> SetupResult<i32> {
                 }
             }
             let path = cfg.baseline_path(&s.name);
-            b.save_atomic(&path).map_err(|e| e.to_string())?;
+            b.save_atomic(&path)?;
             eprintln!("{}: stored the measured noise in {}", s.name, path.display());
         }
     }

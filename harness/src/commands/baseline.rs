@@ -1,0 +1,78 @@
+//! `baseline`: record `baselines/<scenario>.toml` from fresh runs of the working tree (one arm
+//! plus reference runs, a fixed number of rounds). A scenario that fails, or loses samples, is not
+//! written: its old baseline stays as it was.
+
+use std::time::Instant;
+
+use super::{arm_runs, failed_input, new_experiment, now_rfc3339, record_baseline, reference_spec, specs, Selection};
+use crate::error::{Error, Result};
+use crate::exit_code;
+use crate::fingerprint::Fingerprint;
+use crate::judge::{self, Against, Invocation, ScenarioInput};
+use crate::report::{self, Style};
+use crate::rounds::Arm;
+use crate::workspace;
+
+/// Options of `baseline`.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Configuration, scenarios, runs, build (`budget_s` is ignored: a baseline is a fixed design).
+    pub select: Selection,
+    /// Do not run the reference workload (the baseline then allows no drift correction).
+    pub no_reference: bool,
+}
+
+/// Runs `baseline`; returns 0, or 3 if some scenario could not be recorded.
+///
+/// # Errors
+/// Configuration, build and file-writing errors.
+pub fn run(o: &Options) -> Result<i32> {
+    let started = now_rfc3339();
+    let t0 = Instant::now();
+    let cfg = o.select.load_config()?;
+    let programs = o.select.build_working_tree(&cfg)?;
+    let arm = Arm { label: "current".into(), programs, env: Vec::new() };
+    let mut exp = new_experiment(&cfg, specs(&cfg), vec![arm], reference_spec(o.no_reference)?, o.select.quiet);
+    exp.run_rounds(cfg.run.warmup_runs, cfg.run.runs, None);
+    exp.progress_done();
+    let commit = workspace::describe_head(&cfg.root);
+    let machine = Fingerprint::current();
+    let mut code = exit_code::PASS;
+    let mut inputs = Vec::new();
+    for (k, s) in cfg.scenarios.iter().enumerate() {
+        inputs.push(match &exp.results[k] {
+            Ok(rounds) => ScenarioInput {
+                name: s.name.clone(),
+                outcome: Ok(arm_runs(rounds, 0)),
+                against: Against::Nothing,
+                reference: None,
+            },
+            Err(e) => failed_input(&s.name, e.clone()),
+        });
+        match record_baseline(s, &exp.results[k], &machine, &commit) {
+            Ok(b) => {
+                let path = cfg.baseline_path(&s.name);
+                b.save_atomic(&path)?;
+                eprintln!("{}: wrote {}", s.name, path.display());
+            }
+            Err(why) => {
+                eprintln!("{}: not written: {why}", s.name);
+                code = exit_code::SCENARIO_FAILED;
+            }
+        }
+    }
+    let inv = Invocation {
+        command: "baseline",
+        config: &cfg,
+        machine,
+        compare: false,
+        strict: false,
+        started,
+        wall_s: t0.elapsed().as_secs_f64(),
+        looks: 1,
+    };
+    let report = judge::judge(inv, inputs);
+    let mut stdout = std::io::stdout().lock();
+    report::render_terminal(&report, &mut stdout, Style::detect()).map_err(|e| Error::io("writing the report", e))?;
+    Ok(code.max(report.exit_code))
+}

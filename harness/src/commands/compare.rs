@@ -1,0 +1,97 @@
+//! `compare REV_A [REV_B]`: a paired A/B experiment of two revisions built side by side (git
+//! worktrees, one target directory per arm kept between calls) and run interleaved (A B, B A, ...)
+//! on this machine. REV_B defaults to the working tree, uncommitted changes included.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::{failed_input, inputs_of, new_experiment, now_rfc3339, outputs, revision_label, run_adaptive, specs};
+use super::{Part, Selection};
+use crate::baseline::Baseline;
+use crate::error::Result;
+use crate::fingerprint::Fingerprint;
+use crate::judge::{self, Invocation};
+use crate::rounds::Arm;
+use crate::workspace;
+
+/// Options of `compare`.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Configuration, scenarios, runs, budget, build.
+    pub select: Selection,
+    /// JSON report path (default `TARGET/funcscope/compare.json`).
+    pub json: Option<PathBuf>,
+    /// Markdown report path (default `TARGET/funcscope/compare.md`).
+    pub markdown: Option<PathBuf>,
+    /// Revision A (the reference side): a branch, tag or commit.
+    pub rev_a: String,
+    /// Revision B (None: the working tree, uncommitted changes included).
+    pub rev_b: Option<String>,
+    /// Extra environment for arm B only (e.g. `FUNCSCOPE_PLANT=...` to rehearse a regression).
+    pub env_b: Vec<(String, String)>,
+}
+
+/// Runs `compare`; returns the exit code of the report.
+///
+/// # Errors
+/// Configuration, build and git errors (an unknown revision among them).
+pub fn run(o: &Options) -> Result<i32> {
+    let started = now_rfc3339();
+    let t0 = Instant::now();
+    let cfg = o.select.load_config()?;
+    let flags = o.select.build_flags();
+    // Resolved and built one after the other: the label of a side is known only once its commit is.
+    let side = |rev: Option<&str>, key: &str| -> Result<(String, workspace::Revision)> {
+        let what = rev.unwrap_or("the working tree");
+        let built = workspace::build_revision(&cfg, rev, key, what, flags)?;
+        Ok((revision_label(&cfg, rev, &built), built))
+    };
+    let (label_a, a) = side(Some(&o.rev_a), "a")?;
+    let (label_b, b) = side(o.rev_b.as_deref(), "b")?;
+    // A scenario missing on one side cannot be compared: report it as failed, run the rest.
+    let mut ids = Vec::new();
+    let mut missing = Vec::new();
+    for (i, s) in cfg.scenarios.iter().enumerate() {
+        match (&a.programs[i], &b.programs[i]) {
+            (Some(_), Some(_)) => ids.push(i),
+            (pa, _) => missing
+                .push((i, format!("{}: no program on {}", s.name, if pa.is_none() { &label_a } else { &label_b }))),
+        }
+    }
+    let all_specs = specs(&cfg);
+    let arms = vec![
+        Arm {
+            label: format!("A {label_a}"),
+            programs: ids.iter().map(|&i| a.programs[i].clone()).collect(),
+            env: Vec::new(),
+        },
+        Arm {
+            label: format!("B {label_b}"),
+            programs: ids.iter().map(|&i| b.programs[i].clone()).collect(),
+            env: o.env_b.clone(),
+        },
+    ];
+    let exp = new_experiment(&cfg, ids.iter().map(|&i| all_specs[i].clone()).collect(), arms, None, o.select.quiet);
+    let mut parts = vec![Part { exp, scenario_ids: ids, paired_label: Some(format!("A = {label_a}; B = {label_b}")) }];
+    let no_baselines: Vec<Option<Baseline>> = cfg.scenarios.iter().map(|_| None).collect();
+    let machine = Fingerprint::current();
+    let judge_now = |parts: &[Part], looks: usize| {
+        let mut inputs = inputs_of(parts, &cfg, &no_baselines);
+        for (i, msg) in &missing {
+            inputs.insert((*i).min(inputs.len()), failed_input(&cfg.scenarios[*i].name, msg.clone()));
+        }
+        let inv = Invocation {
+            command: "compare",
+            config: &cfg,
+            machine: machine.clone(),
+            compare: true,
+            strict: false,
+            started: started.clone(),
+            wall_s: t0.elapsed().as_secs_f64(),
+            looks,
+        };
+        judge::judge(inv, inputs)
+    };
+    let report = run_adaptive(&mut parts, &cfg, cfg.run.warmup_runs, &judge_now);
+    super::finish(&report, outputs(&cfg, "compare", &o.json, &o.markdown))
+}

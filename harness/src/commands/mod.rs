@@ -1,0 +1,405 @@
+//! The commands: one module each, each a `run(&Options) -> Result<i32>` over a plain options
+//! struct (never clap's types, so other front ends and tests call them directly).
+//!
+//! | command | module | experiment | judged against |
+//! |---|---|---|---|
+//! | `regress` | [`regress`] | the working tree, 1 arm (+ reference runs), or paired with the baseline's commit | committed baselines |
+//! | `baseline` | [`baseline`] | the working tree, 1 arm + reference runs | nothing (writes baselines) |
+//! | `compare` | [`compare`] | two revisions, 2 arms interleaved | arm A |
+//! | `calibrate` | [`calibrate`] | the working tree twice, 2 arms (A/A) | itself (noise, false alarms) |
+//! | `verdict-bench` | [`verdict_bench`] | many trials with planted slowdowns | in-memory baselines / arm A |
+//! | `run` | [`run`] | any program | nothing (measure only) |
+//!
+//! This module holds what they share: loading the configuration ([`Selection`]), building
+//! ([`crate::workspace::build_revision`]), setting up an [`Experiment`], adaptive sampling
+//! ([`run_adaptive`]), turning rounds into judge inputs ([`inputs_of`]), recording a baseline from
+//! rounds ([`record_baseline`]) and writing the report ([`finish`]). Everything measured goes
+//! through [`crate::rounds`], everything judged through [`crate::judge`], everything shown through
+//! [`crate::report`].
+
+pub mod baseline;
+pub mod calibrate;
+pub mod compare;
+pub mod regress;
+pub mod run;
+pub mod verdict_bench;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::baseline::{Baseline, BaselineError, Pooled, Recorded};
+use crate::config::{Config, Scenario};
+use crate::error::{Error, Result};
+use crate::fingerprint::Fingerprint;
+use crate::judge::{self, Against, ScenarioInput};
+use crate::model::{Report, RunResult};
+use crate::reference;
+use crate::report::{self, Outputs, Style};
+use crate::rounds::{Arm, Experiment, ReferenceSpec, Round, ScenarioSpec};
+use crate::runner::{self, RunOutput};
+use crate::workspace::{self, BuildFlags, Revision};
+
+/// Adaptive sampling doubles the rounds at each look (12, 24, 48, ... up to `max_runs`): the
+/// number of looks, over which alpha is split, grows only with the logarithm of the budget.
+pub const ADAPTIVE_GROWTH: usize = 2;
+
+/// The rounds after which the looks of an adaptive experiment happen.
+pub(crate) fn look_schedule(initial: usize, max_rounds: usize) -> Vec<usize> {
+    let mut v = vec![initial.max(1)];
+    while *v.last().expect("non-empty") < max_rounds {
+        let next = (v.last().expect("non-empty") * ADAPTIVE_GROWTH).min(max_rounds);
+        v.push(next);
+    }
+    v
+}
+
+/// Planned looks of an adaptive experiment (see [`look_schedule`]). With no budget, one.
+pub(crate) fn planned_looks(initial: usize, max_rounds: usize, budget_s: f64) -> usize {
+    if budget_s <= 0.0 || max_rounds <= initial {
+        1
+    } else {
+        look_schedule(initial, max_rounds).len()
+    }
+}
+
+/// Which configuration, which of its scenarios, and how to build and run them: the options every
+/// configuration-based command shares.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Configuration file (default: `funcscope.toml` found from the current directory upwards).
+    pub config: Option<PathBuf>,
+    /// Only these scenarios (empty: all).
+    pub scenarios: Vec<String>,
+    /// Override of the measured runs (rounds) per scenario; at least 2.
+    pub runs: Option<usize>,
+    /// Override of the adaptive sampling budget, seconds (0: a fixed number of rounds).
+    pub budget_s: Option<f64>,
+    /// Use the binaries already built instead of building.
+    pub no_build: bool,
+    /// No progress lines.
+    pub quiet: bool,
+}
+
+impl Selection {
+    /// Loads the configuration and applies the overrides and the scenario filter.
+    ///
+    /// # Errors
+    /// A missing or malformed configuration, fewer than 2 runs, an unknown scenario name.
+    pub fn load_config(&self) -> Result<Config> {
+        let path = match &self.config {
+            Some(p) => p.clone(),
+            None => Config::find(&std::env::current_dir().map_err(|e| Error::io("the current directory", e))?)?,
+        };
+        let mut cfg = Config::load(&path)?;
+        if let Some(r) = self.runs {
+            if r < 2 {
+                return Err(Error::Usage(format!("--runs {r}: at least 2 runs are needed")));
+            }
+            cfg.run.runs = r;
+        }
+        if let Some(b) = self.budget_s {
+            cfg.run.budget_s = b;
+        }
+        if !self.scenarios.is_empty() {
+            for want in &self.scenarios {
+                if !cfg.scenarios.iter().any(|s| &s.name == want) {
+                    let known: Vec<&str> = cfg.scenarios.iter().map(|s| s.name.as_str()).collect();
+                    return Err(Error::Usage(format!(
+                        "--scenario {want}: no such scenario in {} (known: {})",
+                        cfg.path.display(),
+                        known.join(", ")
+                    )));
+                }
+            }
+            cfg.scenarios.retain(|s| self.scenarios.contains(&s.name));
+        }
+        Ok(cfg)
+    }
+
+    /// How builds run under these options.
+    pub fn build_flags(&self) -> BuildFlags {
+        BuildFlags { no_build: self.no_build, quiet: self.quiet }
+    }
+
+    /// Builds the working tree; every scenario of the configuration must have its program.
+    pub(crate) fn build_working_tree(&self, cfg: &Config) -> Result<Vec<Option<PathBuf>>> {
+        workspace::build_revision(cfg, None, "", "the working tree", self.build_flags())?.require_all(cfg)
+    }
+}
+
+pub(crate) fn specs(cfg: &Config) -> Vec<ScenarioSpec> {
+    cfg.scenarios
+        .iter()
+        .map(|s| ScenarioSpec {
+            name: s.name.clone(),
+            args: s.args.clone(),
+            env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        })
+        .collect()
+}
+
+/// The reference workload: this very binary's hidden `__reference` subcommand (`None` when
+/// `disabled`).
+pub(crate) fn reference_spec(disabled: bool) -> Result<Option<ReferenceSpec>> {
+    if disabled {
+        return Ok(None);
+    }
+    let program = std::env::current_exe().map_err(|e| Error::io("locating the running binary", e))?;
+    Ok(Some(ReferenceSpec {
+        program,
+        args: vec![
+            reference::REFERENCE_SCENARIO.into(),
+            "--duration-ms".into(),
+            crate::drift::REFERENCE_RUN_MS.to_string(),
+        ],
+    }))
+}
+
+pub(crate) fn new_experiment(
+    cfg: &Config,
+    scenarios: Vec<ScenarioSpec>,
+    arms: Vec<Arm>,
+    reference: Option<ReferenceSpec>,
+    quiet: bool,
+) -> Experiment {
+    let mut e = Experiment::new(scenarios, arms, reference);
+    e.timeout = Duration::from_secs_f64(cfg.run.timeout_s);
+    e.attach_timeout = Duration::from_secs_f64(cfg.run.attach_timeout_s);
+    e.quiet = quiet;
+    e.cpu = if cfg.run.pin { runner::measurement_cpu() } else { None };
+    e
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// The report files of `command`: the given paths, else `TARGET/funcscope/<command>.{json,md}`.
+pub(crate) fn outputs(cfg: &Config, command: &str, json: &Option<PathBuf>, markdown: &Option<PathBuf>) -> Outputs {
+    let dir = workspace::output_dir(cfg);
+    Outputs {
+        json: Some(json.clone().unwrap_or_else(|| dir.join(format!("{command}.json")))),
+        markdown: Some(markdown.clone().unwrap_or_else(|| dir.join(format!("{command}.md")))),
+    }
+}
+
+/// Prints the report and writes its files; returns its exit code.
+pub fn finish(report: &Report, outputs: Outputs) -> Result<i32> {
+    let mut stdout = std::io::stdout().lock();
+    report::render_terminal(report, &mut stdout, Style::detect()).map_err(|e| Error::io("writing the report", e))?;
+    report::write_outputs(report, &outputs).map_err(|e| Error::io("writing the report files", e))?;
+    for p in outputs.json.iter().chain(outputs.markdown.iter()) {
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(report.exit_code)
+}
+
+/// One experiment of a gate invocation and the scenarios (indices into the configuration) it
+/// covers.
+pub(crate) struct Part {
+    pub(crate) exp: Experiment,
+    pub(crate) scenario_ids: Vec<usize>,
+    /// Paired: the label of arm A; baseline mode: None.
+    pub(crate) paired_label: Option<String>,
+}
+
+/// A scenario that failed (or could not be set up): its judge input.
+pub(crate) fn failed_input(name: &str, message: String) -> ScenarioInput {
+    ScenarioInput { name: name.to_owned(), outcome: Err(message), against: Against::Nothing, reference: None }
+}
+
+/// The judge inputs of every part, in configuration order.
+pub(crate) fn inputs_of(parts: &[Part], cfg: &Config, baselines: &[Option<Baseline>]) -> Vec<ScenarioInput> {
+    let mut by_id: BTreeMap<usize, ScenarioInput> = BTreeMap::new();
+    for part in parts {
+        for (k, &id) in part.scenario_ids.iter().enumerate() {
+            let name = cfg.scenarios[id].name.clone();
+            let input = match (&part.exp.results[k], &part.paired_label) {
+                (Err(e), _) => failed_input(&name, e.clone()),
+                (Ok(rounds), Some(label)) => ScenarioInput {
+                    name,
+                    outcome: Ok(arm_runs(rounds, 1)),
+                    against: Against::Paired { label: label.clone(), runs: arm_runs(rounds, 0) },
+                    reference: None,
+                },
+                (Ok(rounds), None) => ScenarioInput {
+                    name,
+                    outcome: Ok(arm_runs(rounds, 0)),
+                    against: match &baselines[id] {
+                        Some(b) => Against::Baseline(Box::new(b.clone())),
+                        None => Against::Nothing,
+                    },
+                    reference: reference_runs(rounds),
+                },
+            };
+            by_id.insert(id, input);
+        }
+    }
+    by_id.into_values().collect()
+}
+
+/// The runs of arm `arm` over the rounds.
+pub(crate) fn arm_runs(rounds: &[Round], arm: usize) -> Vec<RunResult> {
+    rounds.iter().map(|r| r.arms[arm].result.clone()).collect()
+}
+
+/// The reference run of every round, if every round has one.
+pub(crate) fn reference_runs(rounds: &[Round]) -> Option<Vec<RunResult>> {
+    rounds.iter().map(|r| r.reference.clone()).collect()
+}
+
+/// Runs the parts' initial rounds, judges, and keeps adding rounds while some verdict is
+/// inconclusive and the budget lasts.
+pub(crate) fn run_adaptive(
+    parts: &mut [Part],
+    cfg: &Config,
+    warmup: usize,
+    judge_now: &dyn Fn(&[Part], usize) -> Report,
+) -> Report {
+    let initial = cfg.run.runs;
+    let max_rounds = cfg.run.max_runs.max(initial);
+    let looks = planned_looks(initial, max_rounds, cfg.run.budget_s);
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs_f64(cfg.run.budget_s.max(0.0));
+    for p in parts.iter_mut() {
+        p.exp.run_rounds(warmup, initial, None);
+    }
+    let mut report = judge_now(parts, looks);
+    while looks > 1
+        && !judge::all_decided(&report)
+        && Instant::now() < deadline
+        && parts.iter().any(|p| p.exp.rounds_done() < max_rounds)
+    {
+        for p in parts.iter_mut() {
+            let done = p.exp.rounds_done();
+            let more = (done * ADAPTIVE_GROWTH).min(max_rounds).saturating_sub(done);
+            if more > 0 {
+                p.exp.run_rounds(0, more, Some(deadline));
+            }
+        }
+        report = judge_now(parts, looks);
+    }
+    for p in parts.iter() {
+        p.exp.progress_done();
+    }
+    report
+}
+
+/// Every scenario's committed baseline (`None` where there is none); a malformed one is an error
+/// naming its file and line.
+pub(crate) fn load_baselines(cfg: &Config) -> Result<Vec<Option<Baseline>>> {
+    cfg.scenarios
+        .iter()
+        .map(|s| match Baseline::load(&cfg.baseline_path(&s.name)) {
+            Ok(b) => Ok(Some(b)),
+            Err(BaselineError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        })
+        .collect()
+}
+
+/// Why no baseline could be recorded from an experiment's rounds.
+#[derive(Debug)]
+pub(crate) enum NotRecorded {
+    /// The scenario failed to run.
+    Failed(String),
+    /// Samples were lost, so the runs are partial.
+    Lost(u64),
+    /// The runs do not make a valid baseline.
+    Invalid(BaselineError),
+}
+
+impl fmt::Display for NotRecorded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotRecorded::Failed(e) => write!(f, "the scenario failed:\n{e}"),
+            NotRecorded::Lost(n) => write!(
+                f,
+                "{n} samples were lost (ring overrun), so the runs are partial; raise the ring capacity or lower \
+                 the call rate"
+            ),
+            NotRecorded::Invalid(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// The baseline of `scenario` from the rounds of a one-arm experiment (arm 0, plus its reference
+/// runs when every round has one). Refused from a failed or partial run: nothing is ever recorded
+/// from a crash, a timeout or lost samples. `baseline` writes it; `verdict-bench` keeps it in
+/// memory.
+pub(crate) fn record_baseline(
+    scenario: &Scenario,
+    outcome: &std::result::Result<Vec<Round>, String>,
+    machine: &Fingerprint,
+    commit: &str,
+) -> std::result::Result<Baseline, NotRecorded> {
+    let rounds = outcome.as_ref().map_err(|e| NotRecorded::Failed(e.clone()))?;
+    let outs: Vec<&RunOutput> = rounds.iter().map(|r| &r.arms[0]).collect();
+    let results: Vec<RunResult> = outs.iter().map(|o| o.result.clone()).collect();
+    let lost: u64 = results.iter().flat_map(|r| r.checkpoints.values()).map(|c| c.lost).sum();
+    if lost > 0 {
+        return Err(NotRecorded::Lost(lost));
+    }
+    let mut machine = machine.clone();
+    machine.tick_hz = results.first().map_or(0.0, |r| r.tick_hz);
+    let recorded = Recorded {
+        commit: commit.to_owned(),
+        date: now_rfc3339(),
+        runs: results.len(),
+        funcscope: env!("CARGO_PKG_VERSION").to_owned(),
+        args: scenario.args.clone(),
+    };
+    let b =
+        Baseline::from_runs(&scenario.name, &results, &pool(&outs), machine, recorded).map_err(NotRecorded::Invalid)?;
+    match reference_runs(rounds) {
+        Some(refs) => b.with_reference(&refs).map_err(NotRecorded::Invalid),
+        None => Ok(b),
+    }
+}
+
+/// Pooled quantiles per checkpoint over all samples of all runs.
+fn pool(runs: &[&RunOutput]) -> BTreeMap<String, Pooled> {
+    let mut merged: BTreeMap<String, hdrhistogram::Histogram<u64>> = BTreeMap::new();
+    for r in runs {
+        for (cp, h) in &r.pooled {
+            match merged.get_mut(cp) {
+                Some(m) => {
+                    let _ = m.add(h);
+                }
+                None => {
+                    merged.insert(cp.clone(), h.clone());
+                }
+            }
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(cp, h)| {
+            let q = |p: f64| h.value_at_quantile(p) as f64 / runner::POOL_UNITS_PER_NS;
+            (cp, Pooled { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999) })
+        })
+        .collect()
+}
+
+/// Labels a built revision for reports: `working tree (<head>)` or `<rev> (<sha>)`.
+pub(crate) fn revision_label(cfg: &Config, rev: Option<&str>, built: &Revision) -> String {
+    match (rev, &built.sha) {
+        (Some(rev), Some(sha)) => format!("{rev} ({})", workspace::short_sha(sha)),
+        _ => format!("working tree ({})", workspace::short_sha(&workspace::describe_head(&cfg.root))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn looks_double_the_rounds_up_to_the_maximum() {
+        assert_eq!(look_schedule(12, 60), [12, 24, 48, 60]);
+        assert_eq!(look_schedule(8, 8), [8]);
+        assert_eq!(planned_looks(12, 60, 30.0), 4);
+        assert_eq!(planned_looks(12, 60, 0.0), 1, "no budget: a fixed design");
+    }
+}
