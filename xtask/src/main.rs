@@ -1,12 +1,17 @@
 //! `cargo xtask`: the project's task runner, a dispatcher over `funcscope-harness`.
 //!
 //! ```text
-//! cargo xtask regress    build the scenarios, run them, compare with baselines/, gate
-//! cargo xtask baseline   record baselines/<scenario>.toml from fresh runs
+//! cargo xtask regress         build the scenarios, run them, compare with baselines/, gate
+//! cargo xtask baseline        record baselines/<scenario>.toml from fresh runs
+//! cargo xtask compare A [B]   paired A/B of two revisions (B: the working tree)
+//! cargo xtask calibrate       A/A noise and minimum detectable effects (--write: store the noise)
+//! cargo xtask verdict-bench   measured detection and false-alarm rates of the gate
 //! cargo xtask run -- PROGRAM [ARGS]   measure any instrumented program
 //! ```
 //! **Invariant:** no logic lives here that the harness lacks; another workspace gets the same
 //! commands with its own `funcscope.toml` and this one line of `main`.
+
+#![forbid(unsafe_code)]
 
 fn main() {
     std::process::exit(funcscope_harness::cli::main());

@@ -4,6 +4,8 @@
 //! (the receiver's frame check: header and CRC32C of the payload), `decode_frame` (varint
 //! decoding of every field). See `funcscope_scenarios::codec`.
 
+#![forbid(unsafe_code)]
+
 use funcscope_scenarios::codec::{self, Decoded, Message};
 use funcscope_scenarios::{Meter, Plant, Scenario};
 

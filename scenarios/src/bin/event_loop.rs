@@ -5,6 +5,8 @@
 //! handle every message, re-arming idle timers), `timer_tick` (advance the wheel one tick and
 //! handle what fired). See `funcscope_scenarios::evloop`.
 
+#![forbid(unsafe_code)]
+
 use funcscope_scenarios::evloop::EventLoop;
 use funcscope_scenarios::{Meter, Plant, Scenario};
 

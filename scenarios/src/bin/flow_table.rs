@@ -4,6 +4,8 @@
 //! `lookup_miss` (a burst of 8 packets of unknown flows), `insert` (4 new flows), `expire` (one
 //! step of the idle-flow sweep). See `funcscope_scenarios::flow`.
 
+#![forbid(unsafe_code)]
+
 use funcscope_scenarios::flow::{FiveTuple, Traffic};
 use funcscope_scenarios::{Meter, Plant, Scenario};
 

@@ -3,6 +3,8 @@
 //! Checkpoints, per request: `parse_request_line`, `parse_headers` (including framing and
 //! persistence), `route_lookup`, `build_response`. See `funcscope_scenarios::http`.
 
+#![forbid(unsafe_code)]
+
 use funcscope_scenarios::http::{self, HeaderSpan, Router};
 use funcscope_scenarios::{Meter, Plant, Scenario};
 

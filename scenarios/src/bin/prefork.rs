@@ -33,6 +33,8 @@
 //! start. `--fail-worker K` makes worker K exit with code 7, without funcscope cleanup, 50 ms
 //! into its measured phase (to test how failures are reported).
 
+#![forbid(unsafe_code)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
