@@ -334,8 +334,8 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
     let t0 = Instant::now();
     let mut cmd = Command::new(&l.program);
     cmd.args(&l.args)
-        .env("FUNCSCOPE_SOCKET_DIR", dir.path())
-        .env("FUNCSCOPE_WAIT_ATTACH_MS", l.attach_timeout.as_millis().to_string())
+        .env(funcscope::env::SOCKET_DIR, dir.path())
+        .env(funcscope::env::WAIT_ATTACH_MS, l.attach_timeout.as_millis().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
