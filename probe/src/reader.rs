@@ -161,6 +161,16 @@ impl std::fmt::Display for AttachError {
 
 impl std::error::Error for AttachError {}
 
+impl AttachError {
+    /// Whether the program could not be reached over its socket (an [`AttachError::Connect`]):
+    /// nothing listens there, the socket is gone, or the connection broke during the handshake,
+    /// as when the process exits before or while a reader attaches. Every other error means the
+    /// program answered and something was wrong.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, AttachError::Connect { .. })
+    }
+}
+
 /// Connects to `<socket>` and attaches: handshake, then map and validate the received region.
 /// Keep the returned [`Attachment`] alive while reading: dropping it tells the program the
 /// reader left (another may then attach).
