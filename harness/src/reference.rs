@@ -50,8 +50,8 @@ pub const REFERENCE_SCENARIO: &str = "__reference";
 pub const REFERENCE_CHECKPOINTS: [&str; 3] = ["ref_alu", "ref_cache", "ref_branchy"];
 
 /// Environment variable with the time, in ms, to wait for a reader before measuring (the runner
-/// sets it).
-pub const WAIT_ATTACH_ENV: &str = "FUNCSCOPE_WAIT_ATTACH_MS";
+/// sets it): [`funcscope::env::WAIT_ATTACH_MS`], under the name this module has always exported.
+pub use funcscope::env::WAIT_ATTACH_MS as WAIT_ATTACH_ENV;
 
 /// Default measured duration when neither `--duration-ms` nor `--iterations` is given.
 pub const DEFAULT_DURATION: Duration = Duration::from_millis(300);

@@ -247,10 +247,35 @@ fn alive(pid: u32) -> bool {
     !matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None), Err(nix::errno::Errno::ESRCH))
 }
 
+/// Why following one process failed. Typed so that the runner can tell a process that was gone
+/// before it could be attached (not an error by itself) from a real failure without reading
+/// messages; the Display is the message a [`RunError::Reader`] carries.
+#[derive(Debug, thiserror::Error)]
+enum FollowError {
+    /// Attaching failed.
+    #[error("{0}")]
+    Attach(#[from] reader::AttachError),
+    /// Draining the attached region failed.
+    #[error("{0}")]
+    Read(#[from] reader::ReadError),
+    /// The follower thread panicked.
+    #[error("reader thread panicked")]
+    Panicked,
+}
+
+impl FollowError {
+    /// Whether the process could not be reached at all (it exited before we connected, and its
+    /// socket was already removed or no longer listened): it recorded nothing we could read, which
+    /// is an error only if no process of the run attached.
+    fn process_gone(&self) -> bool {
+        matches!(self, FollowError::Attach(e) if e.is_unreachable())
+    }
+}
+
 /// Attaches to one process, retrying while its listener refuses (a probe older than the
 /// rename-into-place of its socket can be seen between bind and listen), until it is attached,
 /// the socket disappears (the process exited before we got there), or `attach_timeout` passes.
-fn attach_retrying(sock: &std::path::Path, attach_timeout: Duration) -> Result<reader::Attachment, String> {
+fn attach_retrying(sock: &std::path::Path, attach_timeout: Duration) -> Result<reader::Attachment, FollowError> {
     let t0 = Instant::now();
     loop {
         match reader::attach(sock, attach_timeout.saturating_sub(t0.elapsed()).max(Duration::from_millis(10))) {
@@ -260,7 +285,7 @@ fn attach_retrying(sock: &std::path::Path, attach_timeout: Duration) -> Result<r
             {
                 std::thread::sleep(POLL_INTERVAL);
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -268,7 +293,7 @@ fn attach_retrying(sock: &std::path::Path, attach_timeout: Duration) -> Result<r
 /// Attaches to one process and drains it until it raises its exit flag, until it is gone
 /// (then its data may be partial: `exited_cleanly` is false), or until `stop` (the run was
 /// aborted). Runs in its own thread.
-fn follow_process(sock: PathBuf, attach_timeout: Duration, stop: Arc<Mutex<bool>>) -> Result<ProcessData, String> {
+fn follow_process(sock: PathBuf, attach_timeout: Duration, stop: Arc<Mutex<bool>>) -> Result<ProcessData, FollowError> {
     let att = attach_retrying(&sock, attach_timeout)?;
     let region: &Region = &att.region;
     let info = region.info().clone();
@@ -280,7 +305,7 @@ fn follow_process(sock: PathBuf, attach_timeout: Duration, stop: Arc<Mutex<bool>
         let aborted = *stop.lock().unwrap_or_else(|p| p.into_inner());
         let gone = !alive(info.pid);
         let exited = region.exited();
-        drain.drain(region, &mut sink).map_err(|e| e.to_string())?;
+        drain.drain(region, &mut sink)?;
         if exited {
             // The flag is raised after the last EXIT: this drain saw everything.
             break true;
@@ -334,8 +359,8 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
     let t0 = Instant::now();
     let mut cmd = Command::new(&l.program);
     cmd.args(&l.args)
-        .env("FUNCSCOPE_SOCKET_DIR", dir.path())
-        .env("FUNCSCOPE_WAIT_ATTACH_MS", l.attach_timeout.as_millis().to_string())
+        .env(funcscope::env::SOCKET_DIR, dir.path())
+        .env(funcscope::env::WAIT_ATTACH_MS, l.attach_timeout.as_millis().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -359,10 +384,10 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
     // Phase 1: until the launched program exits.
     let status = loop {
         f.scan(dir.path(), l.attach_timeout, &stop);
-        if let Some((pid, message)) = f.collect_finished() {
+        if let Some((pid, e)) = f.collect_finished() {
             kill_group(&mut child);
             set_stop(&stop);
-            return Err(RunError::Reader { name, pid, message });
+            return Err(RunError::Reader { name, pid, message: e.to_string() });
         }
         match child.try_wait() {
             Ok(Some(st)) => break st,
@@ -392,10 +417,10 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
     // them until they are done, within the same time limit. Then nothing of the run may linger.
     loop {
         f.scan(dir.path(), l.attach_timeout, &stop);
-        if let Some((pid, message)) = f.collect_finished() {
+        if let Some((pid, e)) = f.collect_finished() {
             kill_group(&mut child);
             set_stop(&stop);
-            return Err(RunError::Reader { name, pid, message });
+            return Err(RunError::Reader { name, pid, message: e.to_string() });
         }
         if f.running.is_empty() {
             break;
@@ -425,8 +450,8 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
             Ok(p) => procs.push(p),
             // A process that exited before we could connect (its socket was already removed)
             // recorded nothing we could read; it is only an error if nothing attached at all.
-            Err(msg) if msg.contains("cannot connect") => {}
-            Err(message) => return Err(RunError::Reader { name, pid, message }),
+            Err(e) if e.process_gone() => {}
+            Err(e) => return Err(RunError::Reader { name, pid, message: e.to_string() }),
         }
     }
     if procs.is_empty() {
@@ -439,13 +464,13 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
     Ok(assemble(&name, wall_s, procs, tail_text(&out_buf)))
 }
 
-type Follower = (u32, JoinHandle<Result<ProcessData, String>>);
+type Follower = (u32, JoinHandle<Result<ProcessData, FollowError>>);
 
 /// The per-process reader threads of one run.
 struct Followers {
     seen: HashSet<PathBuf>,
     running: Vec<Follower>,
-    done: Vec<(u32, Result<ProcessData, String>)>,
+    done: Vec<(u32, Result<ProcessData, FollowError>)>,
 }
 
 impl Followers {
@@ -462,19 +487,17 @@ impl Followers {
         }
     }
 
-    /// Joins finished threads; returns the first real failure (pid, message).
-    fn collect_finished(&mut self) -> Option<(u32, String)> {
+    /// Joins finished threads; returns the first real failure (a process that was gone before
+    /// it could be attached is not one yet: see [`FollowError::process_gone`]).
+    fn collect_finished(&mut self) -> Option<(u32, FollowError)> {
         let mut i = 0;
         while i < self.running.len() {
             if self.running[i].1.is_finished() {
                 let (pid, h) = self.running.swap_remove(i);
-                let r = h.join().unwrap_or_else(|_| Err("reader thread panicked".into()));
-                if let Err(m) = &r {
-                    if !m.contains("cannot connect") {
-                        return Some((pid, m.clone()));
-                    }
+                match h.join().unwrap_or(Err(FollowError::Panicked)) {
+                    Err(e) if !e.process_gone() => return Some((pid, e)),
+                    r => self.done.push((pid, r)),
                 }
-                self.done.push((pid, r));
             } else {
                 i += 1;
             }

@@ -140,7 +140,7 @@ const HELLO_TIMEOUT: Duration = Duration::from_millis(50);
 /// Where sockets go when the caller does not say: `FUNCSCOPE_SOCKET_DIR`, else
 /// `$XDG_RUNTIME_DIR/funcscope`, else `<temp dir>/funcscope-<uid>`, created 0700.
 pub fn default_socket_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("FUNCSCOPE_SOCKET_DIR").filter(|d| !d.is_empty()) {
+    if let Some(d) = std::env::var_os(crate::env::SOCKET_DIR).filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
     if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {

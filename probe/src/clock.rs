@@ -103,7 +103,7 @@ pub struct ClockDecision {
 
 /// Resolves a [`ClockChoice`] on this machine.
 pub fn decide(choice: ClockChoice) -> ClockDecision {
-    let choice = match std::env::var("FUNCSCOPE_CLOCK").as_deref() {
+    let choice = match std::env::var(crate::env::CLOCK).as_deref() {
         Ok("tsc") | Ok("hardware") => ClockChoice::Hardware,
         Ok("monotonic") => ClockChoice::Monotonic,
         _ => choice,

@@ -26,7 +26,8 @@
 //! it only if its lap tag equals `i / capacity`; a newer tag means the writer overwrote the entry
 //! before the reader got there, and the sample is counted as lost, never misread. In `Full` mode
 //! each entry has a second word, the call's start tick, guarded seqlock-style by re-reading the
-//! first word (see [`crate::reader`]).
+//! first word (see [`crate::reader`]). [`Geometry::entry_offset`] is where an entry lies; the
+//! writer's hot path computes the same place with [`ring_entry_word`].
 //!
 //! ## Durations
 //! [`DURATION_BITS`] = 40 bits of ticks hold 423 s at 2.6 GHz. A longer duration (or a clock that
@@ -127,6 +128,7 @@ impl Level {
     }
 
     /// Words per ring entry: 1 (tagged duration), or 2 in `Full` (plus the start tick).
+    #[inline(always)]
     pub fn entry_words(self) -> u64 {
         if self == Level::Full {
             2
@@ -208,6 +210,14 @@ pub mod calib_slot {
 /// The writer sets `seq` odd, writes both values, then sets `seq` to the next even number
 /// (Release). A reader accepts the pair only if it reads the same even, non-zero `seq` before and
 /// after. `seq == 0` means the slot was never written.
+///
+/// Byte offsets within a pair (the pairs follow each other in [`Header::calib`]):
+/// ```text
+/// +0   seq
+/// +8   ticks
+/// +16  mono_ns
+/// +24  uncertainty_ns
+/// ```
 #[repr(C)]
 pub struct CalibPair {
     /// Sequence word: odd while being written, 0 if never written.
@@ -269,6 +279,18 @@ pub struct Header {
 }
 
 /// One checkpoint's hot cache line. ENTER writes `start`; EXIT reads it and writes the rest.
+///
+/// Byte offsets within the line:
+/// ```text
+/// +0   start
+/// +8   write_pos
+/// +16  sum
+/// +24  min
+/// +32  max
+/// +40  clamped
+/// +48  open
+/// +56  reserved
+/// ```
 #[repr(C, align(64))]
 pub struct CheckpointLine {
     /// Tick of the last ENTER.
@@ -293,7 +315,13 @@ pub struct CheckpointLine {
 
 const _: () = assert!(core::mem::size_of::<Header>() <= HEADER_SIZE);
 const _: () = assert!(core::mem::size_of::<CheckpointLine>() == CACHE_LINE);
+const _: () = assert!(core::mem::align_of::<CheckpointLine>() == CACHE_LINE);
 const _: () = assert!(NAME_SLOT % CACHE_LINE == 0);
+// The reader addresses the region in 8-byte words: every field it reads by offset must be one
+// whole, aligned word, and the calibration pairs must follow each other without padding.
+const _: () = assert!(core::mem::size_of::<CalibPair>() == 4 * 8);
+const _: () = assert!(core::mem::offset_of!(Header, calib) % 8 == 0);
+const _: () = assert!(core::mem::size_of::<[CalibPair; calib_slot::COUNT]>() == calib_slot::COUNT * 4 * 8);
 
 /// Histogram bucket of a duration (see [`HIST_SUB_BITS`]). Pure integer arithmetic, a handful of
 /// instructions, so it can sit on the `Deep` hot path.
@@ -420,10 +448,37 @@ impl Geometry {
         self.hist_offset + i * HIST_BUCKETS as u64 * 8
     }
 
+    /// Words from one checkpoint's ring to the next: capacity × entry words (0 at `Lite`).
+    pub fn ring_stride_words(&self) -> u64 {
+        self.ring_capacity * self.level.entry_words()
+    }
+
     /// Offset of checkpoint `i`'s ring (only meaningful at `Normal` and above).
     pub fn ring_offset_of(&self, i: u64) -> u64 {
-        self.rings_offset + i * self.ring_capacity * self.level.entry_words() * 8
+        self.entry_offset(i, 0)
     }
+
+    /// Offset of the first word of entry `slot` (`< ring_capacity`, i.e. a sample index modulo
+    /// the capacity) in checkpoint `checkpoint`'s ring; at `Full` the start tick follows at word
+    /// [`ENTRY_START_WORD`]. Only meaningful at `Normal` and above.
+    pub fn entry_offset(&self, checkpoint: u64, slot: u64) -> u64 {
+        debug_assert!(slot == 0 || slot < self.ring_capacity, "slot {slot} of a {}-entry ring", self.ring_capacity);
+        self.rings_offset + 8 * ring_entry_word(checkpoint, slot, self.ring_stride_words(), self.level.entry_words())
+    }
+}
+
+/// Word of a `Full` ring entry that holds the call's start tick; word 0 holds the tagged duration.
+pub const ENTRY_START_WORD: u64 = 1;
+
+/// Index, in words from the start of the rings area, of entry `slot` of checkpoint `checkpoint`'s
+/// ring, given [`Geometry::ring_stride_words`] and [`Level::entry_words`].
+///
+/// The one formula for where an entry lies: the writer's hot path calls it with the values it
+/// cached from the [`Geometry`], and the reader through [`Geometry::entry_offset`], so the two
+/// cannot disagree.
+#[inline(always)]
+pub const fn ring_entry_word(checkpoint: u64, slot: u64, ring_stride_words: u64, entry_words: u64) -> u64 {
+    checkpoint * ring_stride_words + slot * entry_words
 }
 
 /// Packs a ring entry: the lap tag of sample index `pos` and a duration already clamped to
@@ -486,6 +541,88 @@ mod tests {
         assert_eq!(g.rings_offset % 4096, 0);
         assert_eq!(g.used_size, g.rings_offset + 3 * 1024 * 16);
         assert!(g.hist_offset >= g.lines_offset + 3 * 64);
+    }
+
+    /// The `+offset field` lines of the doc comment right above `item` (e.g. `pub struct
+    /// CheckpointLine`) in this file: the byte map written for readers in other languages.
+    fn documented_offsets(item: &str) -> Vec<(&'static str, usize)> {
+        let src: &'static str = include_str!("layout.rs");
+        let lines: Vec<&'static str> = src.lines().collect();
+        let at = lines.iter().position(|l| l.starts_with(item)).unwrap_or_else(|| panic!("{item} not found"));
+        let mut map: Vec<(&'static str, usize)> = lines[..at]
+            .iter()
+            .rev()
+            .take_while(|l| l.starts_with("///") || l.starts_with("#["))
+            .filter_map(|l| {
+                let mut words = l.strip_prefix("/// +")?.split_whitespace();
+                let offset = words.next()?.parse().ok()?;
+                Some((words.next()?, offset))
+            })
+            .collect();
+        map.reverse();
+        map
+    }
+
+    #[test]
+    fn field_offsets_match_the_documented_maps() {
+        use core::mem::{offset_of, size_of};
+        let line = [
+            ("start", offset_of!(CheckpointLine, start)),
+            ("write_pos", offset_of!(CheckpointLine, write_pos)),
+            ("sum", offset_of!(CheckpointLine, sum)),
+            ("min", offset_of!(CheckpointLine, min)),
+            ("max", offset_of!(CheckpointLine, max)),
+            ("clamped", offset_of!(CheckpointLine, clamped)),
+            ("open", offset_of!(CheckpointLine, open)),
+            ("reserved", offset_of!(CheckpointLine, reserved)),
+        ];
+        assert_eq!(documented_offsets("pub struct CheckpointLine"), line);
+        // Every word of the line is listed.
+        assert_eq!(line.len() * 8, size_of::<CheckpointLine>());
+        let pair = [
+            ("seq", offset_of!(CalibPair, seq)),
+            ("ticks", offset_of!(CalibPair, ticks)),
+            ("mono_ns", offset_of!(CalibPair, mono_ns)),
+            ("uncertainty_ns", offset_of!(CalibPair, uncertainty_ns)),
+        ];
+        assert_eq!(documented_offsets("pub struct CalibPair"), pair);
+        assert_eq!(pair.len() * 8, size_of::<CalibPair>());
+    }
+
+    #[test]
+    fn geometry_matches_the_documented_map() {
+        // The module's map: header (4 KiB), names n × 64 B, lines n × 64 B, histograms
+        // n × HIST_BUCKETS × 8 B (Deep and Full), rings from a page boundary,
+        // n × capacity × entry_words × 8 B (Normal and above).
+        let cap = 1024;
+        for level in [Level::Lite, Level::Normal, Level::Deep, Level::Full] {
+            for n in [1u64, 3, 128] {
+                let g = Geometry::new(level, n, cap).unwrap();
+                assert_eq!(g.names_offset, 4096);
+                assert_eq!(g.lines_offset, 4096 + n * 64);
+                let mut end = g.lines_offset + n * 64;
+                if level.has_histogram() {
+                    assert_eq!(g.hist_offset, end);
+                    end += n * HIST_BUCKETS as u64 * 8;
+                } else {
+                    assert_eq!(g.hist_offset, 0);
+                }
+                if !level.has_ring() {
+                    assert_eq!((g.rings_offset, g.used_size), (0, end));
+                    continue;
+                }
+                let words = if level == Level::Full { 2 } else { 1 };
+                assert_eq!(g.rings_offset, end.div_ceil(4096) * 4096);
+                assert_eq!(g.used_size, g.rings_offset + n * cap * words * 8);
+                for (i, slot) in [(0, 0), (0, 1), (n - 1, 0), (n / 2, 17), (n - 1, cap - 1)] {
+                    let want = g.rings_offset + (i * cap + slot) * words * 8;
+                    assert_eq!(g.entry_offset(i, slot), want, "{level:?} n={n} entry ({i}, {slot})");
+                }
+                assert_eq!(g.ring_offset_of(n - 1), g.entry_offset(n - 1, 0));
+                // The last entry ends exactly where the region's used part does.
+                assert_eq!(g.entry_offset(n - 1, cap - 1) + words * 8, g.used_size);
+            }
+        }
     }
 
     #[test]

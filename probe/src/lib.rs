@@ -15,6 +15,8 @@
 //!   the socket ([`attach`]). It never blocks when nobody is there.
 //! * [`layout`] is the one definition of the region's format (the ABI); [`reader`] maps a
 //!   received region, validates it as untrusted input, and drains it without losing count.
+//! * [`env`](mod@env) names the environment variables the harness, the probe and instrumented programs
+//!   pass to each other.
 //!
 //! Data flows one way: instrumented code -> region -> reader -> samples -> statistics (harness).
 //!
@@ -59,6 +61,7 @@
 
 pub mod attach;
 pub mod clock;
+pub mod env;
 pub mod layout;
 pub mod reader;
 pub mod record;
@@ -199,8 +202,9 @@ impl std::fmt::Display for Error {
             ),
             Error::SocketDir { dir, why } => write!(
                 f,
-                "cannot use {} for the attach socket: {why}; set FUNCSCOPE_SOCKET_DIR to a private directory",
-                dir.display()
+                "cannot use {} for the attach socket: {why}; set {} to a private directory",
+                dir.display(),
+                crate::env::SOCKET_DIR
             ),
             Error::Io { what, source } => write!(f, "{what}: {source}"),
         }

@@ -29,7 +29,8 @@ use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 
 use crate::attach::{status, Hello, Reply};
 use crate::layout::{
-    self, calib_slot, expected_lap, unpack_entry, CalibPair, ClockKind, Geometry, Header, Level, HIST_BUCKETS,
+    self, calib_slot, expected_lap, unpack_entry, CalibPair, CheckpointLine, ClockKind, Geometry, Header, Level,
+    ENTRY_START_WORD, HIST_BUCKETS,
 };
 
 /// Why a region cannot be read.
@@ -159,6 +160,16 @@ impl std::fmt::Display for AttachError {
 }
 
 impl std::error::Error for AttachError {}
+
+impl AttachError {
+    /// Whether the program could not be reached over its socket (an [`AttachError::Connect`]):
+    /// nothing listens there, the socket is gone, or the connection broke during the handshake,
+    /// as when the process exits before or while a reader attaches. Every other error means the
+    /// program answered and something was wrong.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, AttachError::Connect { .. })
+    }
+}
 
 /// Connects to `<socket>` and attaches: handshake, then map and validate the received region.
 /// Keep the returned [`Attachment`] alive while reading: dropping it tells the program the
@@ -474,8 +485,9 @@ impl Region {
             return None;
         }
         let base = offset_of!(Header, calib) as u64 + (slot * std::mem::size_of::<CalibPair>()) as u64;
+        let seq = base + offset_of!(CalibPair, seq) as u64;
         for _ in 0..100 {
-            let s1 = self.load(base);
+            let s1 = self.load(seq);
             if s1 == 0 {
                 return None;
             }
@@ -484,12 +496,12 @@ impl Region {
                 continue;
             }
             let c = Calibration {
-                ticks: self.load(base + 8),
-                mono_ns: self.load(base + 16),
-                uncertainty_ns: self.load(base + 24),
+                ticks: self.load(base + offset_of!(CalibPair, ticks) as u64),
+                mono_ns: self.load(base + offset_of!(CalibPair, mono_ns) as u64),
+                uncertainty_ns: self.load(base + offset_of!(CalibPair, uncertainty_ns) as u64),
             };
             fence(Acquire);
-            if self.load(base) == s1 {
+            if self.load(seq) == s1 {
                 return Some(c);
             }
         }
@@ -519,14 +531,14 @@ impl Region {
         if i as u64 >= self.geo.num_checkpoints {
             return None;
         }
-        let off = self.geo.line_offset(i as u64);
-        let min = self.load(off + 24);
+        let field = |offset: usize| self.line_word(i, offset);
+        let min = field(offset_of!(CheckpointLine, min));
         Some(Aggregates {
-            count: self.load(off + 8),
-            sum: self.load(off + 16),
+            count: field(offset_of!(CheckpointLine, write_pos)),
+            sum: field(offset_of!(CheckpointLine, sum)),
             min: (min != u64::MAX).then_some(min),
-            max: self.load(off + 32),
-            clamped: self.load(off + 40),
+            max: field(offset_of!(CheckpointLine, max)),
+            clamped: field(offset_of!(CheckpointLine, clamped)),
         })
     }
 
@@ -540,8 +552,13 @@ impl Region {
         Some((0..HIST_BUCKETS as u64).map(|b| self.load(off + 8 * b)).collect())
     }
 
+    /// Loads the field at byte `offset` (from `offset_of!`) of checkpoint `i`'s line.
+    fn line_word(&self, i: usize, offset: usize) -> u64 {
+        self.load(self.geo.line_offset(i as u64) + offset as u64)
+    }
+
     fn write_pos(&self, i: usize) -> u64 {
-        self.load(self.geo.line_offset(i as u64) + 8)
+        self.line_word(i, offset_of!(CheckpointLine, write_pos))
     }
 }
 
@@ -615,12 +632,12 @@ impl Drain {
                 counts.overrun += wp - cursor - cap;
                 from = wp - cap;
             }
-            let ring = geo.ring_offset_of(i as u64);
             for pos in from..wp {
-                let off = ring + (pos & (cap - 1)) * words * 8;
+                let off = geo.entry_offset(i as u64, pos & (cap - 1));
                 let e1 = region.load(off);
-                let start = if words == 2 {
-                    let s = region.word(off + 8).map_or(0, |w| w.load(Relaxed));
+                // Full: the entry has a second word, the start tick.
+                let start = if words > ENTRY_START_WORD {
+                    let s = region.word(off + 8 * ENTRY_START_WORD).map_or(0, |w| w.load(Relaxed));
                     fence(Acquire);
                     // Seqlock check: if the tagged word changed, the start may be a newer call's.
                     if region.word(off).map_or(0, |w| w.load(Relaxed)) != e1 {

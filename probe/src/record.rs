@@ -19,7 +19,10 @@ use core::ptr::null_mut;
 use core::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering::*};
 
 use crate::clock;
-use crate::layout::{hist_bucket, pack_entry, CheckpointLine, ClockKind, Header, Level, DURATION_MAX, HIST_BUCKETS};
+use crate::layout::{
+    hist_bucket, pack_entry, ring_entry_word, CheckpointLine, ClockKind, Header, Level, DURATION_MAX, ENTRY_START_WORD,
+    HIST_BUCKETS,
+};
 
 /// The session the hot path writes to, or null. Set by `init`, cleared by cleanup and in a forked
 /// child (see `session`).
@@ -35,7 +38,7 @@ pub(crate) struct Active {
     pub(crate) clock: ClockKind,
     /// First word of checkpoint 0's ring (null at `Lite`).
     pub(crate) rings: *const AtomicU64,
-    /// Words from one checkpoint's ring to the next: capacity × entry words.
+    /// Words from one checkpoint's ring to the next: `Geometry::ring_stride_words`.
     pub(crate) ring_stride: usize,
     /// capacity - 1.
     pub(crate) cap_mask: u64,
@@ -120,18 +123,22 @@ impl Active {
             line.max.store(d, Relaxed);
         }
         if self.level >= Level::Normal {
-            let slot = idx * self.ring_stride
-                + ((pos & self.cap_mask) as usize) * if self.level == Level::Full { 2 } else { 1 };
-            // SAFETY: idx < n and (pos & cap_mask) < capacity, so `slot` (+1 at Full) is inside
-            // checkpoint idx's ring of capacity × entry-words words within the leaked mapping.
+            // The same formula as the reader's `Geometry::entry_offset`, on the cached geometry.
+            let slot =
+                ring_entry_word(idx as u64, pos & self.cap_mask, self.ring_stride as u64, self.level.entry_words())
+                    as usize;
+            // SAFETY: idx < n and (pos & cap_mask) < capacity, so `slot` (+ENTRY_START_WORD at
+            // Full) is inside checkpoint idx's ring of capacity × entry-words words within the
+            // leaked mapping (which also makes the u64 -> usize conversion lossless).
             let e = unsafe { &*self.rings.add(slot) };
             e.store(pack_entry(pos, self.cap_log2, d), Relaxed);
             if self.level == Level::Full {
                 // The tagged duration first, then the start tick: a reader that sees the new
                 // start also sees the new tag (Release/Acquire fences) and discards the entry.
                 fence(Release);
-                // SAFETY: at Full each entry has two words; slot + 1 is the second (see above).
-                unsafe { &*self.rings.add(slot + 1) }.store(start, Relaxed);
+                // SAFETY: at Full each entry has two words; ENTRY_START_WORD (1) is the second
+                // (see above).
+                unsafe { &*self.rings.add(slot + ENTRY_START_WORD as usize) }.store(start, Relaxed);
             }
             if self.level >= Level::Deep {
                 // SAFETY: idx < n and hist_bucket(d) < HIST_BUCKETS because d <= DURATION_MAX, so

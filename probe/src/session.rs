@@ -380,7 +380,7 @@ fn init_with(b: Builder) -> Result<Session, Error> {
         } else {
             std::ptr::null()
         },
-        ring_stride: (geo.ring_capacity * b.level.entry_words()) as usize,
+        ring_stride: geo.ring_stride_words() as usize,
         cap_mask: geo.ring_capacity.wrapping_sub(1),
         cap_log2,
         hist: if geo.hist_offset > 0 {

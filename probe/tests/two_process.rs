@@ -21,7 +21,7 @@ fn spawn_child(workload: &str, dir: &Path, calls: u64, capacity: u64) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, format!("{workload}:{calls}:{capacity}"))
-        .env("FUNCSCOPE_SOCKET_DIR", dir)
+        .env(funcscope::env::SOCKET_DIR, dir)
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("spawn child")

@@ -86,8 +86,10 @@ pub fn usage(prog: &str) -> String {
          \x20 --iterations N   stop after N iterations of the main loop (whichever limit comes first)\n\
          \x20 --seed N         seed of the generated inputs (default {DEFAULT_SEED})\n\
          environment:\n\
-         \x20 FUNCSCOPE_PLANT=name=pct[,name=pct...]  add real work worth pct% of a checkpoint's cost inside it\n\
-         \x20 FUNCSCOPE_WAIT_ATTACH_MS=N             wait up to N ms for a reader to attach before measuring"
+         \x20 {plant}=name=pct[,name=pct...]  add real work worth pct% of a checkpoint's cost inside it\n\
+         \x20 {wait}=N             wait up to N ms for a reader to attach before measuring",
+        plant = funcscope::env::PLANT,
+        wait = funcscope::env::WAIT_ATTACH_MS,
     )
 }
 

@@ -58,8 +58,9 @@ pub use args::Args;
 pub use plant::Plant;
 pub use rng::Rng;
 
-/// Environment variable with the time, in ms, to wait for a reader to attach before measuring.
-pub const WAIT_ATTACH_ENV: &str = "FUNCSCOPE_WAIT_ATTACH_MS";
+/// Environment variable with the time, in ms, to wait for a reader to attach before measuring
+/// ([`funcscope::env::WAIT_ATTACH_MS`]).
+pub const WAIT_ATTACH_ENV: &str = funcscope::env::WAIT_ATTACH_MS;
 
 /// Ring entries per checkpoint: 256 Ki (2 MiB each at `Normal`): the harness drains every 1 ms,
 /// so even at 1 M calls/s a checkpoint has 250 ms of headroom (lost samples would be counted and

@@ -33,8 +33,8 @@ use std::hint::black_box;
 use funcscope::clock;
 use funcscope::ClockKind;
 
-/// The environment variable that plants slowdowns.
-pub const PLANT_ENV: &str = "FUNCSCOPE_PLANT";
+/// The environment variable that plants slowdowns ([`funcscope::env::PLANT`]).
+pub const PLANT_ENV: &str = funcscope::env::PLANT;
 
 /// The largest accepted percentage. A 10x slowdown is far beyond anything a gate needs to prove
 /// it catches, and a bound keeps a typo (`50000`) from making a run take minutes.
