@@ -74,7 +74,7 @@ use crate::stats::{Metric, Verdict};
 use crate::workspace;
 
 /// The environment variable the scenarios read planted slowdowns from.
-pub const PLANT_ENV: &str = "FUNCSCOPE_PLANT";
+pub const PLANT_ENV: &str = funcscope::env::PLANT;
 
 /// z for a two-sided 95 % interval.
 const Z95: f64 = 1.959_963_984_540_054;
