@@ -445,7 +445,7 @@ pub fn baseline(o: &GateOptions) -> SetupResult<i32> {
         let path = cfg.baseline_path(&s.name);
         let built = Baseline::from_runs(&s.name, &results, &pool(&outs), machine.clone(), recorded).and_then(|b| {
             match reference_runs(rounds) {
-                Some(refs) => b.with_reference(&refs),
+                Some(refs) => crate::drift::attach_reference(b, &refs),
                 None => Ok(b),
             }
         });

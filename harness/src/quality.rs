@@ -639,7 +639,7 @@ fn record_baseline(setup: &Setup<'_>, id: usize) -> SetupResult<Baseline> {
     let b =
         Baseline::from_runs(&s.name, &results, &commands::pool(&outs), machine, recorded).map_err(|e| e.to_string())?;
     match commands::reference_runs(rounds) {
-        Some(refs) => b.with_reference(&refs).map_err(|e| e.to_string()),
+        Some(refs) => crate::drift::attach_reference(b, &refs).map_err(|e| e.to_string()),
         None => Ok(b),
     }
 }
