@@ -150,7 +150,7 @@ pub fn judge(inv: Invocation<'_>, inputs: Vec<ScenarioInput>) -> Report {
             let Partner::Baseline(b) = &partner else { return None };
             let refs = input.reference.as_ref().filter(|r| r.len() == runs.len())?;
             let cur: Option<Vec<f64>> = refs.iter().map(|r| drift::speed(r, drift::SPEED_METRIC)).collect();
-            let base = b.reference_speed(drift::SPEED_METRIC).filter(|v| v.len() == b.recorded.runs)?;
+            let base = drift::baseline_speed(b, drift::SPEED_METRIC).filter(|v| v.len() == b.recorded.runs)?;
             Some((base.to_vec(), cur?))
         })();
         let drift = speeds.as_ref().map(|(base, cur)| DriftCorrection {

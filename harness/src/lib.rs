@@ -38,6 +38,7 @@ pub mod config;
 pub mod drift;
 pub mod error;
 pub mod fingerprint;
+pub mod fsutil;
 pub mod judge;
 pub mod model;
 pub mod reference;

@@ -279,7 +279,7 @@ pub fn run(o: &Options) -> Result<i32> {
                 }
                 continue;
             };
-            let corrected = b.reference_speed(drift::SPEED_METRIC).is_some();
+            let corrected = drift::baseline_speed(b, drift::SPEED_METRIC).is_some();
             for r in rs {
                 let v = if corrected { r.cv_corrected.unwrap_or(r.cv_raw) } else { r.cv_raw };
                 if let (Some(cp), true) = (b.checkpoints.get_mut(&r.checkpoint), v.is_finite()) {

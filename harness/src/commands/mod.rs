@@ -354,7 +354,7 @@ pub(crate) fn record_baseline(
     let b =
         Baseline::from_runs(&scenario.name, &results, &pool(&outs), machine, recorded).map_err(NotRecorded::Invalid)?;
     match reference_runs(rounds) {
-        Some(refs) => b.with_reference(&refs).map_err(NotRecorded::Invalid),
+        Some(refs) => crate::drift::attach_reference(b, &refs).map_err(NotRecorded::Invalid),
         None => Ok(b),
     }
 }

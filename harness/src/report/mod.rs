@@ -41,8 +41,7 @@ mod terminal;
 #[cfg(test)]
 mod tests;
 
-use std::fs;
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use crate::model::Report;
@@ -123,27 +122,9 @@ pub fn write_outputs(report: &Report, outputs: &Outputs) -> io::Result<()> {
     Ok(())
 }
 
-/// Renders into a temporary file next to `path`, then renames it over `path` (atomic on POSIX
-/// because both are in one directory, hence on one file system).
+/// Writes one report file with [`crate::fsutil::write_atomic`]; errors name the report.
 fn write_atomically(path: &Path, render: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
-    let context = |e: io::Error| io::Error::new(e.kind(), format!("writing report {}: {e}", path.display()));
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    fs::create_dir_all(dir).map_err(context)?;
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".funcscope-report-").suffix(".tmp");
-    // Reports are artifacts others read: the usual 0644 (less the umask), not tempfile's 0600.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    let mut tmp = builder.tempfile_in(dir).map_err(context)?;
-    {
-        let mut w = BufWriter::new(tmp.as_file_mut());
-        render(&mut w).map_err(context)?;
-        w.flush().map_err(context)?;
-    }
-    tmp.as_file().sync_all().map_err(context)?;
-    tmp.persist(path).map_err(|e| context(e.error))?;
-    Ok(())
+    // Reports are artifacts others read: the usual 0644 (less the umask), not a temporary file's 0600.
+    crate::fsutil::write_atomic(path, 0o644, render)
+        .map_err(|e| io::Error::new(e.source.kind(), format!("writing report {}: {}", path.display(), e.source)))
 }

@@ -3,6 +3,7 @@
 //! `cargo insta review`, or `INSTA_UPDATE=always cargo test` and `git diff`).
 
 use std::collections::BTreeMap;
+use std::fs;
 
 use super::*;
 use crate::fingerprint::Fingerprint;

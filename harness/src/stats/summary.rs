@@ -136,6 +136,16 @@ impl Metric {
     pub const ALL: [Metric; 7] =
         [Metric::Min, Metric::P50, Metric::P90, Metric::P99, Metric::P999, Metric::Max, Metric::Mean];
 
+    /// The metrics a baseline also records pooled over all calls of all runs, in [`Metric::ALL`]
+    /// order: the inner quantiles (min, max and mean of pooled calls say nothing the per-run values
+    /// do not).
+    pub const POOLED: [Metric; 4] = [Metric::P50, Metric::P90, Metric::P99, Metric::P999];
+
+    /// The metric named `name` ([`Metric::as_str`], exactly, case-sensitive), or `None`.
+    pub fn parse(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+
     /// The stable lowercase name: `"min"`, `"p50"`, `"p90"`, `"p99"`, `"p99.9"`, `"max"` or `"mean"`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -175,10 +185,7 @@ impl FromStr for Metric {
     /// Parses a stable name exactly (case-sensitive, as written in baselines). Anything else is
     /// [`StatsError::UnknownMetric`], whose message lists the accepted names.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Metric::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| StatsError::UnknownMetric { name: s.to_owned() })
+        Metric::parse(s).ok_or_else(|| StatsError::UnknownMetric { name: s.to_owned() })
     }
 }
 
@@ -442,6 +449,19 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("p95") && msg.contains("p99.9"), "{msg}");
         assert!("P50".parse::<Metric>().is_err());
+    }
+
+    #[test]
+    fn stats_metric_parse() {
+        for m in Metric::ALL {
+            assert_eq!(Metric::parse(m.as_str()), Some(m));
+        }
+        for bad in ["p95", "P50", "p99_9", " p50", ""] {
+            assert_eq!(Metric::parse(bad), None, "{bad:?}");
+        }
+        // POOLED is a subsequence of ALL, in ALL order.
+        let in_all: Vec<Metric> = Metric::ALL.into_iter().filter(|m| Metric::POOLED.contains(m)).collect();
+        assert_eq!(in_all, Metric::POOLED);
     }
 
     #[test]
