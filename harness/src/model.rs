@@ -1,10 +1,19 @@
 //! The result model: what one invocation measured and decided. **API boundary**: serialized as
 //! the versioned JSON report ([`REPORT_SCHEMA`]) and read by every reporter (terminal table,
 //! Markdown, JSON): reporters only render these types, they compute nothing.
+//!
+//! Three documents: the gate's [`Report`] (`regress`, `compare`, `run`, `baseline`), the
+//! [`CalibrationReport`] of `calibrate` and the [`BenchReport`] of `verdict-bench`.
+
+mod bench;
+mod calibration;
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+pub use bench::{BenchMode, BenchReport, BenchRow, Proportion, Target, TargetState, BENCH_SCHEMA};
+pub use calibration::{AaVerdicts, CalibrationReport, NoiseRow, ScenarioFailure, CALIBRATION_SCHEMA};
 
 use crate::stats::{Comparison, Metric, RunSummary, Verdict};
 
@@ -187,6 +196,12 @@ pub struct Tally {
 
 fn one() -> usize {
     1
+}
+
+/// Reads an `f64` that may be `null`: JSON has no `NaN`, so `serde_json` writes a `NaN` ("could not
+/// be computed") as `null`, and this reads it back as `NaN`.
+fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Everything one invocation produced.

@@ -16,51 +16,35 @@
 //! (paired mode). The A/A pairs are also judged exactly like `compare` would: any "regressed" is
 //! a false alarm, reported.
 //!
+//! The result is a [`CalibrationReport`]: printed to the terminal and written to
+//! `TARGET/funcscope/calibrate.{json,md}`.
+//!
 //! With `--write`, each existing baseline's `noise_cv` gets the measured noise (drift-corrected
 //! if the baseline has reference runs, raw otherwise); the judge uses the larger of it and the
 //! noise it sees in the runs it compares, so a checkpoint that is noisier on this machine than its
 //! last baseline showed gets a threshold that says so.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::time::Instant;
 
 use super::{arm_runs, inputs_of, load_baselines, new_experiment, now_rfc3339, planned_looks, reference_spec, specs};
 use super::{Part, Selection};
 use crate::baseline::Baseline;
 use crate::drift;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
 use crate::judge::{self, Invocation};
-use crate::model::RunResult;
+use crate::model::{AaVerdicts, CalibrationReport, RunResult, ScenarioFailure, CALIBRATION_SCHEMA};
+use crate::report::{self, Document, Format, Style};
 use crate::rounds::Arm;
 use crate::stats::{self, Metric, Verdict};
+use crate::workspace;
+
+/// One row of the calibration table (defined in the model, [`crate::model::NoiseRow`]).
+pub use crate::model::NoiseRow;
 
 /// Power at which the minimum detectable effect is reported.
 pub const MDE_POWER: f64 = 0.95;
-
-/// One row of the calibration table.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct NoiseRow {
-    /// Scenario.
-    pub scenario: String,
-    /// Checkpoint.
-    pub checkpoint: String,
-    /// Metric.
-    pub metric: Metric,
-    /// Runs measured (both arms).
-    pub runs: usize,
-    /// Robust cv of raw run values.
-    pub cv_raw: f64,
-    /// Robust cv after drift correction (None without reference runs).
-    pub cv_corrected: Option<f64>,
-    /// Standard deviation of per-round log ratios (paired).
-    pub sd_paired: f64,
-    /// MDE in baseline mode (relative), with `runs` runs a side.
-    pub mde_baseline: f64,
-    /// MDE in paired mode (relative), with `runs` rounds.
-    pub mde_paired: f64,
-}
 
 /// Computes the noise rows of one scenario from its A/A rounds: `a[i]`, `b[i]` and `speed[i]`
 /// come from round `i`. `per_test_alpha` and `runs` size the MDEs.
@@ -119,60 +103,6 @@ pub fn noise_rows(
     rows
 }
 
-fn pct(x: f64) -> String {
-    if x.is_finite() {
-        format!("{:.1}%", x * 100.0)
-    } else {
-        "-".into()
-    }
-}
-
-/// Renders the calibration table.
-pub fn render_table(rows: &[NoiseRow], runs: usize, per_test_alpha: f64) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "noise per process run, and the smallest regression detectable with {runs} runs a side at \
-         per-test alpha {per_test_alpha:.2e} and {:.0}% power:",
-        MDE_POWER * 100.0
-    );
-    let header =
-        ["scenario", "checkpoint", "metric", "cv raw", "cv drift-corr.", "sd paired", "MDE baseline", "MDE paired"];
-    let cells: Vec<[String; 8]> = rows
-        .iter()
-        .map(|r| {
-            [
-                r.scenario.clone(),
-                r.checkpoint.clone(),
-                r.metric.as_str().to_owned(),
-                pct(r.cv_raw),
-                r.cv_corrected.map_or("-".into(), pct),
-                pct(r.sd_paired),
-                pct(r.mde_baseline),
-                pct(r.mde_paired),
-            ]
-        })
-        .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cols: Vec<&str>| -> String {
-        cols.iter()
-            .enumerate()
-            .map(|(i, c)| if i < 3 { format!("{c:<w$}", w = widths[i]) } else { format!("{c:>w$}", w = widths[i]) })
-            .collect::<Vec<_>>()
-            .join("  ")
-    };
-    let _ = writeln!(s, "  {}", line(header.to_vec()));
-    for row in &cells {
-        let _ = writeln!(s, "  {}", line(row.iter().map(String::as_str).collect()));
-    }
-    s
-}
-
 /// Options of `calibrate`.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -216,13 +146,12 @@ pub fn run(o: &Options) -> Result<i32> {
     let per_test_alpha = cfg.gate.alpha / (tests.max(1) * looks) as f64;
 
     let mut rows = Vec::new();
-    let mut failed = false;
+    let mut failed = Vec::new();
     for (k, s) in cfg.scenarios.iter().enumerate() {
         let rounds = match &exp.results[k] {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("{}: failed:\n{e}", s.name);
-                failed = true;
+                failed.push(ScenarioFailure { scenario: s.name.clone(), error: e.to_string() });
                 continue;
             }
         };
@@ -233,7 +162,6 @@ pub fn run(o: &Options) -> Result<i32> {
         let metrics = [Metric::P50, Metric::P90, Metric::P99, Metric::P999, Metric::Mean];
         rows.extend(noise_rows(&s.name, &a, &b, speed.as_deref(), &metrics, per_test_alpha, cfg.run.runs));
     }
-    println!("{}", render_table(&rows, cfg.run.runs, per_test_alpha));
 
     // The A/A pairs judged like `compare`: every "regressed" is a false alarm.
     let parts = [Part { exp, scenario_ids: ids, paired_label: Some("A/A: the same build twice".into()) }];
@@ -248,8 +176,9 @@ pub fn run(o: &Options) -> Result<i32> {
         wall_s: t0.elapsed().as_secs_f64(),
         looks,
     };
+    let machine = inv.machine.clone();
     let report = judge::judge(inv, inputs_of(&parts, &cfg, &no_baselines));
-    let alarms: Vec<String> = report
+    let false_alarms: Vec<String> = report
         .scenarios
         .iter()
         .flat_map(|s| {
@@ -259,13 +188,26 @@ pub fn run(o: &Options) -> Result<i32> {
                 .map(move |c| format!("{}/{}", s.name, c.name))
         })
         .collect();
-    println!(
-        "A/A paired verdicts: {} regressed (false alarms){}; {} unchanged, {} inconclusive",
-        alarms.len(),
-        if alarms.is_empty() { String::new() } else { format!(": {}", alarms.join(", ")) },
-        report.tally.unchanged,
-        report.tally.inconclusive
-    );
+    let calibration = CalibrationReport {
+        schema: CALIBRATION_SCHEMA,
+        started: report.started.clone(),
+        machine,
+        runs: cfg.run.runs,
+        per_test_alpha,
+        mde_power: MDE_POWER,
+        rows,
+        aa: AaVerdicts { false_alarms, unchanged: report.tally.unchanged, inconclusive: report.tally.inconclusive },
+        failed,
+    };
+    let doc = Document::Calibration(&calibration);
+    report::render(doc, Format::Terminal(Style::detect()), &mut std::io::stdout().lock())
+        .map_err(|e| Error::io("writing the calibration report", e))?;
+    let out_dir = workspace::output_dir(&cfg);
+    for (name, format) in [("calibrate.json", Format::Json), ("calibrate.md", Format::Markdown)] {
+        report::write_document(doc, format, &out_dir.join(name))
+            .map_err(|e| Error::io("writing the calibration report files", e))?;
+    }
+    let rows = &calibration.rows;
 
     if o.write {
         let by_scenario: BTreeMap<&str, Vec<&NoiseRow>> = rows.iter().fold(BTreeMap::new(), |mut m, r| {
@@ -291,7 +233,7 @@ pub fn run(o: &Options) -> Result<i32> {
             eprintln!("{}: stored the measured noise in {}", s.name, path.display());
         }
     }
-    Ok(if failed { crate::exit_code::SCENARIO_FAILED } else { crate::exit_code::PASS })
+    Ok(if calibration.failed.is_empty() { crate::exit_code::PASS } else { crate::exit_code::SCENARIO_FAILED })
 }
 
 #[cfg(test)]
@@ -329,7 +271,20 @@ mod tests {
         assert!(r.cv_corrected.unwrap() < 1e-12, "corrected values are constant");
         assert!(r.sd_paired < 1e-12, "paired ratios are exactly 1");
         assert!(r.mde_paired < r.mde_baseline || r.mde_baseline < 1e-9);
-        let table = render_table(&rows, 8, 0.001);
+        let calibration = CalibrationReport {
+            schema: CALIBRATION_SCHEMA,
+            started: "2026-05-01T12:00:00Z".into(),
+            machine: Fingerprint::default(),
+            runs: 8,
+            per_test_alpha: 0.001,
+            mde_power: MDE_POWER,
+            rows,
+            aa: AaVerdicts::default(),
+            failed: Vec::new(),
+        };
+        let mut out = Vec::new();
+        report::render(Document::Calibration(&calibration), Format::Terminal(Style::Plain), &mut out).unwrap();
+        let table = String::from_utf8(out).unwrap();
         assert!(table.contains("cp") && table.contains("MDE paired"), "{table}");
     }
 }

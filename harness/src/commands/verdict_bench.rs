@@ -41,6 +41,12 @@
 //!   otherwise *not resolvable with N trials* (e.g. showing a false-alarm rate <= 1 % needs ~370
 //!   alarm-free A/A trials).
 //!
+//! # Output
+//! Every trial is a [`TrialRecord`] in the per-trial JSON (TARGET/funcscope/verdict-bench.json by
+//! default), rewritten after each trial. At the end the summary, a [`BenchReport`] (rates with
+//! their intervals and the targets), is printed and written as Markdown next to that JSON
+//! (`verdict-bench.md`).
+//!
 //! # Limitations
 //! * Plants are sized per process from that process's own calibration, so the planted
 //!   nanoseconds vary from run to run, and out-of-order overlap makes the slowdown the probe sees
@@ -68,16 +74,17 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
 use crate::judge::{self, Invocation};
-use crate::model::{Report, RunResult, ScenarioStatus};
+use crate::model::{BenchReport, BenchRow, Proportion, Report, RunResult, ScenarioStatus, Target, BENCH_SCHEMA};
+use crate::report::{self, Document, Format, Style};
 use crate::rounds::{Arm, ReferenceSpec, ScenarioSpec};
-use crate::stats::{Metric, Verdict};
+use crate::stats::{self, Metric, Verdict};
 use crate::workspace;
+
+/// The mode of one trial, and whether a rate target is met (defined in the model).
+pub use crate::model::{BenchMode, TargetState};
 
 /// The environment variable the scenarios read planted slowdowns from.
 pub const PLANT_ENV: &str = funcscope::env::PLANT;
-
-/// z for a two-sided 95 % interval.
-const Z95: f64 = 1.959_963_984_540_054;
 
 /// Which gate modes to benchmark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -96,25 +103,6 @@ impl ModeChoice {
             ModeChoice::Baseline => vec![BenchMode::Baseline],
             ModeChoice::Paired => vec![BenchMode::Paired],
             ModeChoice::Both => vec![BenchMode::Baseline, BenchMode::Paired],
-        }
-    }
-}
-
-/// The mode of one trial.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BenchMode {
-    /// Against a baseline.
-    Baseline,
-    /// Paired A/B.
-    Paired,
-}
-
-impl BenchMode {
-    fn as_str(self) -> &'static str {
-        match self {
-            BenchMode::Baseline => "baseline",
-            BenchMode::Paired => "paired",
         }
     }
 }
@@ -202,21 +190,7 @@ pub struct TrialRecord {
     pub error: Option<String>,
 }
 
-/// A 95 % Wilson score interval for `k` successes in `n` trials; `(0, 1)` for `n = 0`.
-pub fn wilson(k: usize, n: usize) -> (f64, f64) {
-    if n == 0 {
-        return (0.0, 1.0);
-    }
-    let (k, n) = (k as f64, n as f64);
-    let p = k / n;
-    let z2 = Z95 * Z95;
-    let denom = 1.0 + z2 / n;
-    let center = (p + z2 / (2.0 * n)) / denom;
-    let half = Z95 / denom * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
-    ((center - half).max(0.0), (center + half).min(1.0))
-}
-
-/// One row of the summary table (one mode × size).
+/// The counts of one mode × size, before intervals are computed ([`bench_row`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     /// Mode.
@@ -286,25 +260,12 @@ pub fn aggregate(trials: &[TrialRecord]) -> Vec<Row> {
     rows
 }
 
-/// Whether a rate target is met, judged from the 95 % Wilson interval.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TargetState {
-    /// The whole interval is on the right side.
-    Met,
-    /// The whole interval is on the wrong side.
-    NotMet,
-    /// The interval straddles the target.
-    NotResolvable,
-    /// No trials.
-    NoData,
-}
-
 /// Judges `k / n` against "rate <= target" (`at_most`) or "rate >= target".
 pub fn target_state(k: usize, n: usize, target: f64, at_most: bool) -> TargetState {
     if n == 0 {
         return TargetState::NoData;
     }
-    let (lo, hi) = wilson(k, n);
+    let (lo, hi) = stats::wilson(k, n);
     let (good, bad) = if at_most { (hi <= target, lo > target) } else { (lo >= target, hi < target) };
     if good {
         TargetState::Met
@@ -315,117 +276,98 @@ pub fn target_state(k: usize, n: usize, target: f64, at_most: bool) -> TargetSta
     }
 }
 
-fn pct(x: f64) -> String {
-    format!("{:.1}%", 100.0 * x)
+/// `k` out of `n` with its 95 % Wilson interval.
+fn proportion(k: usize, n: usize) -> Proportion {
+    let (ci_low, ci_high) = stats::wilson(k, n);
+    Proportion { k, n, rate: (n > 0).then(|| k as f64 / n as f64), ci_low, ci_high }
 }
 
-fn rate(k: usize, n: usize) -> String {
-    if n == 0 {
-        return "-".into();
+/// The report row of an aggregated row, intervals computed; A/A rows have no detection columns.
+pub fn bench_row(r: &Row) -> BenchRow {
+    let planted = r.size != 0.0;
+    BenchRow {
+        mode: r.mode,
+        size_pct: r.size,
+        trials: r.trials,
+        failed: r.failed,
+        detected: planted.then(|| proportion(r.detected, r.trials)),
+        inconclusive: planted.then_some(r.inconclusive),
+        false_alarms: proportion(r.false_alarms, r.trials),
+        median_wall_s: r.median_wall_s,
+        max_wall_s: r.max_wall_s,
+        median_p50_ratio: r.median_p50_ratio,
     }
-    let (lo, hi) = wilson(k, n);
-    format!("{k}/{n} {} [{}, {}]", pct(k as f64 / n as f64), pct(lo), pct(hi))
 }
 
-fn size_label(size: f64) -> String {
-    if size == 0.0 {
-        "A/A".into()
-    } else {
-        format!("{size}%")
-    }
+/// One quality target, before it is judged.
+struct Goal {
+    /// Plant size of the trials it is judged on (0: A/A).
+    size: f64,
+    /// The target rate.
+    rate: f64,
+    /// "rate <= goal" rather than "rate >= goal".
+    at_most: bool,
+    /// The target in words, with trials and (shorter, as it always read) without.
+    what: String,
+    what_missing: String,
+    /// The successes of a row.
+    successes: fn(&Row) -> usize,
 }
 
-/// Renders the summary table and the targets.
-pub fn render_table(rows: &[Row]) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "{:<9} {:>5} {:>6} {:<28} {:>7} {:<26} {:>8} {:>8} {:>9}",
-        "mode",
-        "size",
-        "trials",
-        "detected [95% Wilson]",
-        "inconc.",
-        "false alarm [95% Wilson]",
-        "med wall",
-        "max wall",
-        "p50 ratio"
-    );
-    for r in rows {
-        let det = if r.size == 0.0 { "-".into() } else { rate(r.detected, r.trials) };
-        let inc = if r.size == 0.0 { "-".into() } else { r.inconclusive.to_string() };
-        let trials = if r.failed > 0 { format!("{}+{}F", r.trials, r.failed) } else { r.trials.to_string() };
-        let _ = writeln!(
-            s,
-            "{:<9} {:>5} {:>6} {:<28} {:>7} {:<26} {:>7.1}s {:>7.1}s {:>9}",
-            r.mode.as_str(),
-            size_label(r.size),
-            trials,
-            det,
-            inc,
-            rate(r.false_alarms, r.trials),
-            r.median_wall_s,
-            r.max_wall_s,
-            r.median_p50_ratio.map_or("-".into(), |x| format!("{x:.4}")),
-        );
-    }
-    let _ = writeln!(s, "\ntargets (met / not met / not resolvable, judged from the 95% Wilson interval):");
-    let state = |st: TargetState, n: usize| match st {
-        TargetState::Met => "met".to_owned(),
-        TargetState::NotMet => "NOT MET".to_owned(),
-        TargetState::NotResolvable => format!("not resolvable with {n} trials"),
-        TargetState::NoData => "no data".to_owned(),
-    };
+/// The quality targets per mode that has rows: false alarms <= 1 % of A/A trials; 5 % caught in
+/// >= 95 % of trials within [`DETECT_WITHIN_S`]; in paired mode also 2 % caught in >= 90 %.
+pub fn targets(rows: &[Row]) -> Vec<Target> {
+    let mut out = Vec::new();
     for mode in [BenchMode::Baseline, BenchMode::Paired] {
-        let of = |size: f64| rows.iter().find(|r| r.mode == mode && r.size == size);
         if !rows.iter().any(|r| r.mode == mode) {
             continue;
         }
-        let m = mode.as_str();
-        match of(0.0) {
-            Some(r) => {
-                let _ = writeln!(
-                    s,
-                    "  {m:<8} false alarms <= 1% of A/A trials: measured {} -> {}",
-                    rate(r.false_alarms, r.trials),
-                    state(target_state(r.false_alarms, r.trials, 0.01, true), r.trials)
-                );
-            }
-            None => {
-                let _ = writeln!(s, "  {m:<8} false alarms <= 1% of A/A trials: no A/A trials");
-            }
-        }
-        match of(5.0) {
-            Some(r) => {
-                let _ = writeln!(
-                    s,
-                    "  {m:<8} 5% caught in >= 95% of trials within {DETECT_WITHIN_S:.0} s: measured {} -> {}",
-                    rate(r.detected_in_time, r.trials),
-                    state(target_state(r.detected_in_time, r.trials, 0.95, false), r.trials)
-                );
-            }
-            None => {
-                let _ = writeln!(s, "  {m:<8} 5% caught in >= 95% within {DETECT_WITHIN_S:.0} s: no 5% trials");
-            }
-        }
+        let mut goals = vec![
+            Goal {
+                size: 0.0,
+                rate: 0.01,
+                at_most: true,
+                what: "false alarms <= 1% of A/A trials".into(),
+                what_missing: "false alarms <= 1% of A/A trials".into(),
+                successes: |r| r.false_alarms,
+            },
+            Goal {
+                size: 5.0,
+                rate: 0.95,
+                at_most: false,
+                what: format!("5% caught in >= 95% of trials within {DETECT_WITHIN_S:.0} s"),
+                what_missing: format!("5% caught in >= 95% within {DETECT_WITHIN_S:.0} s"),
+                successes: |r| r.detected_in_time,
+            },
+        ];
         if mode == BenchMode::Paired {
-            match of(2.0) {
-                Some(r) => {
-                    let _ = writeln!(
-                        s,
-                        "  {m:<8} 2% caught in >= 90% of trials: measured {} -> {}",
-                        rate(r.detected, r.trials),
-                        state(target_state(r.detected, r.trials, 0.90, false), r.trials)
-                    );
-                }
-                None => {
-                    let _ = writeln!(s, "  {m:<8} 2% caught in >= 90%: no 2% trials");
-                }
-            }
+            goals.push(Goal {
+                size: 2.0,
+                rate: 0.90,
+                at_most: false,
+                what: "2% caught in >= 90% of trials".into(),
+                what_missing: "2% caught in >= 90%".into(),
+                successes: |r| r.detected,
+            });
+        }
+        for g in goals {
+            let row = rows.iter().find(|r| r.mode == mode && r.size == g.size).filter(|r| r.trials > 0);
+            let (what, k, n) = match row {
+                Some(r) => (g.what, (g.successes)(r), r.trials),
+                None => (g.what_missing, 0, 0),
+            };
+            out.push(Target {
+                mode,
+                what,
+                size_pct: g.size,
+                goal: g.rate,
+                at_most: g.at_most,
+                measured: proportion(k, n),
+                state: target_state(k, n, g.rate, g.at_most),
+            });
         }
     }
-    s
+    out
 }
 
 /// Scores a judged report of one single-scenario trial.
@@ -759,19 +701,30 @@ pub fn run(o: &Options) -> Result<i32> {
         records.push(r);
         write_json(&records)?;
     }
-    println!(
-        "verdict-bench: {} trials, {} scenario(s), runs {} (max {}), budget {} s, min_effect {}, alpha {}, total wall {:.1} min",
-        records.len(),
-        ids.len(),
-        cfg.run.runs,
-        cfg.run.max_runs,
-        cfg.run.budget_s,
-        cfg.gate.min_effect,
-        cfg.gate.alpha,
-        bench_t0.elapsed().as_secs_f64() / 60.0
-    );
-    print!("{}", render_table(&aggregate(&records)));
-    eprintln!("wrote {}", json_path.display());
+    let rows = aggregate(&records);
+    let summary = BenchReport {
+        schema: BENCH_SCHEMA,
+        started: started.clone(),
+        trials: records.len(),
+        scenarios: ids.len(),
+        runs: cfg.run.runs,
+        max_runs: cfg.run.max_runs,
+        budget_s: cfg.run.budget_s,
+        min_effect: cfg.gate.min_effect,
+        alpha: cfg.gate.alpha,
+        detect_within_s: DETECT_WITHIN_S,
+        wall_s: bench_t0.elapsed().as_secs_f64(),
+        rows: rows.iter().map(bench_row).collect(),
+        targets: targets(&rows),
+    };
+    let doc = Document::VerdictBench(&summary);
+    report::render(doc, Format::Terminal(Style::detect()), &mut std::io::stdout().lock())
+        .map_err(|e| Error::io("writing the verdict-bench summary", e))?;
+    // The Markdown summary goes next to the per-trial JSON it summarizes.
+    let md_path = json_path.with_extension("md");
+    report::write_document(doc, Format::Markdown, &md_path)
+        .map_err(|e| Error::io("writing the verdict-bench summary", e))?;
+    eprintln!("wrote {} and {}", json_path.display(), md_path.display());
     Ok(crate::exit_code::PASS)
 }
 
@@ -781,20 +734,6 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 5e-5
-    }
-
-    #[test]
-    fn quality_wilson_matches_known_values() {
-        // Reference values: statsmodels proportion_confint(k, n, method="wilson").
-        let (lo, hi) = wilson(0, 10);
-        assert!(close(lo, 0.0) && close(hi, 0.277_53), "{lo} {hi}");
-        let (lo, hi) = wilson(5, 10);
-        assert!(close(lo, 0.236_59) && close(hi, 0.763_41), "{lo} {hi}");
-        let (lo, hi) = wilson(10, 10);
-        assert!(close(lo, 0.722_47) && close(hi, 1.0), "{lo} {hi}");
-        let (lo, hi) = wilson(1, 100);
-        assert!(close(lo, 0.001_77) && close(hi, 0.054_5), "{lo} {hi}");
-        assert_eq!(wilson(0, 0), (0.0, 1.0));
     }
 
     #[test]
@@ -819,6 +758,32 @@ mod tests {
         assert!(parse_sizes("x").is_err());
         assert!(parse_sizes("5,5").is_err());
         assert!(parse_sizes("nan").is_err());
+    }
+
+    /// The terminal summary of `rows`, with fixed settings.
+    fn render(rows: &[Row]) -> String {
+        let summary = bench_report(rows);
+        let mut out = Vec::new();
+        report::render(Document::VerdictBench(&summary), Format::Terminal(Style::Plain), &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn bench_report(rows: &[Row]) -> BenchReport {
+        BenchReport {
+            schema: BENCH_SCHEMA,
+            started: "2026-05-01T12:00:00Z".into(),
+            trials: rows.iter().map(|r| r.trials + r.failed).sum(),
+            scenarios: 1,
+            runs: 8,
+            max_runs: 32,
+            budget_s: 60.0,
+            min_effect: 0.03,
+            alpha: 0.05,
+            detect_within_s: DETECT_WITHIN_S,
+            wall_s: 300.0,
+            rows: rows.iter().map(bench_row).collect(),
+            targets: targets(rows),
+        }
     }
 
     fn rec(mode: BenchMode, size: f64, detected: bool, false_alarm: bool, wall_s: f64) -> TrialRecord {
@@ -872,7 +837,7 @@ mod tests {
         assert_eq!((five.median_wall_s, five.max_wall_s), (50.0, 70.0));
         assert!(close(five.median_p50_ratio.unwrap(), 1.05));
         assert_eq!((rows[2].mode, rows[2].detected, rows[2].trials), (Paired, 1, 1));
-        let table = render_table(&rows);
+        let table = render(&rows);
         assert!(table.contains("1/3 33.3%"), "{table}");
         assert!(table.contains("5% caught in >= 95% of trials within 60 s: measured 1/3"), "{table}");
         assert!(table.contains("paired   2% caught in >= 90%: no 2% trials"), "{table}");

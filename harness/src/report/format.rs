@@ -1,8 +1,12 @@
 //! Formatting shared by the human-readable reporters (terminal and Markdown): durations, signed
-//! percents, confidence levels, p-values, counts, and the one-line summary. Pure functions from
+//! percents, confidence levels, p-values, counts, the one-line summary, and the cells and sentences
+//! of the calibration and verdict-bench documents. Pure functions from
 //! numbers to text; nothing here decides anything.
 
-use crate::model::{Mode, Report, ScenarioStatus, Tally};
+use crate::model::{
+    AaVerdicts, BenchReport, BenchRow, CalibrationReport, Mode, NoiseRow, Proportion, Report, ScenarioStatus, Tally,
+    Target, TargetState,
+};
 use crate::stats::{Comparison, Correction, Metric};
 
 /// Placeholder for a value that does not exist (no baseline, no comparison, a `NaN`).
@@ -357,6 +361,154 @@ pub(crate) fn measure_rows(s: &crate::model::ScenarioResult) -> Vec<MeasureRow<'
             }
         })
         .collect()
+}
+
+/// A fraction as a percent with one decimal (`0.0123` is `1.2%`), `-` when not finite.
+pub(crate) fn percent(x: f64) -> String {
+    if x.is_finite() {
+        format!("{:.1}%", x * 100.0)
+    } else {
+        NONE.to_owned()
+    }
+}
+
+/// Seconds with one decimal and a unit: `12.3s`, `-` when not finite.
+pub(crate) fn seconds(s: f64) -> String {
+    if s.is_finite() {
+        format!("{s:.1}s")
+    } else {
+        NONE.to_owned()
+    }
+}
+
+/// Columns of the calibration table (scenario and checkpoint first, then [`noise_cells`]).
+pub(crate) const NOISE_HEADER: [&str; 8] =
+    ["scenario", "checkpoint", "metric", "cv raw", "cv drift-corr.", "sd paired", "MDE baseline", "MDE paired"];
+
+/// Right alignment of [`NOISE_HEADER`]: names left, numbers right.
+pub(crate) const NOISE_RIGHT: [bool; 8] = [false, false, false, true, true, true, true, true];
+
+/// The metric and value cells of one calibration row (after scenario and checkpoint).
+pub(crate) fn noise_cells(r: &NoiseRow) -> [String; 6] {
+    [
+        r.metric.as_str().to_owned(),
+        percent(r.cv_raw),
+        r.cv_corrected.map_or_else(|| NONE.into(), percent),
+        percent(r.sd_paired),
+        percent(r.mde_baseline),
+        percent(r.mde_paired),
+    ]
+}
+
+/// The sentence above the calibration table: what it shows and at which level and power.
+pub(crate) fn calibration_intro(c: &CalibrationReport) -> String {
+    format!(
+        "noise per process run, and the smallest regression detectable with {} runs a side at per-test alpha \
+         {:.2e} and {:.0}% power:",
+        c.runs,
+        c.per_test_alpha,
+        c.mde_power * 100.0
+    )
+}
+
+/// The A/A verdicts line: `A/A paired verdicts: 1 regressed (false alarms): s/cp; 3 unchanged, 0
+/// inconclusive`.
+pub(crate) fn aa_verdicts(aa: &AaVerdicts) -> String {
+    let alarms = if aa.false_alarms.is_empty() { String::new() } else { format!(": {}", aa.false_alarms.join(", ")) };
+    format!(
+        "A/A paired verdicts: {} regressed (false alarms){alarms}; {} unchanged, {} inconclusive",
+        aa.false_alarms.len(),
+        aa.unchanged,
+        aa.inconclusive
+    )
+}
+
+/// `k/n rate [low, high]` with percents (`1/3 33.3% [6.1%, 79.2%]`); `-` without trials.
+pub(crate) fn proportion(p: &Proportion) -> String {
+    match p.rate {
+        Some(rate) if p.n > 0 => {
+            format!("{}/{} {} [{}, {}]", p.k, p.n, percent(rate), percent(p.ci_low), percent(p.ci_high))
+        }
+        _ => NONE.to_owned(),
+    }
+}
+
+/// A plant size: `A/A` for 0, else the percent as given (`5%`, `2.5%`).
+pub(crate) fn plant_size(size_pct: f64) -> String {
+    if size_pct == 0.0 {
+        "A/A".into()
+    } else {
+        format!("{size_pct}%")
+    }
+}
+
+/// The settings line of a verdict benchmark.
+pub(crate) fn bench_settings(b: &BenchReport) -> String {
+    format!(
+        "verdict-bench: {} trials, {} scenario(s), runs {} (max {}), budget {} s, min_effect {}, alpha {}, total \
+         wall {:.1} min",
+        b.trials,
+        b.scenarios,
+        b.runs,
+        b.max_runs,
+        b.budget_s,
+        b.min_effect,
+        b.alpha,
+        b.wall_s / 60.0
+    )
+}
+
+/// Columns of the verdict-bench table ([`bench_cells`]).
+pub(crate) const BENCH_HEADER: [&str; 9] = [
+    "mode",
+    "size",
+    "trials",
+    "detected [95% Wilson]",
+    "inconc.",
+    "false alarm [95% Wilson]",
+    "med wall",
+    "max wall",
+    "p50 ratio",
+];
+
+/// Right alignment of [`BENCH_HEADER`].
+pub(crate) const BENCH_RIGHT: [bool; 9] = [false, true, true, false, true, false, true, true, true];
+
+/// The cells of one verdict-bench row; trials that failed to run show as `+NF`.
+pub(crate) fn bench_cells(r: &BenchRow) -> Vec<String> {
+    let trials = if r.failed > 0 { format!("{}+{}F", r.trials, r.failed) } else { r.trials.to_string() };
+    vec![
+        r.mode.as_str().to_owned(),
+        plant_size(r.size_pct),
+        trials,
+        r.detected.as_ref().map_or_else(|| NONE.into(), proportion),
+        r.inconclusive.map_or_else(|| NONE.into(), |n| n.to_string()),
+        proportion(&r.false_alarms),
+        seconds(r.median_wall_s),
+        seconds(r.max_wall_s),
+        r.median_p50_ratio.map_or_else(|| NONE.into(), |x| format!("{x:.4}")),
+    ]
+}
+
+/// The word for a target's state; `n` is the number of trials behind it.
+pub(crate) fn target_state(state: TargetState, n: usize) -> String {
+    match state {
+        TargetState::Met => "met".to_owned(),
+        TargetState::NotMet => "NOT MET".to_owned(),
+        TargetState::NotResolvable => format!("not resolvable with {n} trials"),
+        TargetState::NoData => "no data".to_owned(),
+    }
+}
+
+/// One target without its mode: `5% caught in >= 95% of trials within 60 s: measured 1/3 33.3%
+/// [6.1%, 79.2%] -> NOT MET`, or `...: no 5% trials`.
+pub(crate) fn target(t: &Target) -> String {
+    match t.state {
+        TargetState::NoData => format!("{}: no {} trials", t.what, plant_size(t.size_pct)),
+        state => {
+            format!("{}: measured {} -> {}", t.what, proportion(&t.measured), target_state(state, t.measured.n))
+        }
+    }
 }
 
 #[cfg(test)]

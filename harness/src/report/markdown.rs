@@ -7,6 +7,10 @@
 //! the machine fingerprint, the statistical settings, each scenario's mode and every note. No emoji:
 //! verdicts are words, a regression is bold.
 //!
+//! `calibrate` gets a heading, the noise table, the A/A verdicts and the machine; `verdict-bench`
+//! a heading, its settings, the rates table and the targets as a list. Like every reporter, this
+//! one computes nothing: it formats and escapes what the model holds.
+//!
 //! Everything that comes from outside (checkpoint and scenario names, notes, error messages) is
 //! escaped: names go into code spans, free text gets its Markdown punctuation backslash-escaped,
 //! and error output goes into a fenced block longer than any backtick run inside it.
@@ -14,11 +18,26 @@
 use std::io::{self, Write};
 
 use super::format::{self, NONE};
-use crate::model::{CheckpointResult, Mode, Presence, Report, ScenarioResult, ScenarioStatus};
+use super::table::Table;
+use super::Document;
+use crate::fingerprint::Fingerprint;
+use crate::model::{
+    BenchReport, CalibrationReport, CheckpointResult, Mode, Presence, Report, ScenarioResult, ScenarioStatus,
+    TargetState,
+};
 use crate::stats::Verdict;
 
-/// Renders `report` as Markdown. See the module documentation for the layout.
-pub(crate) fn render(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+/// Renders `doc` as Markdown.
+pub(crate) fn render(doc: Document<'_>, w: &mut dyn Write) -> io::Result<()> {
+    match doc {
+        Document::Gate(report) => render_gate(report, w),
+        Document::Calibration(c) => render_calibration(c, w),
+        Document::VerdictBench(b) => render_bench(b, w),
+    }
+}
+
+/// Renders the gate's `report`. See the module documentation for the layout.
+fn render_gate(report: &Report, w: &mut dyn Write) -> io::Result<()> {
     writeln!(
         w,
         "## funcscope {}: {} (exit {})",
@@ -83,12 +102,15 @@ fn render_comparison(s: &ScenarioResult, w: &mut dyn Write) -> io::Result<()> {
     }
     let (ci_label, common) =
         format::interval_header(s.checkpoints.iter().flat_map(|c| &c.metrics).filter_map(|m| m.comparison.as_ref()));
-    writeln!(w)?;
-    writeln!(w, "| checkpoint | metric | baseline | current | change | {ci_label} | p(adj) | threshold | verdict |")?;
-    writeln!(w, "| :-- | :-- | --: | --: | --: | :-- | --: | --: | :-- |")?;
+    let mut table = Table::new(
+        &["checkpoint", "metric", "baseline", "current", "change", &ci_label, "p(adj)", "threshold", "verdict"],
+        &[false, false, true, true, true, false, true, true, false],
+    );
     for c in &s.checkpoints {
-        checkpoint_rows(w, c, common)?;
+        checkpoint_rows(&mut table, c, common);
     }
+    writeln!(w)?;
+    table.write_markdown(w)?;
     let lost: Vec<String> = s
         .checkpoints
         .iter()
@@ -104,7 +126,7 @@ fn render_comparison(s: &ScenarioResult, w: &mut dyn Write) -> io::Result<()> {
     sample_notes(w, &lost, &clamped)
 }
 
-fn checkpoint_rows(w: &mut dyn Write, c: &CheckpointResult, common: Option<f64>) -> io::Result<()> {
+fn checkpoint_rows(table: &mut Table, c: &CheckpointResult, common: Option<f64>) {
     let one_sided = match c.presence {
         Presence::BaselineOnly => Some("only in baseline"),
         Presence::CurrentOnly => Some("new: no baseline"),
@@ -112,17 +134,18 @@ fn checkpoint_rows(w: &mut dyn Write, c: &CheckpointResult, common: Option<f64>)
         Presence::Both => None,
     };
     if let Some(note) = one_sided {
-        return writeln!(w, "| {} | {NONE} | | | | | | | {note} |", code(&c.name));
+        return table.span(vec![code(&c.name), NONE.into()], note.into());
     }
     for m in &c.metrics {
         let verdict = match m.verdict {
             Verdict::Regressed => "**regressed**".to_owned(),
             v => v.as_str().to_owned(),
         };
-        let cells = format::metric_cells(m, common).join(" | ");
-        writeln!(w, "| {} | {} | {cells} | {verdict} |", code(&c.name), m.metric.as_str())?;
+        let mut cells = vec![code(&c.name), m.metric.as_str().into()];
+        cells.extend(format::metric_cells(m, common));
+        cells.push(verdict);
+        table.row(cells, None);
     }
-    Ok(())
 }
 
 fn render_measure(s: &ScenarioResult, w: &mut dyn Write) -> io::Result<()> {
@@ -130,20 +153,18 @@ fn render_measure(s: &ScenarioResult, w: &mut dyn Write) -> io::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    writeln!(w)?;
-    let metrics: Vec<&str> = format::MEASURE_METRICS.iter().map(|m| m.as_str()).collect();
-    writeln!(w, "| checkpoint | calls/run | {} |", metrics.join(" | "))?;
-    writeln!(w, "| :-- | --: |{}", " --: |".repeat(metrics.len()))?;
+    let mut header = vec!["checkpoint", "calls/run"];
+    header.extend(format::MEASURE_METRICS.iter().map(|m| m.as_str()));
+    let mut right = vec![true; header.len()];
+    right[0] = false;
+    let mut table = Table::new(&header, &right);
     for r in &rows {
-        let values: Vec<String> = r.metrics.iter().map(|v| v.map_or_else(|| NONE.into(), format::duration)).collect();
-        writeln!(
-            w,
-            "| {} | {} | {} |",
-            code(r.name),
-            r.calls_per_run.map_or_else(|| NONE.into(), format::per_run),
-            values.join(" | ")
-        )?;
+        let mut cells = vec![code(r.name), r.calls_per_run.map_or_else(|| NONE.into(), format::per_run)];
+        cells.extend(r.metrics.iter().map(|v| v.map_or_else(|| NONE.into(), format::duration)));
+        table.row(cells, None);
     }
+    writeln!(w)?;
+    table.write_markdown(w)?;
     if s.run_results.len() > 1 {
         writeln!(w)?;
         writeln!(w, "Median over {} runs.", s.run_results.len())?;
@@ -175,16 +196,8 @@ fn render_details(report: &Report, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "<details>")?;
     writeln!(w, "<summary>Machine, settings and notes</summary>")?;
     writeln!(w)?;
-    writeln!(w, "| | |")?;
-    writeln!(w, "| :-- | :-- |")?;
-    let tick = if m.tick_hz > 0.0 { format!("{:.0} MHz", m.tick_hz / 1e6) } else { "unknown".into() };
-    let rows: [(&str, String); 13] = [
-        ("CPU", text(&m.cpu_model)),
-        ("cores", m.cores.to_string()),
-        ("tick frequency", tick),
-        ("kernel", code(&m.kernel)),
-        ("rustc", code(&m.rustc)),
-        ("target", code(&m.target)),
+    let mut rows = machine_rows(m);
+    rows.extend([
         ("alpha", format!("{}{}", report.alpha, format::looks(report.looks))),
         ("correction", format::correction(report.correction).into()),
         ("strict (cross-machine verdicts gate)", if report.strict { "yes" } else { "no" }.into()),
@@ -192,10 +205,8 @@ fn render_details(report: &Report, w: &mut dyn Write) -> io::Result<()> {
         ("started", text(&report.started)),
         ("wall time", format!("{:.1} s", report.wall_s)),
         ("report schema", report.schema.to_string()),
-    ];
-    for (k, v) in rows {
-        writeln!(w, "| {k} | {v} |")?;
-    }
+    ]);
+    key_value_table(&rows).write_markdown(w)?;
     writeln!(w)?;
     writeln!(w, "Modes and notes:")?;
     writeln!(w)?;
@@ -208,6 +219,93 @@ fn render_details(report: &Report, w: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(w)?;
     writeln!(w, "</details>")
+}
+
+/// Renders `calibrate`'s result.
+fn render_calibration(c: &CalibrationReport, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(w, "## funcscope calibrate: noise and minimum detectable effect")?;
+    writeln!(w)?;
+    writeln!(w, "{}", text(&format::calibration_intro(c)))?;
+    writeln!(w)?;
+    let mut table = Table::new(&format::NOISE_HEADER, &format::NOISE_RIGHT);
+    for r in &c.rows {
+        let mut cells = vec![code(&r.scenario), code(&r.checkpoint)];
+        cells.extend(format::noise_cells(r));
+        table.row(cells, None);
+    }
+    table.write_markdown(w)?;
+    writeln!(w)?;
+    let aa = text(&format::aa_verdicts(&c.aa));
+    if c.aa.false_alarms.is_empty() {
+        writeln!(w, "{aa}")?;
+    } else {
+        writeln!(w, "**{aa}**")?;
+    }
+    for f in &c.failed {
+        writeln!(w)?;
+        writeln!(w, "**{} failed:**", code(&f.scenario))?;
+        writeln!(w)?;
+        let fence = fence_for(&f.error);
+        writeln!(w, "{fence}text")?;
+        writeln!(w, "{}", f.error.trim_end())?;
+        writeln!(w, "{fence}")?;
+    }
+    writeln!(w)?;
+    writeln!(w, "<details>")?;
+    writeln!(w, "<summary>Machine</summary>")?;
+    writeln!(w)?;
+    let mut rows = machine_rows(&c.machine);
+    rows.push(("started", text(&c.started)));
+    key_value_table(&rows).write_markdown(w)?;
+    writeln!(w)?;
+    writeln!(w, "</details>")
+}
+
+/// Renders `verdict-bench`'s summary.
+fn render_bench(b: &BenchReport, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(w, "## funcscope verdict-bench")?;
+    writeln!(w)?;
+    writeln!(w, "{}; started {}.", text(&format::bench_settings(b)), text(&b.started))?;
+    writeln!(w)?;
+    let mut table = Table::new(&format::BENCH_HEADER, &format::BENCH_RIGHT);
+    for r in &b.rows {
+        table.row(format::bench_cells(r), None);
+    }
+    table.write_markdown(w)?;
+    writeln!(w)?;
+    writeln!(w, "Targets (met / not met / not resolvable, judged from the 95% Wilson interval):")?;
+    writeln!(w)?;
+    for t in &b.targets {
+        let line = text(&format::target(t));
+        if t.state == TargetState::NotMet {
+            writeln!(w, "- {}: **{line}**", t.mode.as_str())?;
+        } else {
+            writeln!(w, "- {}: {line}", t.mode.as_str())?;
+        }
+    }
+    Ok(())
+}
+
+/// The machine fingerprint as (key, Markdown value) rows.
+fn machine_rows(m: &Fingerprint) -> Vec<(&'static str, String)> {
+    let tick = if m.tick_hz > 0.0 { format!("{:.0} MHz", m.tick_hz / 1e6) } else { "unknown".into() };
+    vec![
+        ("CPU", text(&m.cpu_model)),
+        ("cores", m.cores.to_string()),
+        ("tick frequency", tick),
+        ("kernel", code(&m.kernel)),
+        ("rustc", code(&m.rustc)),
+        ("target", code(&m.target)),
+    ]
+}
+
+/// A two-column table without headings, for settings.
+fn key_value_table(rows: &[(&str, String)]) -> Table {
+    let mut table = Table::new(&["", ""], &[false, false]);
+    for (k, v) in rows {
+        table.row(vec![(*k).to_owned(), v.clone()], None);
+    }
+    table
 }
 
 /// `s` as an inline code span that survives a table cell: `|` escaped (GitHub unescapes it

@@ -1,6 +1,11 @@
 //! Reporters: one result model, many renderings.
 //!
-//! Every reporter reads the same [`Report`] ([`crate::model`]) and writes to any [`Write`]r:
+//! Three documents ([`Document`]): the gate's [`Report`], `calibrate`'s [`CalibrationReport`] and
+//! `verdict-bench`'s [`BenchReport`], all in [`crate::model`]. Each format is one module that renders
+//! all three ([`Format`]; [`render`] dispatches), and every table goes through one table writer
+//! (aligned text or Markdown), so adding a format is one new file plus one dispatch line.
+//!
+//! For the gate's report, every reporter writes to any [`Write`]r:
 //!
 //! * [`render_terminal`]: aligned tables for a shell or a CI log, optionally coloured ([`Style`]).
 //! * [`render_markdown`]: GitHub-flavoured Markdown for a pull-request comment or a job summary.
@@ -8,7 +13,8 @@
 //!   ([`crate::model::REPORT_SCHEMA`]); it reads back into an equal [`Report`].
 //!
 //! [`write_outputs`] is the fan-out point for files: it writes the JSON and Markdown reports a
-//! command was asked for, atomically.
+//! command was asked for, atomically; [`write_document`] writes any document in any format the
+//! same way.
 //!
 //! **Architecture invariant: reporters compute nothing.** Verdicts, ratios, intervals, adjusted
 //! p-values, thresholds and the tally all come from the model; a reporter only formats and orders
@@ -36,6 +42,7 @@
 mod format;
 mod json;
 mod markdown;
+mod table;
 mod terminal;
 
 #[cfg(test)]
@@ -44,7 +51,49 @@ mod tests;
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use crate::model::Report;
+use crate::model::{BenchReport, CalibrationReport, Report};
+
+/// A document the reporters can render.
+#[derive(Clone, Copy, Debug)]
+pub enum Document<'a> {
+    /// The gate's report (`regress`, `compare`, `run`, `baseline`).
+    Gate(&'a Report),
+    /// `calibrate`'s noise measurement.
+    Calibration(&'a CalibrationReport),
+    /// `verdict-bench`'s summary.
+    VerdictBench(&'a BenchReport),
+}
+
+/// An output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned text for a shell or a CI log.
+    Terminal(Style),
+    /// GitHub-flavoured Markdown.
+    Markdown,
+    /// Pretty JSON of the model, with a final newline.
+    Json,
+}
+
+/// Renders `doc` in `format` to `w`: the one dispatch point of the reporters.
+///
+/// # Errors
+/// Only those of `w`.
+pub fn render(doc: Document<'_>, format: Format, w: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Terminal(style) => terminal::render(doc, w, style),
+        Format::Markdown => markdown::render(doc, w),
+        Format::Json => json::render(doc, w),
+    }
+}
+
+/// Writes `doc` in `format` to the file `path`, atomically (see [`write_outputs`]).
+///
+/// # Errors
+/// The I/O error, naming the file.
+pub fn write_document(doc: Document<'_>, format: Format, path: &Path) -> io::Result<()> {
+    write_atomically(path, |w| render(doc, format, w))
+}
 
 /// Files to write a report to, besides the terminal. `None` skips that format.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -84,7 +133,7 @@ impl Style {
 /// # Errors
 /// Only those of `w`.
 pub fn render_terminal(report: &Report, w: &mut dyn Write, style: Style) -> io::Result<()> {
-    terminal::render(report, w, style)
+    render(Document::Gate(report), Format::Terminal(style), w)
 }
 
 /// Renders `report` as GitHub-flavoured Markdown (a pull-request comment or a job summary): a
@@ -94,7 +143,7 @@ pub fn render_terminal(report: &Report, w: &mut dyn Write, style: Style) -> io::
 /// # Errors
 /// Only those of `w`.
 pub fn render_markdown(report: &Report, w: &mut dyn Write) -> io::Result<()> {
-    markdown::render(report, w)
+    render(Document::Gate(report), Format::Markdown, w)
 }
 
 /// Writes `report` as pretty JSON (with a final newline) in the versioned report schema.
@@ -103,7 +152,7 @@ pub fn render_markdown(report: &Report, w: &mut dyn Write) -> io::Result<()> {
 /// Those of `w`. A non-finite `f64` in the model is written as `null` (JSON has no `NaN`), which
 /// does not read back into an `f64`.
 pub fn render_json(report: &Report, w: &mut dyn Write) -> io::Result<()> {
-    json::render(report, w)
+    render(Document::Gate(report), Format::Json, w)
 }
 
 /// Writes the file reports `outputs` asks for. Each file is written to a temporary file in its

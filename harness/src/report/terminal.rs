@@ -7,6 +7,12 @@
 //! Measure columns for `run`), and notes on lost or clamped samples; finally the summary line with
 //! the exit code.
 //!
+//! `calibrate` and `verdict-bench` get the same treatment: a settings line, one aligned table,
+//! then the A/A verdicts (calibration) or the quality targets (verdict bench).
+//!
+//! Like every reporter, this one computes nothing: each number comes from the model, and only
+//! formatting happens here.
+//!
 //! Every row of a comparison table repeats the checkpoint name so that `grep regressed` on a CI log
 //! finds whole rows. Colour (in [`Style::Color`] only) marks verdicts and the summary; it is applied
 //! after alignment, and only to the last cell of a row or to whole lines, so escapes never upset the
@@ -15,12 +21,25 @@
 use std::io::{self, Write};
 
 use super::format::{self, NONE};
-use super::Style;
-use crate::model::{CheckpointResult, Mode, Presence, Report, ScenarioResult, ScenarioStatus};
+use super::table::{paint, Paint, Table};
+use super::{Document, Style};
+use crate::model::{
+    BenchReport, CalibrationReport, CheckpointResult, Mode, Presence, Report, ScenarioResult, ScenarioStatus,
+    TargetState,
+};
 use crate::stats::Verdict;
 
-/// Renders `report` as text. See the module documentation for the layout.
-pub(crate) fn render(report: &Report, w: &mut dyn Write, style: Style) -> io::Result<()> {
+/// Renders `doc` as text.
+pub(crate) fn render(doc: Document<'_>, w: &mut dyn Write, style: Style) -> io::Result<()> {
+    match doc {
+        Document::Gate(report) => render_gate(report, w, style),
+        Document::Calibration(c) => render_calibration(c, w, style),
+        Document::VerdictBench(b) => render_bench(b, w, style),
+    }
+}
+
+/// Renders the gate's `report`. See the module documentation for the layout.
+fn render_gate(report: &Report, w: &mut dyn Write, style: Style) -> io::Result<()> {
     let strict = if report.strict { ", --strict" } else { "" };
     let looks = format::looks(report.looks);
     let line = format!(
@@ -108,7 +127,7 @@ fn render_comparison(s: &ScenarioResult, w: &mut dyn Write, style: Style) -> io:
     for c in &s.checkpoints {
         add_checkpoint_rows(&mut table, c, common);
     }
-    table.write(w, style)?;
+    table.write_text(w, style)?;
 
     let lost: Vec<String> =
         s.checkpoints.iter().filter(|c| c.lost > 0).map(|c| format!("{} {}", c.name, format::count(c.lost))).collect();
@@ -154,7 +173,7 @@ fn render_measure(s: &ScenarioResult, w: &mut dyn Write) -> io::Result<()> {
         cells.extend(r.metrics.iter().map(|v| v.map_or_else(|| NONE.into(), format::duration)));
         table.row(cells, None);
     }
-    table.write(w, Style::Plain)?;
+    table.write_text(w, Style::Plain)?;
     if s.run_results.len() > 1 {
         writeln!(w, "  (median over {} runs)", s.run_results.len())?;
     }
@@ -186,117 +205,44 @@ fn verdict_paint(v: Verdict) -> Paint {
     }
 }
 
-/// What to paint text with in [`Style::Color`].
-#[derive(Clone, Copy)]
-enum Paint {
-    Bold,
-    Dim,
-    Red,
-    BoldRed,
-    Green,
-    BoldGreen,
-    Yellow,
-    BoldYellow,
+/// Renders `calibrate`'s result: what the numbers mean, the noise table, the A/A verdicts and the
+/// scenarios that failed.
+fn render_calibration(c: &CalibrationReport, w: &mut dyn Write, style: Style) -> io::Result<()> {
+    writeln!(w, "{}", format::calibration_intro(c))?;
+    let mut table = Table::new(&format::NOISE_HEADER, &format::NOISE_RIGHT);
+    for r in &c.rows {
+        let mut cells = vec![r.scenario.clone(), r.checkpoint.clone()];
+        cells.extend(format::noise_cells(r));
+        table.row(cells, None);
+    }
+    table.write_text(w, style)?;
+    writeln!(w)?;
+    let colour = if c.aa.false_alarms.is_empty() { Paint::Bold } else { Paint::BoldRed };
+    writeln!(w, "{}", paint(style, colour, &format::aa_verdicts(&c.aa)))?;
+    for f in &c.failed {
+        write_indented(w, &format!("{}: failed: ", f.scenario), &f.error, style)?;
+    }
+    Ok(())
 }
 
-/// `text` wrapped in the ANSI SGR codes of `p` in [`Style::Color`]; `text` unchanged in
-/// [`Style::Plain`].
-fn paint(style: Style, p: Paint, text: &str) -> String {
-    if style == Style::Plain {
-        return text.to_owned();
+/// Renders `verdict-bench`'s summary: the settings line, the rates table and the targets.
+fn render_bench(b: &BenchReport, w: &mut dyn Write, style: Style) -> io::Result<()> {
+    writeln!(w, "{}", paint(style, Paint::Bold, &format::bench_settings(b)))?;
+    let mut table = Table::new(&format::BENCH_HEADER, &format::BENCH_RIGHT);
+    for r in &b.rows {
+        table.row(format::bench_cells(r), None);
     }
-    let code = match p {
-        Paint::Bold => "1",
-        Paint::Dim => "2",
-        Paint::Red => "31",
-        Paint::BoldRed => "1;31",
-        Paint::Green => "32",
-        Paint::BoldGreen => "1;32",
-        Paint::Yellow => "33",
-        Paint::BoldYellow => "1;33",
-    };
-    format!("\x1b[{code}m{text}\x1b[0m")
-}
-
-/// A table whose columns are padded to their widest cell (widths in `char`s: every character the
-/// reporters print, `µ` and `±` included, is one column wide).
-struct Table {
-    header: Vec<String>,
-    right: Vec<bool>,
-    rows: Vec<Row>,
-}
-
-enum Row {
-    /// One cell per column; the last cell may be painted.
-    Cells(Vec<String>, Option<Paint>),
-    /// The leading cells, then free text across the remaining columns.
-    Span(Vec<String>, String),
-}
-
-impl Table {
-    fn new(header: &[&str], right: &[bool]) -> Table {
-        debug_assert_eq!(header.len(), right.len(), "one alignment per column");
-        Table { header: header.iter().map(|h| (*h).to_owned()).collect(), right: right.to_vec(), rows: Vec::new() }
+    table.write_text(w, style)?;
+    writeln!(w)?;
+    writeln!(w, "targets (met / not met / not resolvable, judged from the 95% Wilson interval):")?;
+    for t in &b.targets {
+        let line = format!("  {:<8} {}", t.mode.as_str(), format::target(t));
+        let colour = match t.state {
+            TargetState::Met => Paint::Green,
+            TargetState::NotMet => Paint::BoldRed,
+            TargetState::NotResolvable | TargetState::NoData => Paint::Yellow,
+        };
+        writeln!(w, "{}", paint(style, colour, &line))?;
     }
-
-    fn row(&mut self, cells: Vec<String>, last: Option<Paint>) {
-        debug_assert_eq!(cells.len(), self.header.len(), "one cell per column");
-        self.rows.push(Row::Cells(cells, last));
-    }
-
-    fn span(&mut self, lead: Vec<String>, text: String) {
-        self.rows.push(Row::Span(lead, text));
-    }
-
-    fn write(&self, w: &mut dyn Write, style: Style) -> io::Result<()> {
-        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
-        for row in &self.rows {
-            let cells = match row {
-                Row::Cells(cells, _) => cells,
-                Row::Span(lead, _) => lead,
-            };
-            for (width, cell) in widths.iter_mut().zip(cells) {
-                *width = (*width).max(cell.chars().count());
-            }
-        }
-        let header_line = self.line(&self.header, &widths, None, style);
-        writeln!(w, "{}", paint(style, Paint::Bold, header_line.trim_end()))?;
-        for row in &self.rows {
-            let line = match row {
-                Row::Cells(cells, last) => self.line(cells, &widths, *last, style),
-                Row::Span(lead, text) => {
-                    let mut line = self.line(lead, &widths, None, style);
-                    line.push_str("  ");
-                    line.push_str(text);
-                    line
-                }
-            };
-            writeln!(w, "{}", line.trim_end())?;
-        }
-        Ok(())
-    }
-
-    /// One line: cells padded to `widths`, the last cell of a full row painted with `last` (trailing
-    /// spaces are trimmed by the caller).
-    fn line(&self, cells: &[String], widths: &[usize], last: Option<Paint>, style: Style) -> String {
-        let mut out = String::from("  ");
-        for (i, cell) in cells.iter().enumerate() {
-            if i > 0 {
-                out.push_str("  ");
-            }
-            let pad = " ".repeat(widths[i].saturating_sub(cell.chars().count()));
-            let painted = match last {
-                Some(p) if i + 1 == self.header.len() => paint(style, p, cell),
-                _ => cell.clone(),
-            };
-            if self.right[i] {
-                out.push_str(&pad);
-                out.push_str(&painted);
-            } else {
-                out.push_str(&painted);
-                out.push_str(&pad);
-            }
-        }
-        out
-    }
+    Ok(())
 }

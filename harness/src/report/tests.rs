@@ -1,4 +1,5 @@
-//! Reporter tests: a hand-built [`Report`] covering every row kind, rendered into `Vec<u8>` and
+//! Reporter tests: a hand-built [`Report`] covering every row kind (and a calibration and a
+//! verdict-bench document), rendered into `Vec<u8>` and
 //! compared with committed insta snapshots (`snapshots/*.snap`; review changes with
 //! `cargo insta review`, or `INSTA_UPDATE=always cargo test` and `git diff`).
 
@@ -8,8 +9,9 @@ use std::fs;
 use super::*;
 use crate::fingerprint::Fingerprint;
 use crate::model::{
-    CheckpointResult, CheckpointRun, MetricResult, Mode, Presence, RunResult, ScenarioResult, ScenarioStatus, Tally,
-    REPORT_SCHEMA,
+    AaVerdicts, BenchMode, BenchReport, BenchRow, CalibrationReport, CheckpointResult, CheckpointRun, MetricResult,
+    Mode, NoiseRow, Presence, Proportion, RunResult, ScenarioFailure, ScenarioResult, ScenarioStatus, Tally, Target,
+    TargetState, BENCH_SCHEMA, CALIBRATION_SCHEMA, REPORT_SCHEMA,
 };
 use crate::stats::{Comparison, Correction, Method, Metric, RunSummary, Verdict};
 
@@ -403,4 +405,181 @@ fn report_write_outputs_names_the_file_on_error() {
     let outputs = Outputs { json: Some(blocker.join("report.json")), markdown: None };
     let err = write_outputs(&fixture(), &outputs).unwrap_err();
     assert!(err.to_string().contains("not-a-dir/report.json"), "{err}");
+}
+
+fn machine() -> Fingerprint {
+    fixture().machine
+}
+
+/// A calibration with raw and drift-corrected noise, a row without reference runs, a value that
+/// could not be computed, one false alarm and a failed scenario.
+fn calibration() -> CalibrationReport {
+    let row = |scenario: &str, checkpoint: &str, metric, cv_raw, cv_corrected, sd_paired, mde_baseline, mde_paired| {
+        NoiseRow {
+            scenario: scenario.into(),
+            checkpoint: checkpoint.into(),
+            metric,
+            runs: 16,
+            cv_raw,
+            cv_corrected,
+            sd_paired,
+            mde_baseline,
+            mde_paired,
+        }
+    };
+    CalibrationReport {
+        schema: CALIBRATION_SCHEMA,
+        started: "2026-05-01T12:00:00Z".into(),
+        machine: machine(),
+        runs: 8,
+        per_test_alpha: 0.05 / 14.0,
+        mde_power: 0.95,
+        rows: vec![
+            row("http_parse", "decode_body", Metric::P50, 0.0412, Some(0.0123), 0.0087, 0.0301, 0.0152),
+            row("http_parse", "decode_body", Metric::P99, 0.0921, Some(0.0645), 0.0712, 0.1425, 0.1201),
+            row("http_parse", "parse_headers", Metric::P50, 0.0233, Some(0.0215), f64::NAN, 0.0498, f64::NAN),
+            row("conn_table", "insert", Metric::Mean, 0.0150, None, 0.0101, 0.0341, 0.0170),
+        ],
+        aa: AaVerdicts { false_alarms: vec!["http_parse/decode_body".into()], unchanged: 2, inconclusive: 1 },
+        failed: vec![ScenarioFailure {
+            scenario: "crashy".into(),
+            error: "`target/release/crashy` killed by signal 11 (SIGSEGV) in run 3\nstderr (last line):\nboom\n".into(),
+        }],
+    }
+}
+
+fn proportion(k: usize, n: usize, ci_low: f64, ci_high: f64) -> Proportion {
+    Proportion { k, n, rate: (n > 0).then(|| k as f64 / n as f64), ci_low, ci_high }
+}
+
+/// A verdict benchmark with both modes, A/A and planted rows, a failed trial, and every target
+/// state (the intervals are statsmodels' Wilson values for these counts).
+fn bench() -> BenchReport {
+    let row = |mode, size_pct, trials, failed, detected: Option<Proportion>, false_alarms, ratio| BenchRow {
+        mode,
+        size_pct,
+        trials,
+        failed,
+        detected,
+        inconclusive: detected.map(|d| trials - d.k),
+        false_alarms,
+        median_wall_s: 21.25,
+        max_wall_s: 58.5,
+        median_p50_ratio: ratio,
+    };
+    let target = |mode, what: &str, size_pct, goal, at_most, measured: Proportion, state| Target {
+        mode,
+        what: what.into(),
+        size_pct,
+        goal,
+        at_most,
+        measured,
+        state,
+    };
+    let none = proportion(0, 0, 0.0, 1.0);
+    let aa = proportion(0, 10, 0.0, 0.2775);
+    let five = proportion(10, 10, 0.7225, 1.0);
+    let two = proportion(2, 10, 0.0567, 0.5098);
+    BenchReport {
+        schema: BENCH_SCHEMA,
+        started: "2026-05-01T12:00:00Z".into(),
+        trials: 41,
+        scenarios: 1,
+        runs: 8,
+        max_runs: 32,
+        budget_s: 60.0,
+        min_effect: 0.03,
+        alpha: 0.05,
+        detect_within_s: 60.0,
+        wall_s: 1834.0,
+        rows: vec![
+            row(BenchMode::Baseline, 0.0, 10, 0, None, aa, None),
+            row(BenchMode::Baseline, 5.0, 10, 1, Some(five), proportion(1, 10, 0.0179, 0.4042), Some(1.0512)),
+            row(BenchMode::Paired, 2.0, 10, 0, Some(two), aa, Some(1.0187)),
+        ],
+        targets: vec![
+            target(
+                BenchMode::Baseline,
+                "false alarms <= 1% of A/A trials",
+                0.0,
+                0.01,
+                true,
+                aa,
+                TargetState::NotResolvable,
+            ),
+            target(
+                BenchMode::Baseline,
+                "5% caught in >= 95% of trials within 60 s",
+                5.0,
+                0.95,
+                false,
+                five,
+                TargetState::NotResolvable,
+            ),
+            target(BenchMode::Paired, "false alarms <= 1% of A/A trials", 0.0, 0.01, true, none, TargetState::NoData),
+            target(BenchMode::Paired, "2% caught in >= 90% of trials", 2.0, 0.90, false, two, TargetState::NotMet),
+        ],
+    }
+}
+
+fn rendered(doc: Document<'_>, format: Format) -> String {
+    let mut out = Vec::new();
+    render(doc, format, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn report_calibration_terminal_snapshot() {
+    insta::assert_snapshot!(
+        "calibration_terminal",
+        rendered(Document::Calibration(&calibration()), Format::Terminal(Style::Plain))
+    );
+}
+
+#[test]
+fn report_calibration_markdown_snapshot() {
+    insta::assert_snapshot!("calibration_markdown", rendered(Document::Calibration(&calibration()), Format::Markdown));
+}
+
+#[test]
+fn report_bench_terminal_snapshot() {
+    insta::assert_snapshot!(
+        "bench_terminal",
+        rendered(Document::VerdictBench(&bench()), Format::Terminal(Style::Plain))
+    );
+}
+
+#[test]
+fn report_bench_markdown_snapshot() {
+    insta::assert_snapshot!("bench_markdown", rendered(Document::VerdictBench(&bench()), Format::Markdown));
+}
+
+#[test]
+fn report_gate_dispatch_matches_the_named_functions() {
+    let report = fixture();
+    assert_eq!(rendered(Document::Gate(&report), Format::Terminal(Style::Plain)), terminal(&report, Style::Plain));
+    assert_eq!(rendered(Document::Gate(&report), Format::Markdown), markdown(&report));
+}
+
+#[test]
+fn report_calibration_and_bench_json_round_trip() {
+    let c = calibration();
+    let back: CalibrationReport = serde_json::from_str(&rendered(Document::Calibration(&c), Format::Json)).unwrap();
+    // NaN is written as null and read back as NaN; NaN != NaN, so compare the debug text.
+    assert_eq!(format!("{back:?}"), format!("{c:?}"));
+    assert!(back.rows[2].sd_paired.is_nan());
+    let b = bench();
+    let back: BenchReport = serde_json::from_str(&rendered(Document::VerdictBench(&b), Format::Json)).unwrap();
+    assert_eq!(back, b);
+}
+
+#[test]
+fn report_calibration_and_bench_colour_only_when_asked() {
+    for doc in [Document::Calibration(&calibration()), Document::VerdictBench(&bench())] {
+        let plain = rendered(doc, Format::Terminal(Style::Plain));
+        let color = rendered(doc, Format::Terminal(Style::Color));
+        assert!(!plain.contains('\x1b'));
+        assert!(color.contains('\x1b'));
+        assert_eq!(strip_ansi(&color), plain);
+    }
 }

@@ -76,6 +76,7 @@
 mod compare;
 mod multiple;
 mod noise;
+mod proportion;
 mod summary;
 mod verdict;
 
@@ -88,6 +89,7 @@ pub use noise::{
     effective_threshold, effective_threshold_at, log_ratio_sd, min_detectable_effect, noise_cv, FLOOR_ALPHA,
     FLOOR_POWER, MAD_TO_SD,
 };
+pub use proportion::wilson;
 pub use summary::{grouped_quantile_sorted, quantile_sorted, Metric, RunSummary};
 pub use verdict::{judge, judge_with_equivalence, Verdict};
 
