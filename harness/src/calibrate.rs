@@ -227,13 +227,12 @@ pub fn calibrate(o: &GateOptions, write: bool) -> SetupResult<i32> {
     let no_baselines: Vec<Option<Baseline>> = cfg.scenarios.iter().map(|_| None).collect();
     let inv = Invocation {
         command: "calibrate",
-        config: &cfg,
+        policy: &judge::Policy::from_config(&cfg, looks),
         machine: Fingerprint::current(),
         compare: true,
         strict: true,
         started,
         wall_s: t0.elapsed().as_secs_f64(),
-        looks,
     };
     let report = judge::judge(inv, commands::inputs_of(&parts, &cfg, &no_baselines));
     let alarms: Vec<String> = report

@@ -338,13 +338,12 @@ fn run_program(a: RunArgs) -> SetupResult<i32> {
     };
     let inv = Invocation {
         command: "run",
-        config: &cfg,
+        policy: &judge::Policy::from_config(&cfg, 1),
         machine: Fingerprint::current(),
         compare: false,
         strict: false,
         started,
         wall_s: t0.elapsed().as_secs_f64(),
-        looks: 1,
     };
     let input = ScenarioInput { name, outcome, against: Against::Nothing, reference: None };
     let report = judge::judge(inv, vec![input]);

@@ -366,13 +366,12 @@ pub fn regress(o: &GateOptions) -> SetupResult<i32> {
     let judge_now = |parts: &[Part], looks: usize| {
         let inv = Invocation {
             command: "regress",
-            config: &cfg,
+            policy: &judge::Policy::from_config(&cfg, looks),
             machine: machine.clone(),
             compare: true,
             strict: o.strict,
             started: started.clone(),
             wall_s: t0.elapsed().as_secs_f64(),
-            looks,
         };
         judge::judge(inv, inputs_of(parts, &cfg, &baselines))
     };
@@ -462,13 +461,12 @@ pub fn baseline(o: &GateOptions) -> SetupResult<i32> {
     }
     let inv = Invocation {
         command: "baseline",
-        config: &cfg,
+        policy: &judge::Policy::from_config(&cfg, 1),
         machine,
         compare: false,
         strict: false,
         started,
         wall_s: t0.elapsed().as_secs_f64(),
-        looks: 1,
     };
     let report = judge::judge(inv, inputs);
     let mut stdout = std::io::stdout().lock();
@@ -587,13 +585,12 @@ pub fn compare(o: &CompareOptions) -> SetupResult<i32> {
         }
         let inv = Invocation {
             command: "compare",
-            config: &cfg,
+            policy: &judge::Policy::from_config(&cfg, looks),
             machine: Fingerprint::current(),
             compare: true,
             strict: o.gate.strict,
             started: started.clone(),
             wall_s: t0.elapsed().as_secs_f64(),
-            looks,
         };
         judge::judge(inv, inputs)
     };

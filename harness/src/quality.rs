@@ -546,13 +546,12 @@ fn run_trial(setup: &Setup<'_>, plan: &Plan, seq: usize, bench_t0: Instant) -> T
     let judge_now = |parts: &[Part], looks: usize| {
         let inv = Invocation {
             command: "verdict-bench",
-            config: cfg,
+            policy: &judge::Policy::from_config(cfg, looks),
             machine: setup.machine.clone(),
             compare: true,
             strict: false,
             started: started.clone(),
             wall_s: t0.elapsed().as_secs_f64(),
-            looks,
         };
         judge::judge(inv, commands::inputs_of(parts, cfg, &setup.baselines))
     };
