@@ -339,9 +339,9 @@ fn decide(scenarios: &mut [ScenarioResult], tests: &[Test], policy: &Policy) {
     let correction = policy.correction;
     let m = tests.len();
     if m > 0 {
-        // p-values do not depend on the interval level; compute them first.
-        let p: Vec<f64> =
-            tests.iter().map(|t| stats::compare_runs(&t.base, &t.cur, 0.95).map_or(1.0, |c| c.p_value)).collect();
+        // p-values do not depend on the interval level; compute them first, each from its own
+        // test (paired or not), so the p-value and the interval the verdict reads agree.
+        let p: Vec<f64> = tests.iter().map(|t| t.compare(0.95).map_or(1.0, |c| c.p_value)).collect();
         let adjusted = correction.adjust(&p);
         let selected = adjusted.iter().filter(|&&a| a < alpha).count();
         let confidence = correction.interval_confidence(alpha, m, selected).unwrap_or(1.0 - alpha / m as f64);

@@ -120,6 +120,26 @@ fn drifting_pairs() -> (Vec<RunResult>, Vec<RunResult>) {
     (runs("cp", a), runs("cp", b))
 }
 
+/// Fails before the fix: the family's p-values were all Welch's, so a paired comparison was gated
+/// by an unpaired p-value that the drift between rounds swamps.
+#[test]
+fn judge_paired_verdict_uses_the_paired_p_value() {
+    let (a, b) = drifting_pairs();
+    // The premise: Welch sees nothing, the paired test a clear +10 %.
+    let values = |rs: &[RunResult]| current_values(rs, "cp", Metric::P50);
+    assert!(stats::compare_runs(&values(&a), &values(&b), 0.95).unwrap().p_value > 0.3);
+    assert!(stats::compare_paired(&values(&a), &values(&b), 0.95).unwrap().p_value < 1e-9);
+
+    let r = judge_with(false, vec![input(Ok(b), Against::Paired { label: "A".into(), runs: a })]);
+    assert_eq!(r.scenarios[0].mode, Mode::Paired);
+    // Before the fix: Inconclusive (Welch's p gated the paired interval).
+    assert_eq!(verdict(&r, "cp"), Verdict::Regressed);
+    let m = &r.scenarios[0].checkpoints[0].metrics[0];
+    assert_eq!(m.comparison.map(|c| c.method), Some(stats::Method::Paired));
+    assert!(m.p_adjusted.unwrap() < 1e-9, "adjusted p {:?}", m.p_adjusted);
+    assert_eq!(r.exit_code, crate::exit_code::REGRESSION);
+}
+
 #[test]
 fn judge_paired_uses_the_paired_minimum_effect() {
     let (a, b) = drifting_pairs();
