@@ -18,19 +18,7 @@ use crate::rounds::{Arm, Experiment, ReferenceSpec, Round, ScenarioSpec};
 use crate::runner::{self, RunOutput};
 use crate::workspace::{self, SetupResult};
 
-/// Adaptive sampling doubles the rounds at each look (12, 24, 48, ... up to `max_runs`): the
-/// number of looks, over which alpha is split, grows only with the logarithm of the budget.
-pub const ADAPTIVE_GROWTH: usize = 2;
-
-/// The rounds after which the looks of an adaptive experiment happen.
-pub(crate) fn look_schedule(initial: usize, max_rounds: usize) -> Vec<usize> {
-    let mut v = vec![initial.max(1)];
-    while *v.last().expect("non-empty") < max_rounds {
-        let next = (v.last().expect("non-empty") * ADAPTIVE_GROWTH).min(max_rounds);
-        v.push(next);
-    }
-    v
-}
+pub(crate) use crate::rounds::{planned_looks, ADAPTIVE_GROWTH};
 
 /// Options shared by the gate commands.
 #[derive(Clone, Debug, Default)]
@@ -195,15 +183,6 @@ pub(crate) fn inputs_of(parts: &[Part], cfg: &Config, baselines: &[Option<Baseli
 /// The reference run of every round, if every round has one.
 pub(crate) fn reference_runs(rounds: &[Round]) -> Option<Vec<RunResult>> {
     rounds.iter().map(|r| r.reference.clone()).collect()
-}
-
-/// Planned looks of an adaptive experiment (see [`look_schedule`]). With no budget, one.
-pub(crate) fn planned_looks(initial: usize, max_rounds: usize, budget_s: f64) -> usize {
-    if budget_s <= 0.0 || max_rounds <= initial {
-        1
-    } else {
-        look_schedule(initial, max_rounds).len()
-    }
 }
 
 /// Runs the parts' initial rounds, judges, and keeps adding rounds while some verdict is
@@ -610,17 +589,4 @@ fn short(sha: &str) -> String {
         None => (sha, ""),
     };
     format!("{}{dirty}", &id[..12.min(id.len())])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn looks_double_the_rounds_up_to_the_maximum() {
-        assert_eq!(look_schedule(12, 60), [12, 24, 48, 60]);
-        assert_eq!(look_schedule(8, 8), [8]);
-        assert_eq!(planned_looks(12, 60, 30.0), 4);
-        assert_eq!(planned_looks(12, 60, 0.0), 1, "no budget: a fixed design");
-    }
 }
