@@ -352,21 +352,6 @@ impl Config {
         }
     }
 
-    /// Minimum effect for one checkpoint: its override, else `gate.min_effect` (or
-    /// `gate.min_effect_paired` for paired comparisons).
-    pub fn min_effect(&self, scenario: &str, checkpoint: &str, paired: bool) -> f64 {
-        let default = if paired { self.gate.min_effect_paired } else { self.gate.min_effect };
-        self.checkpoints.get(&format!("{scenario}/{checkpoint}")).and_then(|o| o.min_effect).unwrap_or(default)
-    }
-
-    /// Metrics judged for one checkpoint.
-    pub fn metrics(&self, scenario: &str, checkpoint: &str) -> Vec<Metric> {
-        self.checkpoints
-            .get(&format!("{scenario}/{checkpoint}"))
-            .and_then(|o| o.metrics.clone())
-            .unwrap_or_else(|| self.gate.metrics.clone())
-    }
-
     /// The baseline file of a scenario.
     pub fn baseline_path(&self, scenario: &str) -> PathBuf {
         self.root.join(&self.run.baseline_dir).join(format!("{scenario}.toml"))
@@ -405,10 +390,8 @@ min_effect = 0.1
         assert_eq!(c.gate.min_effect, 0.05);
         assert_eq!(c.gate.metrics, [Metric::P50, Metric::P999]);
         assert_eq!(c.run.runs, 6);
-        assert_eq!(c.min_effect("codec", "crc32c", false), 0.1);
-        assert_eq!(c.min_effect("codec", "crc32c", true), 0.1);
-        assert_eq!(c.min_effect("codec", "other", false), 0.05);
-        assert_eq!(c.min_effect("codec", "other", true), 0.02);
+        assert_eq!(c.checkpoints["codec/crc32c"].min_effect, Some(0.1));
+        assert_eq!((c.gate.min_effect, c.gate.min_effect_paired), (0.05, 0.02));
         assert_eq!(c.baseline_path("codec"), Path::new("/w/baselines/codec.toml"));
     }
 

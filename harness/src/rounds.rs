@@ -9,14 +9,45 @@
 //! fast the machine is at that moment (see [`crate::reference`]).
 //!
 //! Rounds can be added incrementally ([`Experiment::run_rounds`]), which is how adaptive sampling
-//! extends an experiment until its verdicts are decided or its time budget is spent.
+//! extends an experiment until its verdicts are decided or its time budget is spent; the rounds at
+//! which it looks are [`look_schedule`].
+//!
+//! Every process run goes through the experiment's [`Launcher`] ([`runner::run_once`] unless
+//! replaced), so the design can be tested without processes.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::model::RunResult;
-use crate::runner::{self, Launch, RunOutput};
+use crate::runner::{self, Launch, RunError, RunOutput};
+
+/// Adaptive sampling doubles the rounds at each look (12, 24, 48, ... up to `max_runs`): the
+/// number of looks, over which alpha is split, grows only with the logarithm of the budget.
+pub const ADAPTIVE_GROWTH: usize = 2;
+
+/// The rounds after which the looks of an adaptive experiment happen: `initial`, then growing by
+/// [`ADAPTIVE_GROWTH`] up to `max_rounds`.
+pub fn look_schedule(initial: usize, max_rounds: usize) -> Vec<usize> {
+    let mut v = vec![initial.max(1)];
+    while *v.last().expect("non-empty") < max_rounds {
+        let next = (v.last().expect("non-empty") * ADAPTIVE_GROWTH).min(max_rounds);
+        v.push(next);
+    }
+    v
+}
+
+/// Planned looks of an adaptive experiment (see [`look_schedule`]). With no budget, one.
+pub fn planned_looks(initial: usize, max_rounds: usize, budget_s: f64) -> usize {
+    if budget_s <= 0.0 || max_rounds <= initial {
+        1
+    } else {
+        look_schedule(initial, max_rounds).len()
+    }
+}
+
+/// Runs one process and measures it: [`runner::run_once`] in real experiments.
+pub type Launcher = Box<dyn Fn(&Launch) -> Result<RunOutput, RunError> + Send + Sync>;
 
 /// One arm: a build of the scenarios (one program per scenario) plus environment.
 #[derive(Clone, Debug)]
@@ -75,6 +106,9 @@ pub struct Experiment {
     /// CPU every run is pinned to (scenario and reference runs alike); see
     /// [`runner::measurement_cpu`].
     pub cpu: Option<usize>,
+    /// Runs every launch, scenario and reference alike (default [`runner::run_once`]; tests put a
+    /// fake here).
+    pub launcher: Launcher,
     /// Per scenario: its measured rounds, or the first failure (a failed scenario is not run
     /// again).
     pub results: Vec<Result<Vec<Round>, String>>,
@@ -105,6 +139,7 @@ impl Experiment {
             attach_timeout: Duration::from_secs(10),
             quiet: false,
             cpu: runner::measurement_cpu(),
+            launcher: Box::new(runner::run_once),
             results: (0..n).map(|_| Ok(Vec::new())).collect(),
             rng: seed,
             rounds_done: 0,
@@ -154,7 +189,8 @@ impl Experiment {
     }
 
     /// Runs `warmup` discarded rounds (first call only) and then `rounds` measured rounds of every
-    /// scenario that has not failed, unless `deadline` passes (checked between scenario rounds).
+    /// scenario that has not failed, unless `deadline` passes (checked before each measured round:
+    /// a round under way completes; warm-up rounds are not cut).
     /// Returns the measured rounds actually completed by this call.
     pub fn run_rounds(&mut self, warmup: usize, rounds: usize, deadline: Option<Instant>) -> usize {
         let n = self.scenarios.len();
@@ -216,7 +252,7 @@ impl Experiment {
                         attach_timeout: me.attach_timeout,
                         cpu: me.cpu,
                     };
-                    runner::run_once(&l).map(|o| Some(o.result)).map_err(|e| format!("reference workload: {e}"))
+                    (me.launcher)(&l).map(|o| Some(o.result)).map_err(|e| format!("reference workload: {e}"))
                 }
             }
         };
@@ -230,7 +266,7 @@ impl Experiment {
             let program = arm.programs[si]
                 .as_ref()
                 .ok_or_else(|| format!("scenario {} does not exist on arm {}", self.scenarios[si].name, arm.label))?;
-            let out = runner::run_once(&self.launch(si, program, &arm.env)).map_err(|e| {
+            let out = (self.launcher)(&self.launch(si, program, &arm.env)).map_err(|e| {
                 if k > 1 {
                     format!("[{}] {e}", arm.label)
                 } else {
@@ -243,5 +279,172 @@ impl Experiment {
             reference = run_reference(self)?;
         }
         Ok(Round { arms: outs.into_iter().map(|o| o.expect("every arm ran")).collect(), reference })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[test]
+    fn looks_double_the_rounds_up_to_the_maximum() {
+        assert_eq!(look_schedule(12, 60), [12, 24, 48, 60]);
+        assert_eq!(look_schedule(8, 8), [8]);
+        assert_eq!(planned_looks(12, 60, 30.0), 4);
+        assert_eq!(planned_looks(12, 60, 0.0), 1, "no budget: a fixed design");
+    }
+
+    /// The launches an experiment made, as program paths (`A/s0`, `B/s1`, `ref`), in order.
+    type Log = Arc<Mutex<Vec<String>>>;
+
+    fn output(name: &str) -> RunOutput {
+        RunOutput {
+            result: RunResult {
+                scenario: name.to_owned(),
+                wall_s: 0.0,
+                processes: 1,
+                tick_hz: 1e9,
+                floor_ns: 0.0,
+                bad_index: 0,
+                checkpoints: BTreeMap::new(),
+            },
+            pooled: BTreeMap::new(),
+            stdout_tail: String::new(),
+        }
+    }
+
+    /// An experiment over `scenarios` scenarios (`s0`, `s1`, ...) and the named arms, with a
+    /// reference if asked, whose launcher logs each launch and fails the scenarios in `failing`.
+    fn experiment(scenarios: usize, arms: &[&str], reference: bool, failing: &[&str]) -> (Experiment, Log) {
+        let specs =
+            (0..scenarios).map(|i| ScenarioSpec { name: format!("s{i}"), args: Vec::new(), env: Vec::new() }).collect();
+        let arms = arms
+            .iter()
+            .map(|a| Arm {
+                label: (*a).to_owned(),
+                programs: (0..scenarios).map(|i| Some(PathBuf::from(format!("{a}/s{i}")))).collect(),
+                env: Vec::new(),
+            })
+            .collect();
+        let reference = reference.then(|| ReferenceSpec { program: PathBuf::from("ref"), args: Vec::new() });
+        let mut e = Experiment::new(specs, arms, reference);
+        e.quiet = true;
+        let log: Log = Arc::default();
+        let (l, failing): (Log, Vec<String>) = (log.clone(), failing.iter().map(|s| (*s).to_owned()).collect());
+        e.launcher = Box::new(move |launch: &Launch| {
+            l.lock().unwrap().push(launch.program.display().to_string());
+            if failing.contains(&launch.name) {
+                return Err(RunError::Failed { name: launch.name.clone(), code: 101, stderr: String::new() });
+            }
+            Ok(output(&launch.name))
+        });
+        (e, log)
+    }
+
+    fn launches(log: &Log) -> Vec<String> {
+        log.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn arms_alternate_and_the_reference_sits_before_in_even_rounds_after_in_odd() {
+        let (mut e, log) = experiment(1, &["A", "B"], true, &[]);
+        assert_eq!(e.run_rounds(0, 4, None), 4);
+        let got = launches(&log);
+        let rounds: Vec<&[String]> = got.chunks(3).collect();
+        assert_eq!(rounds[0], ["A/s0", "B/s0", "ref"], "round 1: A B, reference after");
+        assert_eq!(rounds[1], ["ref", "B/s0", "A/s0"], "round 2: reference before, B A");
+        assert_eq!(rounds[2], ["A/s0", "B/s0", "ref"]);
+        assert_eq!(rounds[3], ["ref", "B/s0", "A/s0"]);
+        // Results keep the arms' order whatever order they ran in, with the reference attached.
+        let Ok(r) = &e.results[0] else { panic!("scenario failed") };
+        assert_eq!(r.len(), 4);
+        assert!(r.iter().all(|round| round.arms.len() == 2 && round.reference.is_some()));
+        // A later call continues the alternation where the last one stopped.
+        e.run_rounds(0, 1, None);
+        assert_eq!(launches(&log)[12..], ["A/s0", "B/s0", "ref"]);
+    }
+
+    #[test]
+    fn warmup_rounds_run_but_are_not_kept() {
+        let (mut e, log) = experiment(2, &["A"], false, &[]);
+        assert_eq!(e.run_rounds(1, 2, None), 2);
+        assert_eq!(launches(&log).len(), 6, "one warm-up and two measured rounds of two scenarios");
+        assert_eq!(e.rounds_done(), 2);
+        assert!(e.results.iter().all(|r| r.as_ref().is_ok_and(|v| v.len() == 2)));
+    }
+
+    #[test]
+    fn shuffled_order_covers_every_scenario_each_round() {
+        let n = 5;
+        let (mut e, log) = experiment(n, &["A"], false, &[]);
+        e.rng = 42; // deterministic shuffles
+        e.run_rounds(0, 8, None);
+        let got = launches(&log);
+        let want: Vec<String> = (0..n).map(|i| format!("A/s{i}")).collect();
+        let mut orders = std::collections::BTreeSet::new();
+        for round in got.chunks(n) {
+            let mut sorted = round.to_vec();
+            sorted.sort();
+            assert_eq!(sorted, want, "every scenario exactly once per round: {round:?}");
+            orders.insert(round.to_vec());
+        }
+        assert_eq!(got.len(), 8 * n);
+        assert!(orders.len() > 1, "the order is shuffled between rounds");
+    }
+
+    #[test]
+    fn a_failing_scenario_is_not_run_again() {
+        let (mut e, log) = experiment(3, &["A", "B"], false, &["s1"]);
+        assert_eq!(e.run_rounds(0, 3, None), 3);
+        let got = launches(&log);
+        assert_eq!(got.iter().filter(|p| p.ends_with("/s1")).count(), 1, "{got:?}");
+        assert_eq!(got.len(), 1 + 3 * 2 * 2);
+        match &e.results[1] {
+            Err(msg) => assert!(msg.starts_with("[A] s1: exited with code 101"), "{msg}"),
+            Ok(_) => panic!("s1 should have failed"),
+        }
+        assert!(e.results[0].as_ref().is_ok_and(|v| v.len() == 3));
+        assert!(e.results[2].as_ref().is_ok_and(|v| v.len() == 3));
+    }
+
+    #[test]
+    fn a_failing_reference_fails_the_scenario() {
+        let (mut e, _) = experiment(1, &["A"], true, &[crate::reference::REFERENCE_SCENARIO]);
+        e.run_rounds(0, 2, None);
+        match &e.results[0] {
+            Err(msg) => assert!(msg.starts_with("reference workload: "), "{msg}"),
+            Ok(_) => panic!("the scenario should have failed"),
+        }
+    }
+
+    #[test]
+    fn a_past_deadline_runs_no_measured_round_but_the_warmup() {
+        let (mut e, log) = experiment(2, &["A"], false, &[]);
+        assert_eq!(e.run_rounds(1, 3, Some(Instant::now())), 0);
+        assert_eq!(launches(&log).len(), 2, "the warm-up round is not cut by the deadline");
+        assert_eq!(e.rounds_done(), 0);
+    }
+
+    #[test]
+    fn the_deadline_stops_before_the_next_round_not_within_one() {
+        let (mut e, log) = experiment(2, &["A"], false, &[]);
+        let deadline = Instant::now() + Duration::from_millis(20);
+        // Every launch outlasts the deadline: the round under way completes, no other starts.
+        e.launcher = {
+            let l = log.clone();
+            Box::new(move |launch: &Launch| {
+                while Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                l.lock().unwrap().push(launch.program.display().to_string());
+                Ok(output(&launch.name))
+            })
+        };
+        assert_eq!(e.run_rounds(0, 5, Some(deadline)), 1);
+        assert_eq!(launches(&log).len(), 2, "both scenarios of the first round ran");
+        assert!(e.results.iter().all(|r| r.as_ref().is_ok_and(|v| v.len() == 1)));
     }
 }

@@ -54,12 +54,7 @@ fn rel(p: &Path) -> String {
 #[test]
 fn unsafe_lives_only_in_the_probe_and_every_other_root_forbids_it() {
     let ws = workspace();
-    let roots = [
-        "harness/src/lib.rs",
-        "harness/src/bin/funcscope.rs",
-        "scenarios/src/lib.rs",
-        "xtask/src/main.rs",
-    ];
+    let roots = ["harness/src/lib.rs", "harness/src/bin/funcscope.rs", "scenarios/src/lib.rs", "xtask/src/main.rs"];
     let mut roots: Vec<PathBuf> = roots.iter().map(|r| ws.join(r)).collect();
     roots.extend(rust_files(&ws.join("scenarios/src/bin")));
     for r in &roots {

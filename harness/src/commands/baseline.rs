@@ -8,7 +8,7 @@ use super::{arm_runs, failed_input, new_experiment, now_rfc3339, record_baseline
 use crate::error::{Error, Result};
 use crate::exit_code;
 use crate::fingerprint::Fingerprint;
-use crate::judge::{self, Against, Invocation, ScenarioInput};
+use crate::judge::{self, Against, Invocation, Policy, ScenarioInput};
 use crate::report::{self, Style};
 use crate::rounds::Arm;
 use crate::workspace;
@@ -61,15 +61,15 @@ pub fn run(o: &Options) -> Result<i32> {
             }
         }
     }
+    let policy = &Policy::from_config(&cfg, 1);
     let inv = Invocation {
         command: "baseline",
-        config: &cfg,
+        policy,
         machine,
         compare: false,
         strict: false,
         started,
         wall_s: t0.elapsed().as_secs_f64(),
-        looks: 1,
     };
     let report = judge::judge(inv, inputs);
     let mut stdout = std::io::stdout().lock();

@@ -27,13 +27,13 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::{arm_runs, inputs_of, load_baselines, new_experiment, now_rfc3339, planned_looks, reference_spec, specs};
+use super::{arm_runs, inputs_of, load_baselines, new_experiment, now_rfc3339, reference_spec, specs};
 use super::{Part, Selection};
 use crate::baseline::Baseline;
 use crate::drift;
 use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
-use crate::judge::{self, Invocation};
+use crate::judge::{self, Invocation, Policy};
 use crate::model::{AaVerdicts, CalibrationReport, RunResult, ScenarioFailure, CALIBRATION_SCHEMA};
 use crate::report::{self, Document, Format, Style};
 use crate::rounds::Arm;
@@ -134,16 +134,17 @@ pub fn run(o: &Options) -> Result<i32> {
 
     // The per-test alpha the gate uses: alpha over every test of the configuration and every look.
     let mut baselines = load_baselines(&cfg)?;
+    let looks = crate::rounds::planned_looks(cfg.run.runs, cfg.run.max_runs, cfg.run.budget_s);
+    let policy = Policy::from_config(&cfg, looks);
     let mut tests = 0usize;
     for (k, s) in cfg.scenarios.iter().enumerate() {
         if let Ok(rounds) = &exp.results[k] {
             let cps: std::collections::BTreeSet<&String> =
                 rounds.iter().flat_map(|r| r.arms[0].result.checkpoints.keys()).collect();
-            tests += cps.iter().map(|cp| cfg.metrics(&s.name, cp).len()).sum::<usize>();
+            tests += cps.iter().map(|cp| policy.metrics(&s.name, cp).len()).sum::<usize>();
         }
     }
-    let looks = planned_looks(cfg.run.runs, cfg.run.max_runs, cfg.run.budget_s);
-    let per_test_alpha = cfg.gate.alpha / (tests.max(1) * looks) as f64;
+    let per_test_alpha = policy.per_look_alpha() / tests.max(1) as f64;
 
     let mut rows = Vec::new();
     let mut failed = Vec::new();
@@ -168,13 +169,12 @@ pub fn run(o: &Options) -> Result<i32> {
     let no_baselines: Vec<Option<Baseline>> = cfg.scenarios.iter().map(|_| None).collect();
     let inv = Invocation {
         command: "calibrate",
-        config: &cfg,
+        policy: &policy,
         machine: Fingerprint::current(),
         compare: true,
         strict: true,
         started,
         wall_s: t0.elapsed().as_secs_f64(),
-        looks,
     };
     let machine = inv.machine.clone();
     let report = judge::judge(inv, inputs_of(&parts, &cfg, &no_baselines));

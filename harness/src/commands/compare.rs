@@ -10,7 +10,7 @@ use super::{Part, Selection};
 use crate::baseline::Baseline;
 use crate::error::Result;
 use crate::fingerprint::Fingerprint;
-use crate::judge::{self, Invocation};
+use crate::judge::{self, Invocation, Policy};
 use crate::rounds::Arm;
 use crate::workspace;
 
@@ -75,20 +75,19 @@ pub fn run(o: &Options) -> Result<i32> {
     let mut parts = vec![Part { exp, scenario_ids: ids, paired_label: Some(format!("A = {label_a}; B = {label_b}")) }];
     let no_baselines: Vec<Option<Baseline>> = cfg.scenarios.iter().map(|_| None).collect();
     let machine = Fingerprint::current();
-    let judge_now = |parts: &[Part], looks: usize| {
+    let judge_now = |parts: &[Part], policy: &Policy| {
         let mut inputs = inputs_of(parts, &cfg, &no_baselines);
         for (i, msg) in &missing {
             inputs.insert((*i).min(inputs.len()), failed_input(&cfg.scenarios[*i].name, msg.clone()));
         }
         let inv = Invocation {
             command: "compare",
-            config: &cfg,
+            policy,
             machine: machine.clone(),
             compare: true,
             strict: false,
             started: started.clone(),
             wall_s: t0.elapsed().as_secs_f64(),
-            looks,
         };
         judge::judge(inv, inputs)
     };

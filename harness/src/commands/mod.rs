@@ -33,36 +33,13 @@ use crate::baseline::{Baseline, BaselineError, Pooled, Recorded};
 use crate::config::{Config, Scenario};
 use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
-use crate::judge::{self, Against, ScenarioInput};
+use crate::judge::{self, Against, Policy, ScenarioInput};
 use crate::model::{Report, RunResult};
 use crate::reference;
 use crate::report::{self, Outputs, Style};
-use crate::rounds::{Arm, Experiment, ReferenceSpec, Round, ScenarioSpec};
+use crate::rounds::{planned_looks, Arm, Experiment, ReferenceSpec, Round, ScenarioSpec, ADAPTIVE_GROWTH};
 use crate::runner::{self, RunOutput};
 use crate::workspace::{self, BuildFlags, Revision};
-
-/// Adaptive sampling doubles the rounds at each look (`runs`, 2 `runs`, 4 `runs`, ... up to `max_runs`; 10, 20, 40 with the bundled configuration): the
-/// number of looks, over which alpha is split, grows only with the logarithm of the budget.
-pub const ADAPTIVE_GROWTH: usize = 2;
-
-/// The rounds after which the looks of an adaptive experiment happen.
-pub(crate) fn look_schedule(initial: usize, max_rounds: usize) -> Vec<usize> {
-    let mut v = vec![initial.max(1)];
-    while *v.last().expect("non-empty") < max_rounds {
-        let next = (v.last().expect("non-empty") * ADAPTIVE_GROWTH).min(max_rounds);
-        v.push(next);
-    }
-    v
-}
-
-/// Planned looks of an adaptive experiment (see [`look_schedule`]). With no budget, one.
-pub(crate) fn planned_looks(initial: usize, max_rounds: usize, budget_s: f64) -> usize {
-    if budget_s <= 0.0 || max_rounds <= initial {
-        1
-    } else {
-        look_schedule(initial, max_rounds).len()
-    }
-}
 
 /// Which configuration, which of its scenarios, and how to build and run them: the options every
 /// configuration-based command shares.
@@ -251,22 +228,23 @@ pub(crate) fn reference_runs(rounds: &[Round]) -> Option<Vec<RunResult>> {
 }
 
 /// Runs the parts' initial rounds, judges, and keeps adding rounds while some verdict is
-/// inconclusive and the budget lasts.
+/// inconclusive and the budget lasts. The judging [`Policy`] is built once, for the planned looks.
 pub(crate) fn run_adaptive(
     parts: &mut [Part],
     cfg: &Config,
     warmup: usize,
-    judge_now: &dyn Fn(&[Part], usize) -> Report,
+    judge_now: &dyn Fn(&[Part], &Policy) -> Report,
 ) -> Report {
     let initial = cfg.run.runs;
     let max_rounds = cfg.run.max_runs.max(initial);
     let looks = planned_looks(initial, max_rounds, cfg.run.budget_s);
+    let policy = Policy::from_config(cfg, looks);
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs_f64(cfg.run.budget_s.max(0.0));
     for p in parts.iter_mut() {
         p.exp.run_rounds(warmup, initial, None);
     }
-    let mut report = judge_now(parts, looks);
+    let mut report = judge_now(parts, &policy);
     while looks > 1
         && !judge::all_decided(&report)
         && Instant::now() < deadline
@@ -279,7 +257,7 @@ pub(crate) fn run_adaptive(
                 p.exp.run_rounds(0, more, Some(deadline));
             }
         }
-        report = judge_now(parts, looks);
+        report = judge_now(parts, &policy);
     }
     for p in parts.iter() {
         p.exp.progress_done();
@@ -388,18 +366,5 @@ pub(crate) fn revision_label(cfg: &Config, rev: Option<&str>, built: &Revision) 
     match (rev, &built.sha) {
         (Some(rev), Some(sha)) => format!("{rev} ({})", workspace::short_sha(sha)),
         _ => format!("working tree ({})", workspace::short_sha(&workspace::describe_head(&cfg.root))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn looks_double_the_rounds_up_to_the_maximum() {
-        assert_eq!(look_schedule(12, 60), [12, 24, 48, 60]);
-        assert_eq!(look_schedule(8, 8), [8]);
-        assert_eq!(planned_looks(12, 60, 30.0), 4);
-        assert_eq!(planned_looks(12, 60, 0.0), 1, "no budget: a fixed design");
     }
 }

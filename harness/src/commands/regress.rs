@@ -20,7 +20,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
-use crate::judge::{self, Invocation};
+use crate::judge::{self, Invocation, Policy};
 use crate::rounds::Arm;
 use crate::workspace::{self, short_sha};
 
@@ -126,16 +126,15 @@ pub fn run(o: &Options) -> Result<i32> {
             paired_label: None,
         });
     }
-    let judge_now = |parts: &[Part], looks: usize| {
+    let judge_now = |parts: &[Part], policy: &Policy| {
         let inv = Invocation {
             command: "regress",
-            config: &cfg,
+            policy,
             machine: machine.clone(),
             compare: true,
             strict: o.strict,
             started: started.clone(),
             wall_s: t0.elapsed().as_secs_f64(),
-            looks,
         };
         judge::judge(inv, inputs_of(parts, &cfg, &baselines))
     };

@@ -9,7 +9,7 @@ use super::{failed_input, now_rfc3339};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
-use crate::judge::{self, Against, Invocation, ScenarioInput};
+use crate::judge::{self, Against, Invocation, Policy, ScenarioInput};
 use crate::report::Outputs;
 use crate::runner::{self, Launch};
 
@@ -65,15 +65,15 @@ pub fn run(o: &Options) -> Result<i32> {
     }
     let input = input.unwrap_or(ScenarioInput { name, outcome: Ok(runs), against: Against::Nothing, reference: None });
     let cfg = Config::ad_hoc();
+    let policy = &Policy::from_config(&cfg, 1);
     let inv = Invocation {
         command: "run",
-        config: &cfg,
+        policy,
         machine: Fingerprint::current(),
         compare: false,
         strict: false,
         started,
         wall_s: t0.elapsed().as_secs_f64(),
-        looks: 1,
     };
     let report = judge::judge(inv, vec![input]);
     super::finish(&report, o.outputs.clone())

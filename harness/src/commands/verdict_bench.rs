@@ -73,7 +73,7 @@ use crate::baseline::Baseline;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
-use crate::judge::{self, Invocation};
+use crate::judge::{self, Invocation, Policy};
 use crate::model::{BenchReport, BenchRow, Proportion, Report, RunResult, ScenarioStatus, Target, BENCH_SCHEMA};
 use crate::report::{self, Document, Format, Style};
 use crate::rounds::{Arm, ReferenceSpec, ScenarioSpec};
@@ -476,16 +476,15 @@ fn run_trial(setup: &Setup<'_>, plan: &Plan, seq: usize, bench_t0: Instant) -> T
         }
     };
     let started = now_rfc3339();
-    let judge_now = |parts: &[Part], looks: usize| {
+    let judge_now = |parts: &[Part], policy: &Policy| {
         let inv = Invocation {
             command: "verdict-bench",
-            config: cfg,
+            policy,
             machine: setup.machine.clone(),
             compare: true,
             strict: false,
             started: started.clone(),
             wall_s: t0.elapsed().as_secs_f64(),
-            looks,
         };
         judge::judge(inv, inputs_of(parts, cfg, &setup.baselines))
     };

@@ -74,6 +74,7 @@
 //! ```
 
 mod compare;
+mod location;
 mod multiple;
 mod noise;
 mod proportion;
@@ -84,10 +85,11 @@ mod verdict;
 mod properties;
 
 pub use compare::{compare_paired, compare_runs, Comparison, Method};
+pub use location::{geo_mean, median};
 pub use multiple::{benjamini_hochberg, holm, Correction};
 pub use noise::{
-    effective_threshold, effective_threshold_at, log_ratio_sd, min_detectable_effect, noise_cv, FLOOR_ALPHA,
-    FLOOR_POWER, MAD_TO_SD,
+    effective_threshold, effective_threshold_at, log_ratio_sd, min_detectable_effect, noise_cv,
+    paired_as_two_sample_cv, FLOOR_ALPHA, FLOOR_POWER, MAD_TO_SD,
 };
 pub use proportion::wilson;
 pub use summary::{grouped_quantile_sorted, quantile_sorted, Metric, RunSummary};

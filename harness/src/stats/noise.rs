@@ -13,8 +13,15 @@ pub const MAD_TO_SD: f64 = 1.4826;
 /// Significance level of the noise floor in [`effective_threshold`]: the conventional 5%, two-sided.
 pub const FLOOR_ALPHA: f64 = 0.05;
 
-/// Power of the noise floor in [`effective_threshold`]: the conventional 80%.
-pub const FLOOR_POWER: f64 = 0.8;
+/// Power of the noise floor in [`effective_threshold`] and in the gate's thresholds
+/// (`judge`): 50%.
+///
+/// Why 0.5 and not the conventional 0.8: at 0.5 the floor is the smallest effect that can be
+/// significant at all (critical t times the standard error), so requiring the estimate to reach it
+/// costs no power beyond the test itself, while the reported threshold says honestly what the
+/// comparison could resolve. At 0.8 the floor demands effects well above significance and halves
+/// the detection of regressions near it.
+pub const FLOOR_POWER: f64 = 0.5;
 
 /// Robust coefficient of variation of run-level values: `1.4826 * MAD / median`.
 ///
@@ -65,6 +72,18 @@ pub fn log_ratio_sd(a: &[f64], b: &[f64]) -> f64 {
     let n = logs.len() as f64;
     let mean = logs.iter().sum::<f64>() / n;
     (logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+}
+
+/// The noise of a paired comparison as the per-side coefficient of variation of a two-sample one:
+/// `sd_log_ratio / sqrt(2)`, where `sd_log_ratio` is [`log_ratio_sd`] of the pairs.
+///
+/// Why: [`min_detectable_effect`] and [`effective_threshold_at`] take a per-side noise and use the
+/// two-sample standard error `cv * sqrt(1/n + 1/n)`; a paired test on `n` rounds has standard error
+/// `sd_log_ratio / sqrt(n)`. With `cv = sd_log_ratio / sqrt(2)` the first gives the second
+/// (`sd / sqrt(2) * sqrt(2 / n)`), so the paired floor comes out of the same formula. (The degrees
+/// of freedom stay the two-sample ones: slightly optimistic for few rounds.)
+pub fn paired_as_two_sample_cv(sd_log_ratio: f64) -> f64 {
+    sd_log_ratio / std::f64::consts::SQRT_2
 }
 
 /// The smallest relative change a two-sample comparison detects with probability `power`, in the
@@ -121,11 +140,12 @@ pub fn min_detectable_effect(
 /// "unchanged" band: `max(configured_min, noise floor)`, with the noise floor
 /// [`min_detectable_effect`]`(noise_cv, n_base, n_cur, FLOOR_ALPHA, FLOOR_POWER)`.
 ///
-/// Why the detectable effect and not the configured number alone: an effect below what the runs can
-/// detect 80% of the time does sometimes come out significant, but then the verdict flips from one CI
-/// run to the next: a flaky gate. Raising the bar to what the data can resolve makes each verdict
-/// reproducible, and makes the band wide enough that an unchanged build whose interval is as wide as
-/// the noise says can still be judged "unchanged" instead of "inconclusive". The floor grows with the
+/// Why the detectable effect and not the configured number alone: an effect smaller than the
+/// runs can resolve at all is a coin flip near the noise floor, and calling it would make a flaky
+/// gate. Raising the bar to what the data can resolve (at [`FLOOR_POWER`], see there) keeps a
+/// noisy checkpoint from raising an alarm on a change smaller than its own jitter, and makes the
+/// band wide enough that an unchanged build whose interval is as wide as the noise says can still
+/// be judged "unchanged" instead of "inconclusive". The floor grows with the
 /// noise and shrinks with more runs, so buying more runs is how one buys a smaller threshold.
 ///
 /// Pass the noise of both sides (e.g. the larger of the baseline's and the current runs'
@@ -231,6 +251,15 @@ mod tests {
             min_detectable_effect(0.03, 8, 8, 0.05, 0.0),
             Err(StatsError::InvalidProbability { name: "power", .. })
         ));
+    }
+
+    #[test]
+    fn stats_paired_as_two_sample_cv_gives_the_paired_standard_error() {
+        // Two-sample se with cv = sd/sqrt(2) on n rounds a side equals the paired sd/sqrt(n).
+        let (sd, n) = (0.03_f64, 9.0_f64);
+        let cv = paired_as_two_sample_cv(sd);
+        assert!((cv * (2.0 / n).sqrt() - sd / n.sqrt()).abs() < 1e-15);
+        assert_eq!(paired_as_two_sample_cv(0.0), 0.0);
     }
 
     #[test]

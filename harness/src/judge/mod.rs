@@ -1,0 +1,464 @@
+//! From runs and baselines to a [`Report`]: the analysis layer that composes [`crate::stats`].
+//!
+//! One invocation is one family of tests: every (scenario, checkpoint, metric) compared is a
+//! test, and the correction (Holm by default) controls the chance of *any* false alarm across
+//! all of them. Confidence intervals use the level that matches the correction
+//! ([`stats::Correction::interval_confidence`]), and the threshold of each test is the larger of the
+//! configured minimum effect and the smallest effect its noise lets us detect at that level, so a
+//! noisy checkpoint cannot raise an alarm on a change smaller than its own jitter.
+
+use std::collections::BTreeSet;
+
+use crate::baseline::Baseline;
+use crate::drift;
+use crate::fingerprint::Fingerprint;
+use crate::model::{
+    CheckpointResult, DriftCorrection, MetricResult, Mode, Presence, Report, RunResult, ScenarioResult, ScenarioStatus,
+    Tally, REPORT_SCHEMA,
+};
+use crate::stats::{self, Comparison, Metric, Verdict};
+
+mod policy;
+#[cfg(test)]
+mod tests;
+
+pub use policy::{Policy, TestKind};
+
+/// What the current runs of a scenario are compared with.
+pub enum Against {
+    /// Nothing (measure only, or no baseline exists).
+    Nothing,
+    /// A committed baseline.
+    Baseline(Box<Baseline>),
+    /// The other arm of a paired experiment: its runs, aligned round by round with the current
+    /// runs (`runs[i]` and the current `i`-th run come from the same round).
+    Paired {
+        /// What it is, in words (e.g. `main@1a2b3c4`).
+        label: String,
+        /// Its runs.
+        runs: Vec<RunResult>,
+    },
+}
+
+/// What the runner produced for one scenario, and what to compare it with.
+pub struct ScenarioInput {
+    /// Scenario name.
+    pub name: String,
+    /// The measured runs, or why the scenario failed.
+    pub outcome: Result<Vec<RunResult>, String>,
+    /// The comparison partner.
+    pub against: Against,
+    /// Baseline mode only: the reference workload's run next to each current run (aligned with
+    /// `outcome`), for drift correction; see [`crate::drift`].
+    pub reference: Option<Vec<RunResult>>,
+}
+
+/// Invocation-wide facts for the report.
+pub struct Invocation<'a> {
+    /// The command name.
+    pub command: &'a str,
+    /// How to judge (level, correction, planned looks, per-checkpoint metrics and effects).
+    pub policy: &'a Policy,
+    /// This machine.
+    pub machine: Fingerprint,
+    /// Whether to compare at all (false for `run` and `baseline`).
+    pub compare: bool,
+    /// Whether cross-machine verdicts gate.
+    pub strict: bool,
+    /// Start time, RFC 3339.
+    pub started: String,
+    /// Wall time so far, s.
+    pub wall_s: f64,
+}
+
+/// One test of the family.
+struct Test {
+    scenario: usize,
+    checkpoint: usize,
+    metric: usize,
+    /// Baseline values (or arm A's, round by round).
+    base: Vec<f64>,
+    /// Current values (or arm B's).
+    cur: Vec<f64>,
+    kind: TestKind,
+    min_effect: f64,
+    /// Noise stored in the baseline (measured by `calibrate`, or at recording): the threshold
+    /// follows the larger of it and the noise seen now.
+    stored_noise: f64,
+}
+
+impl Test {
+    fn compare(&self, confidence: f64) -> Option<Comparison> {
+        self.kind.compare(&self.base, &self.cur, confidence).ok()
+    }
+
+    fn noise(&self) -> f64 {
+        self.kind.live_noise(&self.base, &self.cur).max(self.stored_noise)
+    }
+}
+
+fn current_values(runs: &[RunResult], cp: &str, metric: Metric) -> Vec<f64> {
+    runs.iter().filter_map(|r| r.checkpoints.get(cp)?.summary.map(|s| s.get(metric))).collect()
+}
+
+/// Builds the report: classifies each scenario, collects its tests, decides the family, tallies.
+pub fn judge(inv: Invocation<'_>, inputs: Vec<ScenarioInput>) -> Report {
+    let policy = inv.policy;
+    let mut scenarios = Vec::with_capacity(inputs.len());
+    let mut tests: Vec<Test> = Vec::new();
+    for (si, input) in inputs.iter().enumerate() {
+        let runs = match &input.outcome {
+            Ok(r) => r,
+            Err(msg) => {
+                scenarios.push(failed(&input.name, msg));
+                continue;
+            }
+        };
+        let c = classify(&inv, input, runs);
+        let checkpoints = collect(policy, si, &input.name, runs, &c, &mut tests);
+        scenarios.push(ScenarioResult {
+            name: input.name.clone(),
+            status: c.status,
+            mode: c.mode,
+            runs: runs.len(),
+            baseline_runs: match &c.partner {
+                Partner::Baseline(b) => b.recorded.runs,
+                Partner::Paired(_, a) => a.len(),
+                Partner::None => 0,
+            },
+            machine_note: c.machine_note,
+            against: c.against,
+            drift: c.drift,
+            floor_ns: c.floor_ns,
+            checkpoints,
+            run_results: runs.clone(),
+        });
+    }
+    decide(&mut scenarios, &tests, policy);
+    let (tally, exit_code) = tally(&scenarios, inv.strict);
+    Report {
+        schema: REPORT_SCHEMA,
+        command: inv.command.to_owned(),
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        started: inv.started,
+        wall_s: inv.wall_s,
+        machine: inv.machine,
+        alpha: policy.alpha,
+        correction: policy.correction,
+        strict: inv.strict,
+        looks: policy.looks,
+        scenarios,
+        tally,
+        exit_code,
+    }
+}
+
+/// The result of a scenario that did not run.
+fn failed(name: &str, msg: &str) -> ScenarioResult {
+    ScenarioResult {
+        name: name.to_owned(),
+        status: ScenarioStatus::Failed(msg.to_owned()),
+        mode: Mode::Measure,
+        runs: 0,
+        baseline_runs: 0,
+        machine_note: None,
+        against: None,
+        drift: None,
+        floor_ns: 0.0,
+        checkpoints: Vec::new(),
+        run_results: Vec::new(),
+    }
+}
+
+/// What a scenario that ran is compared with, and how.
+struct Classified<'a> {
+    status: ScenarioStatus,
+    mode: Mode,
+    partner: Partner<'a>,
+    machine_note: Option<String>,
+    /// The partner in words.
+    against: Option<String>,
+    /// Drift correction: (baseline speeds, current speeds), one per run; see [`crate::drift`].
+    speeds: Option<(Vec<f64>, Vec<f64>)>,
+    drift: Option<DriftCorrection>,
+    floor_ns: f64,
+}
+
+/// Status, mode, partner and drift correction of a scenario that ran.
+fn classify<'a>(inv: &Invocation<'_>, input: &'a ScenarioInput, runs: &[RunResult]) -> Classified<'a> {
+    let floor_ns = stats::median(&runs.iter().map(|r| r.floor_ns).collect::<Vec<_>>()).unwrap_or(0.0);
+    let mut machine = inv.machine.clone();
+    machine.tick_hz = stats::median(&runs.iter().map(|r| r.tick_hz).collect::<Vec<_>>()).unwrap_or(0.0);
+    let partner = if inv.compare { Partner::of(&input.against) } else { Partner::None };
+    let (status, mode, machine_note) = match &partner {
+        Partner::None if inv.compare => (ScenarioStatus::NoBaseline, Mode::Measure, None),
+        Partner::None => (ScenarioStatus::Measured, Mode::Measure, None),
+        Partner::Paired(..) => (ScenarioStatus::Compared, Mode::Paired, None),
+        Partner::Baseline(b) => match b.machine.machine_difference(&machine) {
+            Some(note) => (ScenarioStatus::Compared, Mode::CrossMachine, Some(note)),
+            None => (ScenarioStatus::Compared, Mode::Baseline, b.machine.toolchain_difference(&machine)),
+        },
+    };
+    // Drift correction: both sides must have reference runs aligned with their runs, from the
+    // same reference build. Every metric is judged relative to the same speed measure.
+    let speeds = (|| -> Option<(Vec<f64>, Vec<f64>)> {
+        let Partner::Baseline(b) = &partner else { return None };
+        let refs = input.reference.as_ref().filter(|r| r.len() == runs.len())?;
+        let cur: Option<Vec<f64>> = refs.iter().map(|r| drift::speed(r, drift::SPEED_METRIC)).collect();
+        let base = drift::baseline_speed(b, drift::SPEED_METRIC).filter(|v| v.len() == b.recorded.runs)?;
+        Some((base.to_vec(), cur?))
+    })();
+    // Speeds are positive (drift::speed, and baselines store what it gave), so both means exist.
+    let drift = speeds.as_ref().and_then(|(base, cur)| {
+        Some(DriftCorrection {
+            factor: stats::geo_mean(cur)? / stats::geo_mean(base)?,
+            current_runs: cur.len(),
+            baseline_runs: base.len(),
+        })
+    });
+    let against = match &partner {
+        Partner::None => None,
+        Partner::Baseline(b) => Some(format!(
+            "baseline recorded {} from commit {} ({} runs)",
+            b.recorded.date, b.recorded.commit, b.recorded.runs
+        )),
+        Partner::Paired(label, _) => Some(format!("{label}, run interleaved with the current build")),
+    };
+    Classified { status, mode, partner, machine_note, against, speeds, drift, floor_ns }
+}
+
+/// The checkpoints of scenario `si` (every name seen on either side, sorted), with a metric row
+/// per judged metric; appends a test to `tests` for every row with enough data on both sides.
+fn collect(
+    policy: &Policy,
+    si: usize,
+    scenario: &str,
+    runs: &[RunResult],
+    c: &Classified<'_>,
+    tests: &mut Vec<Test>,
+) -> Vec<CheckpointResult> {
+    let current_names: BTreeSet<&String> = runs.iter().flat_map(|r| r.checkpoints.keys()).collect();
+    let mut names: BTreeSet<&String> = current_names.clone();
+    match &c.partner {
+        Partner::Baseline(b) => names.extend(b.checkpoints.keys()),
+        Partner::Paired(_, a) => names.extend(a.iter().flat_map(|r| r.checkpoints.keys())),
+        Partner::None => {}
+    }
+    let kind = match c.partner {
+        Partner::Paired(..) => TestKind::Paired,
+        _ => TestKind::Unpaired,
+    };
+    let mut checkpoints = Vec::new();
+    for cp in names {
+        let in_cur = current_names.contains(cp);
+        let in_base = match &c.partner {
+            Partner::Baseline(b) => b.checkpoints.contains_key(cp),
+            Partner::Paired(_, a) => a.iter().any(|r| r.checkpoints.contains_key(cp)),
+            Partner::None => false,
+        };
+        let presence = match (in_base, in_cur) {
+            (true, true) => Presence::Both,
+            (true, false) => Presence::BaselineOnly,
+            _ => Presence::CurrentOnly,
+        };
+        let cps: Vec<_> = runs.iter().filter_map(|r| r.checkpoints.get(cp)).collect();
+        let calls_per_run =
+            if cps.is_empty() { 0.0 } else { cps.iter().map(|c| c.count as f64).sum::<f64>() / cps.len() as f64 };
+        let mut metrics = Vec::new();
+        if presence == Presence::Both {
+            let min_effect = policy.min_effect(scenario, cp, kind);
+            for &metric in policy.metrics(scenario, cp) {
+                let (base, cur) = match &c.partner {
+                    Partner::Baseline(b) => (
+                        b.values(cp, metric).map(<[f64]>::to_vec).unwrap_or_default(),
+                        current_values(runs, cp, metric),
+                    ),
+                    // Only rounds where both arms measured the checkpoint form pairs.
+                    Partner::Paired(_, a) => a
+                        .iter()
+                        .zip(runs)
+                        .filter_map(|(ra, rb)| {
+                            let x = ra.checkpoints.get(cp)?.summary?.get(metric);
+                            let y = rb.checkpoints.get(cp)?.summary?.get(metric);
+                            Some((x, y))
+                        })
+                        .unzip(),
+                    Partner::None => (Vec::new(), Vec::new()),
+                };
+                // Shown values are raw medians; the test below may use drift-corrected ones.
+                metrics.push(MetricResult {
+                    metric,
+                    baseline_ns: stats::median(&base),
+                    current_ns: stats::median(&cur),
+                    comparison: None,
+                    p_adjusted: None,
+                    threshold: min_effect,
+                    verdict: Verdict::Inconclusive,
+                });
+                let (base, cur) = match &c.speeds {
+                    Some((sb, sc)) if base.len() == sb.len() && cur.len() == sc.len() => (
+                        base.iter().zip(sb).map(|(v, s)| v / s).collect(),
+                        cur.iter().zip(sc).map(|(v, s)| v / s).collect(),
+                    ),
+                    _ => (base, cur),
+                };
+                if base.len() >= 2 && cur.len() >= 2 {
+                    tests.push(Test {
+                        scenario: si,
+                        checkpoint: checkpoints.len(),
+                        metric: metrics.len() - 1,
+                        base,
+                        cur,
+                        kind,
+                        min_effect,
+                        stored_noise: match &c.partner {
+                            Partner::Baseline(b) => b.noise(cp, metric).unwrap_or(0.0),
+                            _ => 0.0,
+                        },
+                    });
+                }
+            }
+        }
+        checkpoints.push(CheckpointResult {
+            name: cp.clone(),
+            presence,
+            calls_per_run,
+            lost: cps.iter().map(|c| c.lost).sum(),
+            clamped: cps.iter().map(|c| c.clamped).sum(),
+            metrics,
+            verdict: Verdict::Inconclusive,
+        });
+    }
+    checkpoints
+}
+
+/// Runs the family of tests: p-values, correction, intervals at the matching level, thresholds,
+/// verdicts; writes them into `scenarios`.
+fn decide(scenarios: &mut [ScenarioResult], tests: &[Test], policy: &Policy) {
+    let alpha = policy.per_look_alpha();
+    let correction = policy.correction;
+    let m = tests.len();
+    if m > 0 {
+        // p-values do not depend on the interval level; compute them first, each from its own
+        // test (paired or not), so the p-value and the interval the verdict reads agree.
+        let p: Vec<f64> = tests.iter().map(|t| t.compare(0.95).map_or(1.0, |c| c.p_value)).collect();
+        let adjusted = correction.adjust(&p);
+        let selected = adjusted.iter().filter(|&&a| a < alpha).count();
+        let confidence = correction.interval_confidence(alpha, m, selected).unwrap_or(1.0 - alpha / m as f64);
+        // "Unchanged" is an equivalence test per comparison (two one-sided tests at the per-look
+        // alpha), against the configured margin: see stats::judge_with_equivalence.
+        let equivalence_confidence = 1.0 - 2.0 * alpha;
+        for (i, t) in tests.iter().enumerate() {
+            let cmp = t.compare(confidence);
+            let equivalence = t.compare(equivalence_confidence);
+            let threshold = stats::effective_threshold_at(
+                t.min_effect,
+                t.noise(),
+                t.base.len(),
+                t.cur.len(),
+                1.0 - confidence,
+                stats::FLOOR_POWER,
+            )
+            .unwrap_or(t.min_effect);
+            let mr = &mut scenarios[t.scenario].checkpoints[t.checkpoint].metrics[t.metric];
+            mr.threshold = threshold;
+            mr.p_adjusted = Some(adjusted[i]);
+            mr.comparison = cmp;
+            mr.verdict = match (cmp, equivalence) {
+                (Some(c), Some(e)) => {
+                    stats::judge_with_equivalence(&c, &e, adjusted[i], alpha, threshold, t.min_effect)
+                }
+                _ => Verdict::Inconclusive,
+            };
+        }
+    }
+    for s in scenarios {
+        for c in &mut s.checkpoints {
+            c.verdict = overall(c.metrics.iter().map(|m| m.verdict));
+        }
+    }
+}
+
+/// Counts the checkpoint verdicts and maps them to the exit code: a failed scenario first, then
+/// a gating regression (same machine, or any machine under `strict`).
+fn tally(scenarios: &[ScenarioResult], strict: bool) -> (Tally, i32) {
+    let mut tally = Tally::default();
+    let mut gating_regression = false;
+    for s in scenarios {
+        if matches!(s.status, ScenarioStatus::Failed(_)) {
+            tally.failed_scenarios += 1;
+        }
+        if s.status != ScenarioStatus::Compared {
+            continue;
+        }
+        for c in &s.checkpoints {
+            if c.presence != Presence::Both {
+                tally.one_sided += 1;
+                continue;
+            }
+            match c.verdict {
+                Verdict::Regressed => {
+                    tally.regressed += 1;
+                    if s.mode != Mode::CrossMachine || strict {
+                        gating_regression = true;
+                    }
+                }
+                Verdict::Improved => tally.improved += 1,
+                Verdict::Unchanged => tally.unchanged += 1,
+                Verdict::Inconclusive => tally.inconclusive += 1,
+            }
+        }
+    }
+    let exit_code = if tally.failed_scenarios > 0 {
+        crate::exit_code::SCENARIO_FAILED
+    } else if gating_regression {
+        crate::exit_code::REGRESSION
+    } else {
+        crate::exit_code::PASS
+    };
+    (tally, exit_code)
+}
+
+/// The comparison partner, borrowed.
+enum Partner<'a> {
+    None,
+    Baseline(&'a Baseline),
+    Paired(&'a str, &'a [RunResult]),
+}
+
+impl<'a> Partner<'a> {
+    fn of(a: &'a Against) -> Partner<'a> {
+        match a {
+            Against::Nothing => Partner::None,
+            Against::Baseline(b) => Partner::Baseline(b),
+            Against::Paired { label, runs } => Partner::Paired(label, runs),
+        }
+    }
+}
+
+/// Whether every comparable (checkpoint, metric) of the report is decided (not inconclusive):
+/// the stopping rule of adaptive sampling.
+pub fn all_decided(report: &Report) -> bool {
+    report
+        .scenarios
+        .iter()
+        .filter(|s| s.status == ScenarioStatus::Compared)
+        .flat_map(|s| &s.checkpoints)
+        .flat_map(|c| &c.metrics)
+        .all(|m| m.verdict != Verdict::Inconclusive)
+}
+
+/// Regressed if any regressed; else improved if any improved; else unchanged if all unchanged
+/// (and there was at least one); else inconclusive.
+fn overall(vs: impl Iterator<Item = Verdict>) -> Verdict {
+    let vs: Vec<Verdict> = vs.collect();
+    if vs.contains(&Verdict::Regressed) {
+        Verdict::Regressed
+    } else if vs.contains(&Verdict::Improved) {
+        Verdict::Improved
+    } else if !vs.is_empty() && vs.iter().all(|&v| v == Verdict::Unchanged) {
+        Verdict::Unchanged
+    } else {
+        Verdict::Inconclusive
+    }
+}
