@@ -35,6 +35,7 @@
 //! Inputs come from fixed seeds; the measured sections do not allocate; every result is folded
 //! into a checksum that goes through [`black_box`].
 
+use crate::stats::SplitMix64;
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -71,24 +72,6 @@ const TEXT_BYTES: usize = 64 * 1024;
 /// Iterations between limit checks and `poll_attach` calls (~0.2-0.5 ms).
 const CHECK_EVERY: u64 = 256;
 
-/// splitmix64: a tiny deterministic generator for the inputs.
-#[derive(Clone, Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// The reference workload's state: all inputs, built once from a seed.
 #[derive(Clone, Debug)]
 pub struct Workload {
@@ -103,10 +86,10 @@ pub struct Workload {
 impl Workload {
     /// Builds the inputs from `seed` (deterministically; allocates ~1.1 MiB).
     pub fn new(seed: u64) -> Workload {
-        let mut rng = Rng(seed);
+        let mut rng = SplitMix64::new(seed);
         let mut mix = [0u64; ALU_WORDS];
         for m in &mut mix {
-            *m = rng.next();
+            *m = rng.next_u64();
         }
         // Sattolo's algorithm: a random permutation that is one single cycle through every entry.
         let mut next: Vec<u32> = (0..CACHE_ENTRIES as u32).collect();
@@ -118,7 +101,7 @@ impl Workload {
         while text.len() < TEXT_BYTES {
             push_record(&mut rng, &mut text);
         }
-        Workload { mix, alu_state: rng.next(), next, cursor: 0, text, text_pos: 0 }
+        Workload { mix, alu_state: rng.next_u64(), next, cursor: 0, text, text_pos: 0 }
     }
 
     /// `ref_alu`: a dependent multiply/xor/shift chain over a 64-word array.
@@ -208,7 +191,7 @@ impl Workload {
 }
 
 /// One seeded text record: 4-10 comma-separated fields (numbers, words, `key=value`), then `\n`.
-fn push_record(rng: &mut Rng, out: &mut Vec<u8>) {
+fn push_record(rng: &mut SplitMix64, out: &mut Vec<u8>) {
     let fields = 4 + rng.below(7);
     for f in 0..fields {
         if f > 0 {

@@ -15,6 +15,7 @@
 //! Every process run goes through the experiment's [`Launcher`] ([`runner::run_once`] unless
 //! replaced), so the design can be tested without processes.
 
+use crate::stats::SplitMix64;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -112,18 +113,9 @@ pub struct Experiment {
     /// Per scenario: its measured rounds, or the first failure (a failed scenario is not run
     /// again).
     pub results: Vec<Result<Vec<Round>, String>>,
-    rng: u64,
+    rng: SplitMix64,
     rounds_done: usize,
     started: Instant,
-}
-
-/// splitmix64: a tiny deterministic generator for shuffling.
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 impl Experiment {
@@ -141,7 +133,7 @@ impl Experiment {
             cpu: runner::measurement_cpu(),
             launcher: Box::new(runner::run_once),
             results: (0..n).map(|_| Ok(Vec::new())).collect(),
-            rng: seed,
+            rng: SplitMix64::new(seed),
             rounds_done: 0,
             started: Instant::now(),
         }
@@ -202,9 +194,7 @@ impl Experiment {
             }
             let round_no = self.rounds_done + 1;
             let mut order: Vec<usize> = (0..n).collect();
-            for i in (1..n).rev() {
-                order.swap(i, (splitmix(&mut self.rng) % (i as u64 + 1)) as usize);
-            }
+            self.rng.shuffle(&mut order);
             for si in order {
                 if self.results[si].is_err() {
                     continue;
@@ -380,7 +370,7 @@ mod tests {
     fn shuffled_order_covers_every_scenario_each_round() {
         let n = 5;
         let (mut e, log) = experiment(n, &["A"], false, &[]);
-        e.rng = 42; // deterministic shuffles
+        e.rng = SplitMix64::new(42); // deterministic shuffles
         e.run_rounds(0, 8, None);
         let got = launches(&log);
         let want: Vec<String> = (0..n).map(|i| format!("A/s{i}")).collect();

@@ -174,7 +174,7 @@ impl Pooled {
     }
 
     /// The pooled values `value(m)`, one per `m` in [`Metric::POOLED`].
-    fn from_fn(mut value: impl FnMut(Metric) -> f64) -> Pooled {
+    pub fn from_fn(mut value: impl FnMut(Metric) -> f64) -> Pooled {
         Pooled { p50: value(Metric::P50), p90: value(Metric::P90), p99: value(Metric::P99), p999: value(Metric::P999) }
     }
 

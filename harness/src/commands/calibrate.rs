@@ -160,7 +160,8 @@ pub fn run(o: &Options) -> Result<i32> {
         let speed: Option<Vec<f64>> =
             rounds.iter().map(|r| r.reference.as_ref().and_then(|x| drift::speed(x, drift::SPEED_METRIC))).collect();
         // min and max are single calls: too quantised and too wild to gate on; not shown.
-        let metrics = [Metric::P50, Metric::P90, Metric::P99, Metric::P999, Metric::Mean];
+        let metrics: Vec<Metric> =
+            Metric::ALL.into_iter().filter(|m| !matches!(m, Metric::Min | Metric::Max)).collect();
         rows.extend(noise_rows(&s.name, &a, &b, speed.as_deref(), &metrics, per_test_alpha, cfg.run.runs));
     }
 

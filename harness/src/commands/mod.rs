@@ -39,6 +39,7 @@ use crate::reference;
 use crate::report::{self, Outputs, Style};
 use crate::rounds::{planned_looks, Arm, Experiment, ReferenceSpec, Round, ScenarioSpec, ADAPTIVE_GROWTH};
 use crate::runner::{self, RunOutput};
+use crate::stats::Metric;
 use crate::workspace::{self, BuildFlags, Revision};
 
 /// Which configuration, which of its scenarios, and how to build and run them: the options every
@@ -355,8 +356,9 @@ fn pool(runs: &[&RunOutput]) -> BTreeMap<String, Pooled> {
     merged
         .into_iter()
         .map(|(cp, h)| {
-            let q = |p: f64| h.value_at_quantile(p) as f64 / runner::POOL_UNITS_PER_NS;
-            (cp, Pooled { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999) })
+            // Every pooled metric is a quantile.
+            let q = |m: Metric| h.value_at_quantile(m.quantile().unwrap_or(0.5)) as f64 / runner::POOL_UNITS_PER_NS;
+            (cp, Pooled::from_fn(q))
         })
         .collect()
 }

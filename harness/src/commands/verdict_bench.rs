@@ -220,15 +220,6 @@ pub struct Row {
 /// The time limit of the detection target, per scenario.
 pub const DETECT_WITHIN_S: f64 = 60.0;
 
-fn median_of(v: &mut [f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
-}
-
 /// Aggregates trial records into rows, by mode then size.
 pub fn aggregate(trials: &[TrialRecord]) -> Vec<Row> {
     let mut groups: BTreeMap<(BenchMode, u64), Vec<&TrialRecord>> = BTreeMap::new();
@@ -239,8 +230,8 @@ pub fn aggregate(trials: &[TrialRecord]) -> Vec<Row> {
         .into_iter()
         .map(|((mode, size), ts)| {
             let ok: Vec<&&TrialRecord> = ts.iter().filter(|t| t.error.is_none()).collect();
-            let mut walls: Vec<f64> = ok.iter().map(|t| t.wall_s).collect();
-            let mut ratios: Vec<f64> = ok.iter().filter_map(|t| t.planted_ratio.get("p50").copied()).collect();
+            let walls: Vec<f64> = ok.iter().map(|t| t.wall_s).collect();
+            let ratios: Vec<f64> = ok.iter().filter_map(|t| t.planted_ratio.get("p50").copied()).collect();
             Row {
                 mode,
                 size: f64::from_bits(size),
@@ -250,9 +241,9 @@ pub fn aggregate(trials: &[TrialRecord]) -> Vec<Row> {
                 detected_in_time: ok.iter().filter(|t| t.detected && t.wall_s <= DETECT_WITHIN_S).count(),
                 inconclusive: ok.iter().filter(|t| t.planted_verdict == Some(Verdict::Inconclusive)).count(),
                 false_alarms: ok.iter().filter(|t| t.false_alarm).count(),
-                median_wall_s: median_of(&mut walls).unwrap_or(f64::NAN),
+                median_wall_s: stats::median(&walls).unwrap_or(f64::NAN),
                 max_wall_s: walls.iter().copied().fold(f64::NAN, f64::max),
-                median_p50_ratio: median_of(&mut ratios),
+                median_p50_ratio: stats::median(&ratios),
             }
         })
         .collect();
@@ -413,13 +404,6 @@ struct ScoredTrial {
     drift_factor: Option<f64>,
 }
 
-fn geo_mean(v: &[f64]) -> Option<f64> {
-    if v.is_empty() || v.iter().any(|x| x.is_nan() || *x <= 0.0) {
-        return None;
-    }
-    Some((v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp())
-}
-
 fn means(runs: &[RunResult], cp: &str) -> Vec<f64> {
     runs.iter().filter_map(|r| r.checkpoints.get(cp)?.summary.map(|s| s.get(Metric::Mean))).collect()
 }
@@ -536,7 +520,7 @@ fn run_trial(setup: &Setup<'_>, plan: &Plan, seq: usize, bench_t0: Instant) -> T
                 .map(<[f64]>::to_vec)
                 .unwrap_or_default(),
         };
-        rec.planted_mean_ratio = geo_mean(&means(&cur, cp)).zip(geo_mean(&base)).map(|(c, b)| c / b);
+        rec.planted_mean_ratio = stats::geo_mean(&means(&cur, cp)).zip(stats::geo_mean(&base)).map(|(c, b)| c / b);
     }
     rec
 }

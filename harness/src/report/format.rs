@@ -152,17 +152,12 @@ pub(crate) fn per_run(n: f64) -> String {
     }
 }
 
-/// Median of a few values (the per-run values of one metric, for the Measure table): the mean of
-/// the two middle values for an even count, `None` for none. The only statistic the reporters
-/// take, and only to display what `run` measured; verdicts never come from it.
+/// Median of the per-run values of one metric, for the Measure table (values without a number
+/// skipped): the only statistic the reporters take, and only to display what `run` measured;
+/// verdicts never come from it.
 pub(crate) fn median(values: &[f64]) -> Option<f64> {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_unstable_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    Some(if v.len() % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 })
+    let v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+    crate::stats::median(&v)
 }
 
 /// Human name of a correction.
@@ -320,7 +315,7 @@ pub(crate) fn summary(report: &Report) -> String {
 }
 
 /// The metrics of the Measure table, in display order (their names are the column labels).
-pub(crate) const MEASURE_METRICS: [Metric; 7] = Metric::ALL;
+pub(crate) const MEASURE_METRICS: [Metric; Metric::ALL.len()] = Metric::ALL;
 
 /// Per-checkpoint figures of a Measure-mode scenario: the median over runs of each run's count
 /// and of each metric, plus lost/clamped samples summed over runs.
@@ -330,7 +325,7 @@ pub(crate) struct MeasureRow<'a> {
     /// Median calls per run.
     pub calls_per_run: Option<f64>,
     /// Median over runs of each of [`MEASURE_METRICS`], in ns (`None`: no run had samples).
-    pub metrics: [Option<f64>; 7],
+    pub metrics: [Option<f64>; Metric::ALL.len()],
     /// Samples lost over all runs.
     pub lost: u64,
     /// Durations clamped over all runs.
@@ -347,7 +342,7 @@ pub(crate) fn measure_rows(s: &crate::model::ScenarioResult) -> Vec<MeasureRow<'
         .map(|name| {
             let runs: Vec<_> = s.run_results.iter().filter_map(|r| r.checkpoints.get(name)).collect();
             let counts: Vec<f64> = runs.iter().map(|c| c.count as f64).collect();
-            let mut metrics = [None; 7];
+            let mut metrics = [None; Metric::ALL.len()];
             for (slot, metric) in metrics.iter_mut().zip(MEASURE_METRICS) {
                 let values: Vec<f64> = runs.iter().filter_map(|c| c.summary.as_ref()).map(|s| s.get(metric)).collect();
                 *slot = median(&values);

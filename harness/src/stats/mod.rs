@@ -78,6 +78,7 @@ mod location;
 mod multiple;
 mod noise;
 mod proportion;
+mod rng;
 mod summary;
 mod verdict;
 
@@ -92,6 +93,7 @@ pub use noise::{
     paired_as_two_sample_cv, FLOOR_ALPHA, FLOOR_POWER, MAD_TO_SD,
 };
 pub use proportion::wilson;
+pub use rng::SplitMix64;
 pub use summary::{grouped_quantile_sorted, quantile_sorted, Metric, RunSummary};
 pub use verdict::{judge, judge_with_equivalence, Verdict};
 

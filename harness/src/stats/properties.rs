@@ -5,25 +5,14 @@
 
 use super::*;
 
-/// splitmix64 (Steele, Lea & Flood 2014): tiny, fast, good enough for simulation, and ours, so
-/// the stream never changes under us with a dependency update.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in the open interval (0, 1).
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
+/// Draws for the simulations, on the harness's one generator.
+trait Draw {
     /// Standard normal (Box–Muller; one of the pair is discarded, simplicity over speed).
+    fn normal(&mut self) -> f64;
+    fn lognormal(&mut self, n: usize, median: f64, sigma: f64) -> Vec<f64>;
+}
+
+impl Draw for SplitMix64 {
     fn normal(&mut self) -> f64 {
         let (u1, u2) = (self.uniform(), self.uniform());
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
@@ -55,7 +44,7 @@ fn verdict_single(base: &[f64], cur: &[f64], threshold: f64) -> (Verdict, Compar
 
 #[test]
 fn stats_prop_generator_is_sane() {
-    let mut rng = SplitMix64(1);
+    let mut rng = SplitMix64::new(1);
     let n = 20_000;
     let x: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
     let mean = x.iter().sum::<f64>() / n as f64;
@@ -66,7 +55,7 @@ fn stats_prop_generator_is_sane() {
 #[test]
 fn stats_prop_aa_false_alarms_are_controlled() {
     // A/A: both sides from the same log-normal (4% run-to-run spread), 8 runs each.
-    let mut rng = SplitMix64(0x5EED_0001);
+    let mut rng = SplitMix64::new(0x5EED_0001);
     let (mut significant, mut regressed_t0, mut regressed_gate) = (0, 0, 0);
     for _ in 0..TRIALS {
         let base = rng.lognormal(8, 250.0, 0.04);
@@ -94,7 +83,7 @@ fn stats_prop_aa_with_disturbed_processes_stays_under_two_alpha() {
     // A rougher, non-normal model of this machine: 3% log-normal spread, and each process with
     // probability 0.2 lands in a "slow layout" 3-9% slower (the fixed per-process offsets seen in
     // machine-facts.md). Still A/A, so any "regressed" is a false alarm.
-    let mut rng = SplitMix64(0x5EED_0002);
+    let mut rng = SplitMix64::new(0x5EED_0002);
     let draw = |rng: &mut SplitMix64| -> Vec<f64> {
         (0..8)
             .map(|_| {
@@ -118,7 +107,7 @@ fn stats_prop_aa_with_disturbed_processes_stays_under_two_alpha() {
 #[test]
 fn stats_prop_planted_regression_is_found() {
     // +20% with 2% noise, 8 runs a side, a 5% threshold: found essentially every time.
-    let mut rng = SplitMix64(0x5EED_0003);
+    let mut rng = SplitMix64::new(0x5EED_0003);
     let mut regressed = 0;
     for _ in 0..TRIALS {
         let base = rng.lognormal(8, 1000.0, 0.02);
@@ -140,7 +129,7 @@ fn stats_prop_planted_regression_is_found() {
 
 #[test]
 fn stats_prop_welch_interval_covers_the_true_ratio() {
-    let mut rng = SplitMix64(0x5EED_0004);
+    let mut rng = SplitMix64::new(0x5EED_0004);
     for (conf, nb, nc, sb, sc) in [
         (0.95, 8, 8, 0.03, 0.03),
         (0.90, 5, 12, 0.02, 0.06), // unequal sizes and spreads: what Welch is for
@@ -167,7 +156,7 @@ fn stats_prop_welch_interval_covers_the_true_ratio() {
 fn stats_prop_paired_interval_covers_and_pairing_cancels_drift() {
     // Rounds share a large drift (10% log spread: the machine's slow and fast spells); within a
     // round A and B differ only by 1% noise and a planted +3%.
-    let mut rng = SplitMix64(0x5EED_0005);
+    let mut rng = SplitMix64::new(0x5EED_0005);
     let true_ratio = 1.03;
     let (mut covered, mut paired_found, mut welch_found) = (0, 0, 0);
     for _ in 0..TRIALS {
@@ -192,7 +181,7 @@ fn stats_prop_paired_interval_covers_and_pairing_cancels_drift() {
 
 #[test]
 fn stats_prop_paired_aa_false_alarms() {
-    let mut rng = SplitMix64(0x5EED_0006);
+    let mut rng = SplitMix64::new(0x5EED_0006);
     let (mut significant, mut rank_significant) = (0, 0);
     for _ in 0..TRIALS {
         let a = rng.lognormal(8, 50.0, 0.03);
@@ -216,7 +205,7 @@ fn stats_prop_power_at_the_min_detectable_effect() {
     let cv: f64 = 0.03;
     let sigma = (1.0 + cv * cv).ln().sqrt();
     let mde = min_detectable_effect(cv, 8, 8, ALPHA, 0.8).unwrap();
-    let mut rng = SplitMix64(0x5EED_0007);
+    let mut rng = SplitMix64::new(0x5EED_0007);
     let mut rejected = 0;
     for _ in 0..TRIALS {
         let base = rng.lognormal(8, 400.0, sigma);
@@ -234,7 +223,7 @@ fn stats_prop_family_wise_false_alarms_are_controlled() {
     // One invocation = 20 unchanged (checkpoint, metric) tests. With Holm and Bonferroni intervals
     // the chance of *any* false regressed/improved verdict stays under alpha; without correction
     // it is about 1 - 0.95^20 = 64%.
-    let mut rng = SplitMix64(0x5EED_0008);
+    let mut rng = SplitMix64::new(0x5EED_0008);
     let (m, invocations) = (20, 1000);
     let (mut any_holm, mut any_raw) = (0, 0);
     for _ in 0..invocations {
@@ -259,7 +248,7 @@ fn stats_prop_family_wise_false_alarms_are_controlled() {
 fn stats_prop_unchanged_needs_a_narrow_interval() {
     // A/A with few, noisy runs: the interval is wider than a 2% band, so the verdict must be
     // inconclusive, not unchanged. With many quiet runs it is unchanged.
-    let mut rng = SplitMix64(0x5EED_0009);
+    let mut rng = SplitMix64::new(0x5EED_0009);
     let mut unchanged_noisy = 0;
     let mut unchanged_quiet = 0;
     for _ in 0..500 {
