@@ -15,15 +15,16 @@
 //! Every process run goes through the experiment's [`Launcher`] ([`runner::run_once`] unless
 //! replaced), so the design can be tested without processes.
 
-use crate::stats::SplitMix64;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::model::RunResult;
 use crate::runner::{self, Launch, RunError, RunOutput};
+use crate::stats::SplitMix64;
 
-/// Adaptive sampling doubles the rounds at each look (12, 24, 48, ... up to `max_runs`): the
+/// Adaptive sampling doubles the rounds at each look (`runs`, 2 `runs`, 4 `runs`, ... up to
+/// `max_runs`; 10, 20, 40 with the bundled `funcscope.toml`): the
 /// number of looks, over which alpha is split, grows only with the logarithm of the budget.
 pub const ADAPTIVE_GROWTH: usize = 2;
 

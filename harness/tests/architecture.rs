@@ -109,6 +109,48 @@ fn the_baseline_file_format_sits_below_policy() {
     }
 }
 
+/// The harness's layers, bottom first (ARCHITECTURE.md, "Layers"): a module may use modules of
+/// lower layers only. `exit_code` (in lib.rs) is a set of constants anyone may name.
+const LAYERS: &[&[&str]] = &[
+    &["stats", "fingerprint", "fsutil"],
+    &["model", "config"],
+    &["baseline", "report"],
+    &["runner", "drift"],
+    &["reference", "judge", "error"],
+    &["rounds", "workspace"],
+    &["commands"],
+    &["cli"],
+];
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|l| l.contains(&module))
+}
+
+#[test]
+fn every_module_uses_only_lower_layers() {
+    let src = workspace().join("harness/src");
+    for f in rust_files(&src) {
+        let r = f.strip_prefix(&src).expect("under src").to_string_lossy().into_owned();
+        let module = r.split('/').next().expect("a path").trim_end_matches(".rs").to_owned();
+        if module == "lib" || module == "bin" {
+            continue;
+        }
+        let own =
+            layer_of(&module).unwrap_or_else(|| panic!("harness/src/{r}: module {module} has no layer in LAYERS"));
+        let code = shipped_code(&read(&f));
+        let mut rest = code.as_str();
+        while let Some(i) = rest.find("crate::") {
+            rest = &rest[i + "crate::".len()..];
+            let used: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            if used == module || used == "exit_code" {
+                continue;
+            }
+            let theirs = layer_of(&used).unwrap_or_else(|| panic!("harness/src/{r}: crate::{used} has no layer"));
+            assert!(theirs < own, "harness/src/{r}: {module} (layer {own}) uses {used} (layer {theirs}), not below it");
+        }
+    }
+}
+
 #[test]
 fn only_the_commands_and_the_cli_orchestrate() {
     // Lower layers never call up into the commands or the CLI.
