@@ -79,10 +79,10 @@ pub struct Common {
 /// Report outputs and gating options.
 #[derive(Args, Debug, Clone)]
 pub struct Judging {
-    /// Write the JSON report here (default: TARGET/funcscope/<command>.json).
+    /// Write the JSON report here (default: TARGET/funcscope/COMMAND.json).
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Write the Markdown report here (default: TARGET/funcscope/<command>.md).
+    /// Write the Markdown report here (default: TARGET/funcscope/COMMAND.md).
     #[arg(long)]
     pub markdown: Option<PathBuf>,
     /// Adaptive sampling budget in seconds: keep adding rounds while some verdict is

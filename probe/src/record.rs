@@ -5,7 +5,7 @@
 //! `Deep` and above). Every shared word is an [`AtomicU64`] written with Relaxed stores and one
 //! Release store of `write_pos`, which are plain `mov`s on x86_64 and `str`/`stlr` on aarch64.
 //!
-//! The active session is published through one global pointer, [`ACTIVE`]. ENTER and EXIT load
+//! The active session is published through one global pointer, `ACTIVE`. ENTER and EXIT load
 //! it (Acquire, a plain load on x86_64), and do nothing when it is null: the disabled path
 //! branches before it reads the clock, because reading it is the whole cost. The pointee and the
 //! mapping it points into are leaked on purpose: they stay valid until the process exits, so a

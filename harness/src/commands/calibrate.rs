@@ -96,7 +96,7 @@ pub fn noise_rows(
                 mde_baseline: mde(cv_base),
                 // Paired: sd of the differences; the two-sample formula with cv = sd/sqrt(2)
                 // gives sd * sqrt(1/n + 1/n) / sqrt(2) = sd / sqrt(n).
-                mde_paired: mde(sd_paired / std::f64::consts::SQRT_2),
+                mde_paired: mde(stats::paired_as_two_sample_cv(sd_paired)),
             });
         }
     }

@@ -12,8 +12,8 @@
 //!
 //! This module holds what they share: loading the configuration ([`Selection`]), building
 //! ([`crate::workspace::build_revision`]), setting up an [`Experiment`], adaptive sampling
-//! ([`run_adaptive`]), turning rounds into judge inputs ([`inputs_of`]), recording a baseline from
-//! rounds ([`record_baseline`]) and writing the report ([`finish`]). Everything measured goes
+//! (`run_adaptive`), turning rounds into judge inputs (`inputs_of`), recording a baseline from
+//! rounds (`record_baseline`) and writing the report ([`finish`]). Everything measured goes
 //! through [`crate::rounds`], everything judged through [`crate::judge`], everything shown through
 //! [`crate::report`].
 

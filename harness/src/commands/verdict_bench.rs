@@ -2,7 +2,7 @@
 //!
 //! # What is measured
 //! For each mode (baseline and paired) and each scenario, many *trials* of the gate are run with
-//! the gate's own machinery ([`super::run_adaptive`], [`judge::judge`]) and the verdicts are
+//! the gate's own machinery (`run_adaptive`, [`judge::judge`]) and the verdicts are
 //! scored against the truth we planted:
 //!
 //! * **A/A trials** (size 0): nothing is changed. Any checkpoint judged `regressed` is a false
@@ -22,7 +22,7 @@
 //!
 //! **Paired mode** mirrors `compare`: each trial is an experiment with two arms of the *same*
 //! binary (A: no plant; B: the plant, or nothing for A/A), run interleaved A B / B A and judged on
-//! per-round ratios ([`Against::Paired`]).
+//! per-round ratios ([`judge::Against::Paired`]).
 //!
 //! Trial types are interleaved (A/A, 1 %, 2 %, 5 %, 10 %, A/A, ...; baseline and paired trials of
 //! a type next to each other), so slow drift of the machine over the benchmark hits all types and
