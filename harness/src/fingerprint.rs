@@ -1,7 +1,12 @@
 //! What machine (and toolchain) a measurement was taken on.
 //!
 //! Two fingerprints are the *same machine* when the CPU model, the number of cores and the tick
-//! frequency (to 1 MHz) agree: those decide what a nanosecond of code costs. A different kernel
+//! frequency (within [`TICK_TOLERANCE`]) agree: those decide what a nanosecond of code costs.
+//! Guests of one cloud machine type can share a CPU model string and still run on hosts of
+//! different clock speeds (measured: two AMD EPYC guests of this project's machine kind, TSC at
+//! 2596 and 2445 MHz), so the frequency is part of the identity, and [`Fingerprint::current`]
+//! measures it before anything runs: `regress` decides from it whether a baseline can be judged
+//! directly or must be re-run paired. A different kernel
 //! or rustc is reported as a note but does not make the comparison cross-machine: a compiler
 //! upgrade is a change under test like any other.
 
@@ -14,7 +19,8 @@ pub struct Fingerprint {
     pub cpu_model: String,
     /// Online CPUs.
     pub cores: usize,
-    /// Tick frequency in Hz, as calibrated by the probe (0 if unknown).
+    /// Tick frequency in Hz (0 if unknown): measured by [`Fingerprint::current`], then replaced
+    /// by the probe's own calibration over the runs where there are runs.
     pub tick_hz: f64,
     /// `uname -r`.
     pub kernel: String,
@@ -24,8 +30,17 @@ pub struct Fingerprint {
     pub target: String,
 }
 
+/// Relative difference of tick frequencies beyond which two machines differ: far above the error
+/// of a 20 ms calibration (~1e-5 here) and of the probe's whole-run one, far below the gap between
+/// hosts of different clock speeds (6 % between the two EPYC hosts above).
+pub const TICK_TOLERANCE: f64 = 1e-3;
+
+/// How long [`Fingerprint::current`] calibrates the tick counter against `CLOCK_MONOTONIC_RAW`.
+const TICK_CALIBRATION: std::time::Duration = std::time::Duration::from_millis(20);
+
 impl Fingerprint {
-    /// Reads this machine's fingerprint; `tick_hz` is filled in later from the probe.
+    /// Reads this machine's fingerprint, measuring the tick frequency of the clock an instrumented
+    /// program here would use (20 ms).
     pub fn current() -> Fingerprint {
         let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
@@ -48,7 +63,9 @@ impl Fingerprint {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
             .unwrap_or_else(|| "unknown".into());
         let target = format!("{}-unknown-{}", std::env::consts::ARCH, std::env::consts::OS);
-        Fingerprint { cpu_model, cores, tick_hz: 0.0, kernel, rustc, target }
+        let clock = funcscope::clock::decide(funcscope::clock::ClockChoice::Auto);
+        let tick_hz = funcscope::clock::estimate_freq_hz(clock.kind, TICK_CALIBRATION) as f64;
+        Fingerprint { cpu_model, cores, tick_hz, kernel, rustc, target }
     }
 
     /// `None` if `self` (the baseline's) and `other` (this run's) are the same machine, else a
@@ -62,7 +79,10 @@ impl Fingerprint {
             d.push(format!("{} vs {} cores", self.cores, other.cores));
         }
         let mhz = |hz: f64| (hz / 1e6).round() as i64;
-        if self.tick_hz > 0.0 && other.tick_hz > 0.0 && mhz(self.tick_hz) != mhz(other.tick_hz) {
+        if self.tick_hz > 0.0
+            && other.tick_hz > 0.0
+            && (self.tick_hz - other.tick_hz).abs() > TICK_TOLERANCE * self.tick_hz
+        {
             d.push(format!("tick {} MHz vs {} MHz", mhz(self.tick_hz), mhz(other.tick_hz)));
         }
         (!d.is_empty()).then(|| format!("baseline machine differs: {}", d.join(", ")))
@@ -97,13 +117,25 @@ mod tests {
         };
         let mut b = a.clone();
         b.kernel = "6.19".into();
-        b.tick_hz = 2_596_300_000.0; // same MHz after rounding
+        b.tick_hz = 2_596_300_000.0; // a calibration error, not another host
+        assert_eq!(a.machine_difference(&b), None);
+        b.tick_hz = 2_597_400_000.0; // 1.3 MHz off but within 0.1 %, across a MHz boundary
         assert_eq!(a.machine_difference(&b), None);
         assert!(a.toolchain_difference(&b).unwrap().contains("6.19"));
         b.cores = 4;
         assert!(a.machine_difference(&b).unwrap().contains("2 vs 4 cores"));
         let mut c = a.clone();
-        c.tick_hz = 3.0e9;
-        assert!(a.machine_difference(&c).unwrap().contains("MHz"));
+        c.tick_hz = 2_445_000_000.0; // the same CPU model on a slower host
+        assert!(a.machine_difference(&c).unwrap().contains("2596 MHz vs 2445 MHz"));
+        c.tick_hz = 0.0;
+        assert_eq!(a.machine_difference(&c), None, "an unknown frequency is no evidence");
+    }
+
+    #[test]
+    fn the_current_fingerprint_knows_the_tick_frequency() {
+        let f = Fingerprint::current();
+        // Any real counter runs between 1 MHz (slow aarch64 timers) and 10 GHz.
+        assert!(f.tick_hz > 1e6 && f.tick_hz < 1e10, "{}", f.tick_hz);
+        assert_eq!(f.machine_difference(&Fingerprint::current()), None, "two calibrations agree");
     }
 }
