@@ -52,6 +52,28 @@ pub struct RunResult {
     pub checkpoints: BTreeMap<String, CheckpointRun>,
 }
 
+#[cfg(test)]
+impl RunResult {
+    /// A synthetic run for unit tests: every call of each named checkpoint took `ns` (10 calls).
+    pub(crate) fn uniform(checkpoints: &[(&str, f64)]) -> RunResult {
+        RunResult {
+            scenario: "s".into(),
+            wall_s: 1.0,
+            processes: 1,
+            tick_hz: 1e9,
+            floor_ns: 10.0,
+            bad_index: 0,
+            checkpoints: checkpoints
+                .iter()
+                .map(|&(name, ns)| {
+                    let summary = RunSummary::from_samples(&mut [ns; 10]).expect("finite samples");
+                    (name.to_owned(), CheckpointRun { count: 10, lost: 0, clamped: 0, summary: Some(summary) })
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Which side(s) a checkpoint was found on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -240,23 +240,9 @@ pub fn run(o: &Options) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::CheckpointRun;
-    use crate::stats::RunSummary;
 
     fn run(v: f64) -> RunResult {
-        let mut s = vec![v; 10];
-        let summary = RunSummary::from_samples(&mut s).unwrap();
-        RunResult {
-            scenario: "s".into(),
-            wall_s: 1.0,
-            processes: 1,
-            tick_hz: 1e9,
-            floor_ns: 10.0,
-            bad_index: 0,
-            checkpoints: [("cp".to_string(), CheckpointRun { count: 10, lost: 0, clamped: 0, summary: Some(summary) })]
-                .into_iter()
-                .collect(),
-        }
+        RunResult::uniform(&[("cp", v)])
     }
 
     #[test]

@@ -5,29 +5,13 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::baseline::{Pooled, Recorded};
 use crate::config::Config;
-use crate::model::CheckpointRun;
-use crate::stats::RunSummary;
 
 /// Multiplicative run-to-run jitter (about 0.6 %), in a fixed order.
 const JITTER: [f64; 10] = [1.0, 1.01, 0.99, 1.005, 0.995, 1.008, 0.992, 1.002, 0.998, 1.0];
 
 /// One run in which every call of each named checkpoint took the given ns.
 fn run(cps: &[(&str, f64)]) -> RunResult {
-    RunResult {
-        scenario: "s".into(),
-        wall_s: 1.0,
-        processes: 1,
-        tick_hz: 1e9,
-        floor_ns: 10.0,
-        bad_index: 0,
-        checkpoints: cps
-            .iter()
-            .map(|&(name, v)| {
-                let summary = RunSummary::from_samples(&mut [v; 10]).unwrap();
-                (name.to_owned(), CheckpointRun { count: 10, lost: 0, clamped: 0, summary: Some(summary) })
-            })
-            .collect(),
-    }
+    RunResult::uniform(cps)
 }
 
 /// Runs of one checkpoint `cp`, one per value.
