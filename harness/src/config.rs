@@ -2,11 +2,15 @@
 //!
 //! ```toml
 //! [gate]
-//! alpha = 0.05              # family-wise false-alarm rate over all tests of one invocation
+//! alpha = 0.01              # false-alarm rate of the whole invocation (all gated tests, all looks)
 //! correction = "holm"       # or "benjamini_hochberg", "none"
-//! min_effect = 0.05         # smallest relative change that counts against a baseline (5 %)
-//! min_effect_paired = 0.02  # the same in paired mode (compare, regress --paired): drift cancels
-//! metrics = ["p50", "p99"]  # metrics judged per checkpoint
+//! min_effect = 0.03         # smallest relative change that counts against a stored baseline
+//! min_effect_paired = 0.01  # the same in paired mode (regress, compare): drift cancels
+//! unchanged_within = 0.03   # "unchanged" claims every change is within this (equivalence margin)
+//! session_cv = 0.03         # a stored baseline's session offset (baseline mode only)
+//! metrics = ["p50"]         # gated metrics: tested one-sided for regressions
+//! report_metrics = ["p90", "p99"]  # judged and shown, never gating
+//! report_min_effect = 0.10  # margin of the report-only metrics
 //!
 //! [run]
 //! runs = 10                 # measured process runs per scenario
@@ -15,8 +19,8 @@
 //! attach_timeout_s = 10     # per run: fail if the program has not attached by then
 //! baseline_dir = "baselines"
 //! package = "funcscope-scenarios"  # cargo package whose binaries `bin` names
-//! budget_s = 60             # adaptive sampling: add rounds while undecided, up to 60 s (0: off)
-//! max_runs = 30             # adaptive sampling: at most this many rounds
+//! budget_s = 60             # adaptive sampling, per scenario: add rounds while undecided (0: off)
+//! max_runs = 768            # adaptive sampling: at most this many rounds
 //! pin = true                # run every measured process on one CPU (repeatability)
 //!
 //! [[scenario]]
@@ -41,6 +45,13 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::stats::{Correction, Metric};
+
+/// Most runs (`runs`, `warmup_runs`, `max_runs`) a configuration may ask for.
+pub const MAX_RUNS: usize = 100_000;
+
+/// Most seconds any time limit or budget may be (a day): larger values are typos, and a `Duration`
+/// cannot hold every `f64`.
+pub const MAX_SECONDS: f64 = 86_400.0;
 
 /// The configuration file name looked up from the current directory upwards.
 pub const CONFIG_FILE: &str = "funcscope.toml";
@@ -74,31 +85,44 @@ pub enum ConfigError {
     },
 }
 
-/// `[gate]`.
+/// `[gate]`: how verdicts are reached (see `judge::Policy`).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Gate {
-    /// False-alarm rate over the whole invocation.
+    /// False-alarm rate over the whole invocation: every gated test, every look.
     pub alpha: f64,
     /// Multiple-comparison correction.
     pub correction: Correction,
-    /// Smallest relative change that counts.
+    /// Smallest relative change that counts against a stored baseline.
     pub min_effect: f64,
     /// Smallest relative change that counts in paired mode, where interleaving cancels machine
     /// drift and a smaller margin is safe.
     pub min_effect_paired: f64,
-    /// Metrics judged.
+    /// Equivalence margin: "unchanged" means the interval lies within +-this.
+    pub unchanged_within: f64,
+    /// Relative spread of a whole session's offset, assumed when a stored baseline is compared
+    /// with today's runs (baseline mode): runs of two sessions cannot average it away.
+    pub session_cv: f64,
+    /// Gated metrics: tested one-sided for regressions, in the family `alpha` protects.
     pub metrics: Vec<Metric>,
+    /// Report-only metrics: judged in their own family at `report_min_effect`, shown, never gate.
+    pub report_metrics: Vec<Metric>,
+    /// Margin of the report-only metrics.
+    pub report_min_effect: f64,
 }
 
 impl Default for Gate {
     fn default() -> Gate {
         Gate {
-            alpha: 0.05,
+            alpha: 0.01,
             correction: Correction::Holm,
-            min_effect: 0.05,
-            min_effect_paired: 0.02,
-            metrics: vec![Metric::P50, Metric::P99],
+            min_effect: 0.03,
+            min_effect_paired: 0.01,
+            unchanged_within: 0.03,
+            session_cv: 0.03,
+            metrics: vec![Metric::P50],
+            report_metrics: vec![Metric::P90, Metric::P99],
+            report_min_effect: 0.10,
         }
     }
 }
@@ -119,8 +143,9 @@ pub struct RunOptions {
     pub baseline_dir: PathBuf,
     /// Cargo package holding the scenario binaries.
     pub package: String,
-    /// Adaptive sampling: after `runs` rounds, keep adding rounds while some verdict is
-    /// inconclusive, until this many seconds have passed since the first round (0: off).
+    /// Adaptive sampling: after `runs` rounds, keep adding rounds while some gated verdict of a
+    /// scenario is undecided; the experiment may take this many seconds per scenario (counted from
+    /// its first run, warm-up included; 0: off).
     pub budget_s: f64,
     /// Adaptive sampling: never more than this many measured rounds per scenario.
     pub max_runs: usize,
@@ -265,6 +290,15 @@ impl Config {
                 format!("gate.min_effect = {} must be in [0, 1), e.g. 0.05", g.min_effect),
             ));
         }
+        for (key, v, hint) in [
+            ("unchanged_within", g.unchanged_within, "0.03"),
+            ("session_cv", g.session_cv, "0.03"),
+            ("report_min_effect", g.report_min_effect, "0.10"),
+        ] {
+            if !(0.0..1.0).contains(&v) {
+                return Err(invalid(key_line(key), format!("gate.{key} = {v} must be in [0, 1), e.g. {hint}")));
+            }
+        }
         if g.metrics.is_empty() {
             return Err(invalid(key_line("metrics"), "gate.metrics is empty; judge at least p50".into()));
         }
@@ -276,6 +310,20 @@ impl Config {
                     raw.run.runs
                 ),
             ));
+        }
+        for (key, v) in [("runs", raw.run.runs), ("warmup_runs", raw.run.warmup_runs), ("max_runs", raw.run.max_runs)] {
+            if v > MAX_RUNS {
+                return Err(invalid(key_line(key), format!("run.{key} = {v} is more than {MAX_RUNS}; use fewer")));
+            }
+        }
+        for (key, v, max) in [
+            ("budget_s", raw.run.budget_s, MAX_SECONDS),
+            ("timeout_s", raw.run.timeout_s, MAX_SECONDS),
+            ("attach_timeout_s", raw.run.attach_timeout_s, MAX_SECONDS),
+        ] {
+            if v > max {
+                return Err(invalid(key_line(key), format!("run.{key} = {v} is more than {max} s (a day); use less")));
+            }
         }
         if !(raw.run.budget_s >= 0.0 && raw.run.budget_s.is_finite()) {
             return Err(invalid(
@@ -387,11 +435,13 @@ min_effect = 0.1
     fn parses_defaults_and_overrides() {
         let c = Config::parse(GOOD, Path::new("/w/funcscope.toml")).unwrap();
         assert_eq!(c.gate.alpha, 0.01);
-        assert_eq!(c.gate.min_effect, 0.05);
+        assert_eq!(c.gate.min_effect, 0.03);
         assert_eq!(c.gate.metrics, [Metric::P50, Metric::P999]);
+        assert_eq!(c.gate.report_metrics, [Metric::P90, Metric::P99], "the default report-only family");
+        assert_eq!((c.gate.unchanged_within, c.gate.session_cv), (0.03, 0.03));
         assert_eq!(c.run.runs, 6);
         assert_eq!(c.checkpoints["codec/crc32c"].min_effect, Some(0.1));
-        assert_eq!((c.gate.min_effect, c.gate.min_effect_paired), (0.05, 0.02));
+        assert_eq!((c.gate.min_effect, c.gate.min_effect_paired), (0.03, 0.01));
         assert_eq!(c.baseline_path("codec"), Path::new("/w/baselines/codec.toml"));
     }
 

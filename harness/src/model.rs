@@ -100,10 +100,22 @@ pub struct MetricResult {
     /// p-value after the multiple-comparison correction across the whole invocation.
     pub p_adjusted: Option<f64>,
     /// Relative effect below which a change does not count (max of the configured minimum and
-    /// the noise floor).
+    /// the smallest effect the test could call significant, from its own standard error).
     pub threshold: f64,
     /// The verdict.
     pub verdict: Verdict,
+    /// Whether this metric gates (`gate.metrics`); report-only metrics (`gate.report_metrics`)
+    /// are judged and shown but never fail a build nor decide the checkpoint's verdict.
+    #[serde(default = "yes")]
+    pub gating: bool,
+    /// Adaptive sampling: the rounds after which the verdict was reached and frozen (`None` while
+    /// undecided, or for a single look).
+    #[serde(default)]
+    pub decided_at: Option<usize>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One checkpoint of one scenario.
@@ -247,8 +259,8 @@ pub struct Report {
     pub correction: crate::stats::Correction,
     /// Whether cross-machine regressions gate (`--strict`).
     pub strict: bool,
-    /// Interim analyses of an adaptive experiment: `alpha` is split evenly over them (each look
-    /// tests at `alpha / looks`), so stopping early cannot inflate the false-alarm rate. 1 for a
+    /// Planned interim analyses of an adaptive experiment: `alpha` is spent over them (see
+    /// `judge::Policy`), so looking often cannot inflate the false-alarm rate. 1 for a
     /// fixed design.
     #[serde(default = "one")]
     pub looks: usize,

@@ -117,6 +117,10 @@ pub struct Experiment {
     rng: SplitMix64,
     rounds_done: usize,
     started: Instant,
+    /// Per scenario: retired (its verdicts are decided), so no longer run.
+    retired: Vec<bool>,
+    /// Whether arm A runs first in the current block of two rounds.
+    a_first: bool,
 }
 
 impl Experiment {
@@ -137,7 +141,22 @@ impl Experiment {
             rng: SplitMix64::new(seed),
             rounds_done: 0,
             started: Instant::now(),
+            retired: vec![false; n],
+            a_first: true,
         }
+    }
+
+    /// Stops running scenario `si` (its verdicts are decided): later rounds skip it, its rounds so
+    /// far stay in [`Experiment::results`].
+    pub fn retire(&mut self, si: usize) {
+        if let Some(r) = self.retired.get_mut(si) {
+            *r = true;
+        }
+    }
+
+    /// Whether some scenario is still run (neither failed nor retired).
+    pub fn any_active(&self) -> bool {
+        (0..self.scenarios.len()).any(|si| !self.retired[si] && self.results[si].is_ok())
     }
 
     /// Measured rounds completed so far.
@@ -194,10 +213,18 @@ impl Experiment {
                 break;
             }
             let round_no = self.rounds_done + 1;
+            // Balanced, randomized arm order: each block of two rounds runs A B then B A, or B A
+            // then A B, chosen at random, so neither arm systematically runs first or after the
+            // other, and a periodic disturbance cannot line up with one arm.
+            if round_no % 2 == 1 {
+                self.a_first = self.rng.below(2) == 0;
+            } else {
+                self.a_first = !self.a_first;
+            }
             let mut order: Vec<usize> = (0..n).collect();
             self.rng.shuffle(&mut order);
             for si in order {
-                if self.results[si].is_err() {
+                if self.results[si].is_err() || self.retired[si] {
                     continue;
                 }
                 let what = if measured { format!("round {round_no}") } else { "warm-up".into() };
@@ -227,8 +254,8 @@ impl Experiment {
     /// One scenario on every arm, in alternating order, plus the reference run.
     fn one_round(&self, si: usize, round_no: usize) -> Result<Round, String> {
         let k = self.arms.len();
-        // A B in odd rounds, B A in even ones (and rotations for more arms).
-        let order: Vec<usize> = (0..k).map(|i| if round_no % 2 == 1 { i } else { k - 1 - i }).collect();
+        // A B or B A as the block decided (reversed for more arms).
+        let order: Vec<usize> = (0..k).map(|i| if self.a_first { i } else { k - 1 - i }).collect();
         let reference_first = round_no % 2 == 0;
         let run_reference = |me: &Experiment| -> Result<Option<RunResult>, String> {
             match &me.reference {
@@ -340,22 +367,42 @@ mod tests {
     }
 
     #[test]
-    fn arms_alternate_and_the_reference_sits_before_in_even_rounds_after_in_odd() {
+    fn arm_order_is_balanced_in_random_blocks_and_the_reference_alternates() {
         let (mut e, log) = experiment(1, &["A", "B"], true, &[]);
-        assert_eq!(e.run_rounds(0, 4, None), 4);
+        e.rng = SplitMix64::new(5);
+        assert_eq!(e.run_rounds(0, 40, None), 40);
         let got = launches(&log);
-        let rounds: Vec<&[String]> = got.chunks(3).collect();
-        assert_eq!(rounds[0], ["A/s0", "B/s0", "ref"], "round 1: A B, reference after");
-        assert_eq!(rounds[1], ["ref", "B/s0", "A/s0"], "round 2: reference before, B A");
-        assert_eq!(rounds[2], ["A/s0", "B/s0", "ref"]);
-        assert_eq!(rounds[3], ["ref", "B/s0", "A/s0"]);
+        let rounds: Vec<Vec<&str>> = got.chunks(3).map(|c| c.iter().map(String::as_str).collect()).collect();
+        let arms = |r: &[&str]| -> Vec<String> { r.iter().filter(|p| **p != "ref").map(|p| p.to_string()).collect() };
+        let mut a_first_blocks = 0;
+        for (b, block) in rounds.chunks(2).enumerate() {
+            // Within a block the two orders are mirror images: A B then B A, or B A then A B.
+            let (x, y) = (arms(&block[0]), arms(&block[1]));
+            assert_eq!(x.iter().rev().cloned().collect::<Vec<_>>(), y, "block {b}: {block:?}");
+            a_first_blocks += usize::from(x[0] == "A/s0");
+            // The reference run sits after the arms in odd rounds, before them in even ones.
+            assert_eq!(block[0][2], "ref", "round {}", 2 * b + 1);
+            assert_eq!(block[1][0], "ref", "round {}", 2 * b + 2);
+        }
+        assert!((4..=16).contains(&a_first_blocks), "random block orders: {a_first_blocks} of 20 A-first");
         // Results keep the arms' order whatever order they ran in, with the reference attached.
         let Ok(r) = &e.results[0] else { panic!("scenario failed") };
-        assert_eq!(r.len(), 4);
+        assert_eq!(r.len(), 40);
         assert!(r.iter().all(|round| round.arms.len() == 2 && round.reference.is_some()));
-        // A later call continues the alternation where the last one stopped.
-        e.run_rounds(0, 1, None);
-        assert_eq!(launches(&log)[12..], ["A/s0", "B/s0", "ref"]);
+    }
+
+    #[test]
+    fn a_retired_scenario_is_no_longer_run() {
+        let (mut e, log) = experiment(2, &["A"], false, &[]);
+        e.run_rounds(0, 2, None);
+        e.retire(0);
+        e.run_rounds(0, 3, None);
+        let got = launches(&log);
+        assert_eq!(got.iter().filter(|p| p.ends_with("/s0")).count(), 2, "{got:?}");
+        assert_eq!(got.iter().filter(|p| p.ends_with("/s1")).count(), 5);
+        assert!(e.any_active());
+        e.retire(1);
+        assert!(!e.any_active());
     }
 
     #[test]
@@ -394,7 +441,8 @@ mod tests {
         assert_eq!(got.iter().filter(|p| p.ends_with("/s1")).count(), 1, "{got:?}");
         assert_eq!(got.len(), 1 + 3 * 2 * 2);
         match &e.results[1] {
-            Err(msg) => assert!(msg.starts_with("[A] s1: exited with code 101"), "{msg}"),
+            // Whichever arm ran first in that block failed it.
+            Err(msg) => assert!(msg.contains("] s1: exited with code 101"), "{msg}"),
             Ok(_) => panic!("s1 should have failed"),
         }
         assert!(e.results[0].as_ref().is_ok_and(|v| v.len() == 3));

@@ -64,9 +64,11 @@ fn make_repo() -> (tempfile::TempDir, PathBuf) {
 min_effect = 0.5
 min_effect_paired = 0.5
 metrics = ["p50"]
+report_metrics = []
 
 [run]
-runs = 4
+# 8 rounds: the smallest sample whose rank tests can reach alpha over 3 checkpoints.
+runs = 8
 warmup_runs = 0
 budget_s = 0
 timeout_s = 30
@@ -75,7 +77,7 @@ attach_timeout_s = 5
 [[scenario]]
 name = "codec"
 bin = "codec"
-args = ["--duration-ms", "200"]
+args = ["--duration-ms", "40"]
 "#,
     )
     .unwrap();

@@ -8,7 +8,7 @@ use super::{arm_runs, failed_input, new_experiment, now_rfc3339, record_baseline
 use crate::error::{Error, Result};
 use crate::exit_code;
 use crate::fingerprint::Fingerprint;
-use crate::judge::{self, Against, Invocation, Policy, ScenarioInput};
+use crate::judge::{self, Against, Decisions, Invocation, Policy, ScenarioInput};
 use crate::report::{self, Style};
 use crate::rounds::Arm;
 use crate::workspace;
@@ -61,10 +61,12 @@ pub fn run(o: &Options) -> Result<i32> {
             }
         }
     }
-    let policy = &Policy::from_config(&cfg, 1);
+    let policy = &Policy::from_config(&cfg, Vec::new());
     let inv = Invocation {
         command: "baseline",
         policy,
+        look: policy.single_look(),
+        decisions: &Decisions::default(),
         machine,
         compare: false,
         strict: false,

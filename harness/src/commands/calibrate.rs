@@ -7,13 +7,16 @@
 //! * raw noise: the robust coefficient of variation of the run-level values ([`stats::noise_cv`]);
 //! * drift-corrected noise: the same after dividing each value by the reference speed of its
 //!   round (what baseline mode judges, see [`crate::drift`]);
-//! * paired noise: the standard deviation of the per-round log ratios A/B (what paired mode
-//!   judges).
+//! * paired noise: the spread of the per-round log ratios A/B *as the gate's test sees it*: the
+//!   signed-rank test's equivalent standard error times `sqrt(rounds)` (for normal data the
+//!   standard deviation; for runs that fall into whole-process modes much less, because the rank
+//!   test is driven by the rounds whose runs landed in the same mode).
 //!
-//! The minimum detectable effect (MDE) is [`stats::min_detectable_effect`] at the per-test level
-//! the gate actually uses (alpha split over every test of the configuration and every planned
-//! look) and 95 % power, for `runs` baseline and current runs (baseline mode) or `runs` rounds
-//! (paired mode). The A/A pairs are also judged exactly like `compare` would: any "regressed" is
+//! The minimum detectable effect (MDE) is [`stats::detectable_shift`] (one-sided, as the gate
+//! tests) at the per-test level of the gate's last planned look (its share of alpha over the
+//! gated tests of the configuration) and 95 % power, for `run.max_runs` rounds (paired) or runs a
+//! side (baseline mode, with the rank-sum test's spread plus `gate.session_cv`). The thresholds
+//! and the verdicts read the same spreads. The A/A pairs are also judged exactly like `compare` would: any "regressed" is
 //! a false alarm, reported.
 //!
 //! The result is a [`CalibrationReport`]: printed to the terminal and written to
@@ -33,7 +36,7 @@ use crate::baseline::Baseline;
 use crate::drift;
 use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
-use crate::judge::{self, Invocation, Policy};
+use crate::judge::{self, Decisions, Invocation, Policy};
 use crate::model::{AaVerdicts, CalibrationReport, RunResult, ScenarioFailure, CALIBRATION_SCHEMA};
 use crate::report::{self, Document, Format, Style};
 use crate::rounds::Arm;
@@ -46,17 +49,28 @@ pub use crate::model::NoiseRow;
 /// Power at which the minimum detectable effect is reported.
 pub const MDE_POWER: f64 = 0.95;
 
+/// How the minimum detectable effects of [`noise_rows`] are sized.
+#[derive(Clone, Copy, Debug)]
+pub struct MdeSizing {
+    /// The one-sided alpha one test gets at the last look.
+    pub per_test_alpha: f64,
+    /// Rounds (paired) or runs a side (baseline mode) the gate may use.
+    pub runs: usize,
+    /// Session-offset variance (log scale) baseline mode must allow for.
+    pub session_var: f64,
+}
+
 /// Computes the noise rows of one scenario from its A/A rounds: `a[i]`, `b[i]` and `speed[i]`
-/// come from round `i`. `per_test_alpha` and `runs` size the MDEs.
+/// come from round `i`; `sizing` sizes the MDEs.
 pub fn noise_rows(
     scenario: &str,
     a: &[RunResult],
     b: &[RunResult],
     speed: Option<&[f64]>,
     metrics: &[Metric],
-    per_test_alpha: f64,
-    runs: usize,
+    sizing: MdeSizing,
 ) -> Vec<NoiseRow> {
+    let MdeSizing { per_test_alpha, runs, session_var } = sizing;
     let mut names: Vec<&String> = a.iter().flat_map(|r| r.checkpoints.keys()).collect();
     names.sort();
     names.dedup();
@@ -81,10 +95,18 @@ pub fn noise_rows(
                 stats::noise_cv(&v).unwrap_or(f64::NAN)
             });
             let (xs, ys): (Vec<f64>, Vec<f64>) = pairs.iter().map(|&(x, y, _)| (x, y)).unzip();
-            let sd_paired = stats::log_ratio_sd(&xs, &ys);
-            let cv_base = cv_corrected.unwrap_or(cv_raw);
-            let mde =
-                |cv: f64| stats::min_detectable_effect(cv, runs, runs, per_test_alpha, MDE_POWER).unwrap_or(f64::NAN);
+            let n = xs.len() as f64;
+            // The gate's own spreads: the rank tests' equivalent standard errors, per run.
+            let sd_paired = stats::compare_paired_rank(&xs, &ys, 0.95).map_or(f64::NAN, |c| c.log_std_err * n.sqrt());
+            let (bx, by): (Vec<f64>, Vec<f64>) = match speed {
+                Some(_) => pairs.iter().map(|&(x, y, s)| (x / s.unwrap_or(1.0), y / s.unwrap_or(1.0))).unzip(),
+                None => (xs.clone(), ys.clone()),
+            };
+            // Rank-sum of n against n: se = sd * sqrt(2 / n), so the per-run spread is se * sqrt(n / 2).
+            let sd_runs =
+                stats::compare_runs_rank(&bx, &by, 0.95, 0.0).map_or(f64::NAN, |c| c.log_std_err * (n / 2.0).sqrt());
+            let mde = |se: f64| stats::detectable_shift(se, per_test_alpha, MDE_POWER).unwrap_or(f64::NAN);
+            let r = runs.max(2) as f64;
             rows.push(NoiseRow {
                 scenario: scenario.to_owned(),
                 checkpoint: cp.clone(),
@@ -93,10 +115,8 @@ pub fn noise_rows(
                 cv_raw,
                 cv_corrected,
                 sd_paired,
-                mde_baseline: mde(cv_base),
-                // Paired: sd of the differences; the two-sample formula with cv = sd/sqrt(2)
-                // gives sd * sqrt(1/n + 1/n) / sqrt(2) = sd / sqrt(n).
-                mde_paired: mde(stats::paired_as_two_sample_cv(sd_paired)),
+                mde_baseline: mde((sd_runs * sd_runs * 2.0 / r + session_var).sqrt()),
+                mde_paired: mde(sd_paired / r.sqrt()),
             });
         }
     }
@@ -134,8 +154,7 @@ pub fn run(o: &Options) -> Result<i32> {
 
     // The per-test alpha the gate uses: alpha over every test of the configuration and every look.
     let mut baselines = load_baselines(&cfg)?;
-    let looks = crate::rounds::planned_looks(cfg.run.runs, cfg.run.max_runs, cfg.run.budget_s);
-    let policy = Policy::from_config(&cfg, looks);
+    let policy = Policy::from_config(&cfg, crate::rounds::look_schedule(cfg.run.runs, cfg.run.max_runs));
     let mut tests = 0usize;
     for (k, s) in cfg.scenarios.iter().enumerate() {
         if let Ok(rounds) = &exp.results[k] {
@@ -144,7 +163,7 @@ pub fn run(o: &Options) -> Result<i32> {
             tests += cps.iter().map(|cp| policy.metrics(&s.name, cp).len()).sum::<usize>();
         }
     }
-    let per_test_alpha = policy.per_look_alpha() / tests.max(1) as f64;
+    let per_test_alpha = policy.look(policy.looks() - 1, true).alpha / tests.max(1) as f64;
 
     let mut rows = Vec::new();
     let mut failed = Vec::new();
@@ -162,7 +181,14 @@ pub fn run(o: &Options) -> Result<i32> {
         // min and max are single calls: too quantised and too wild to gate on; not shown.
         let metrics: Vec<Metric> =
             Metric::ALL.into_iter().filter(|m| !matches!(m, Metric::Min | Metric::Max)).collect();
-        rows.extend(noise_rows(&s.name, &a, &b, speed.as_deref(), &metrics, per_test_alpha, cfg.run.runs));
+        rows.extend(noise_rows(
+            &s.name,
+            &a,
+            &b,
+            speed.as_deref(),
+            &metrics,
+            MdeSizing { per_test_alpha, runs: cfg.run.max_runs, session_var: policy.session_var(None) },
+        ));
     }
 
     // The A/A pairs judged like `compare`: every "regressed" is a false alarm.
@@ -171,6 +197,8 @@ pub fn run(o: &Options) -> Result<i32> {
     let inv = Invocation {
         command: "calibrate",
         policy: &policy,
+        look: policy.single_look(),
+        decisions: &Decisions::default(),
         machine: Fingerprint::current(),
         compare: true,
         strict: true,
@@ -193,7 +221,7 @@ pub fn run(o: &Options) -> Result<i32> {
         schema: CALIBRATION_SCHEMA,
         started: report.started.clone(),
         machine,
-        runs: cfg.run.runs,
+        runs: cfg.run.max_runs,
         per_test_alpha,
         mde_power: MDE_POWER,
         rows,
@@ -251,7 +279,14 @@ mod tests {
         let speed: Vec<f64> = (0..8).map(|i| if i % 2 == 0 { 100.0 } else { 110.0 }).collect();
         let a: Vec<RunResult> = speed.iter().map(|s| run(2.0 * s)).collect();
         let b: Vec<RunResult> = speed.iter().map(|s| run(2.0 * s)).collect();
-        let rows = noise_rows("s", &a, &b, Some(&speed), &[Metric::P50], 0.001, 8);
+        let rows = noise_rows(
+            "s",
+            &a,
+            &b,
+            Some(&speed),
+            &[Metric::P50],
+            MdeSizing { per_test_alpha: 0.001, runs: 8, session_var: 0.0 },
+        );
         assert_eq!(rows.len(), 1);
         let r = &rows[0];
         assert!(r.cv_raw > 0.05, "raw values follow the drift: {}", r.cv_raw);

@@ -10,7 +10,7 @@ use super::{Part, Selection};
 use crate::baseline::Baseline;
 use crate::error::Result;
 use crate::fingerprint::Fingerprint;
-use crate::judge::{self, Invocation, Policy};
+use crate::judge::{self, Decisions, Invocation, Look, Policy};
 use crate::rounds::Arm;
 use crate::workspace;
 
@@ -75,7 +75,7 @@ pub fn run(o: &Options) -> Result<i32> {
     let mut parts = vec![Part { exp, scenario_ids: ids, paired_label: Some(format!("A = {label_a}; B = {label_b}")) }];
     let no_baselines: Vec<Option<Baseline>> = cfg.scenarios.iter().map(|_| None).collect();
     let machine = Fingerprint::current();
-    let judge_now = |parts: &[Part], policy: &Policy| {
+    let judge_now = |parts: &[Part], policy: &Policy, look: Look, decisions: &Decisions| {
         let mut inputs = inputs_of(parts, &cfg, &no_baselines);
         for (i, msg) in &missing {
             inputs.insert((*i).min(inputs.len()), failed_input(&cfg.scenarios[*i].name, msg.clone()));
@@ -83,6 +83,8 @@ pub fn run(o: &Options) -> Result<i32> {
         let inv = Invocation {
             command: "compare",
             policy,
+            look,
+            decisions,
             machine: machine.clone(),
             compare: true,
             strict: false,

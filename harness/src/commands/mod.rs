@@ -33,11 +33,11 @@ use crate::baseline::{Baseline, BaselineError, Pooled, Recorded};
 use crate::config::{Config, Scenario};
 use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
-use crate::judge::{self, Against, Policy, ScenarioInput};
+use crate::judge::{self, Against, Decisions, Look, Policy, ScenarioInput};
 use crate::model::{Report, RunResult};
 use crate::reference;
 use crate::report::{self, Outputs, Style};
-use crate::rounds::{planned_looks, Arm, Experiment, ReferenceSpec, Round, ScenarioSpec, ADAPTIVE_GROWTH};
+use crate::rounds::{look_schedule, Arm, Experiment, ReferenceSpec, Round, ScenarioSpec};
 use crate::runner::{self, RunOutput};
 use crate::stats::Metric;
 use crate::workspace::{self, BuildFlags, Revision};
@@ -228,42 +228,65 @@ pub(crate) fn reference_runs(rounds: &[Round]) -> Option<Vec<RunResult>> {
     rounds.iter().map(|r| r.reference.clone()).collect()
 }
 
-/// Runs the parts' initial rounds, judges, and keeps adding rounds while some verdict is
-/// inconclusive and the budget lasts. The judging [`Policy`] is built once, for the planned looks.
-pub(crate) fn run_adaptive(
-    parts: &mut [Part],
-    cfg: &Config,
-    warmup: usize,
-    judge_now: &dyn Fn(&[Part], &Policy) -> Report,
-) -> Report {
+/// The judge of one look: the parts so far, the policy, the look, the verdicts frozen earlier.
+pub(crate) type JudgeNow<'a> = dyn Fn(&[Part], &Policy, Look, &Decisions) -> Report + 'a;
+
+/// Runs the parts' rounds look by look (see [`look_schedule`]), judging after each, until every
+/// scenario's gated verdicts are decided, the schedule ends, or the budget (`run.budget_s` per
+/// scenario, counted from the first run) is spent. A scenario whose gated verdicts are all decided
+/// stops running; decided verdicts are frozen. Whether a look is the last, and so spends the rest
+/// of alpha (see [`Policy`]), is settled from the clock before its verdicts are computed: if the
+/// rounds to the next look would not fit in the budget at the pace so far, this look is the last.
+pub(crate) fn run_adaptive(parts: &mut [Part], cfg: &Config, warmup: usize, judge_now: &JudgeNow<'_>) -> Report {
     let initial = cfg.run.runs;
     let max_rounds = cfg.run.max_runs.max(initial);
-    let looks = planned_looks(initial, max_rounds, cfg.run.budget_s);
-    let policy = Policy::from_config(cfg, looks);
+    let adaptive = cfg.run.budget_s > 0.0 && max_rounds > initial;
+    let schedule = if adaptive { look_schedule(initial, max_rounds) } else { vec![initial] };
+    let policy = Policy::from_config(cfg, schedule.clone());
+    let scenarios: usize = parts.iter().map(|p| p.scenario_ids.len()).sum();
     let t0 = Instant::now();
-    let deadline = t0 + Duration::from_secs_f64(cfg.run.budget_s.max(0.0));
-    for p in parts.iter_mut() {
-        p.exp.run_rounds(warmup, initial, None);
-    }
-    let mut report = judge_now(parts, &policy);
-    while looks > 1
-        && !judge::all_decided(&report)
-        && Instant::now() < deadline
-        && parts.iter().any(|p| p.exp.rounds_done() < max_rounds)
-    {
+    let deadline = adaptive.then(|| t0 + Duration::from_secs_f64(cfg.run.budget_s * scenarios.max(1) as f64));
+    let mut decisions = Decisions::default();
+    let mut report = None;
+    let mut done_rounds = 0;
+    for (k, &target) in schedule.iter().enumerate() {
+        let looked = Instant::now();
         for p in parts.iter_mut() {
-            let done = p.exp.rounds_done();
-            let more = (done * ADAPTIVE_GROWTH).min(max_rounds).saturating_sub(done);
-            if more > 0 {
-                p.exp.run_rounds(0, more, Some(deadline));
+            let more = target.saturating_sub(p.exp.rounds_done());
+            p.exp.run_rounds(if k == 0 { warmup } else { 0 }, more, if k == 0 { None } else { deadline });
+        }
+        let rounds_now = parts.iter().map(|p| p.exp.rounds_done()).max().unwrap_or(0);
+        // Is there time for the next look? Projected from this look's pace (rounds per second).
+        let pace = looked.elapsed().as_secs_f64() / rounds_now.saturating_sub(done_rounds).max(1) as f64;
+        done_rounds = rounds_now;
+        let next_fits = match (schedule.get(k + 1), deadline) {
+            (Some(&next), Some(d)) => {
+                Instant::now() + Duration::from_secs_f64(pace * next.saturating_sub(rounds_now) as f64) <= d
+            }
+            _ => false,
+        };
+        let any_active = parts.iter().any(|p| p.exp.any_active());
+        let look = policy.look(k, !next_fits || !any_active);
+        let r = judge_now(parts, &policy, look, &decisions);
+        decisions.record(&r);
+        let decided = judge::decided_scenarios(&r);
+        for p in parts.iter_mut() {
+            for (local, &id) in p.scenario_ids.iter().enumerate() {
+                if decided.get(&cfg.scenarios[id].name).copied().unwrap_or(false) {
+                    p.exp.retire(local);
+                }
             }
         }
-        report = judge_now(parts, &policy);
+        let stop = look.last || !parts.iter().any(|p| p.exp.any_active());
+        report = Some(r);
+        if stop {
+            break;
+        }
     }
     for p in parts.iter() {
         p.exp.progress_done();
     }
-    report
+    report.unwrap_or_else(|| judge_now(parts, &policy, policy.single_look(), &decisions))
 }
 
 /// Every scenario's committed baseline (`None` where there is none); a malformed one is an error

@@ -20,7 +20,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
-use crate::judge::{self, Invocation, Policy};
+use crate::judge::{self, Decisions, Invocation, Look, Policy};
 use crate::rounds::Arm;
 use crate::workspace::{self, short_sha};
 
@@ -126,10 +126,12 @@ pub fn run(o: &Options) -> Result<i32> {
             paired_label: None,
         });
     }
-    let judge_now = |parts: &[Part], policy: &Policy| {
+    let judge_now = |parts: &[Part], policy: &Policy, look: Look, decisions: &Decisions| {
         let inv = Invocation {
             command: "regress",
             policy,
+            look,
+            decisions,
             machine: machine.clone(),
             compare: true,
             strict: o.strict,

@@ -9,7 +9,7 @@ use super::{failed_input, now_rfc3339};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
-use crate::judge::{self, Against, Invocation, Policy, ScenarioInput};
+use crate::judge::{self, Against, Decisions, Invocation, Policy, ScenarioInput};
 use crate::report::Outputs;
 use crate::runner::{self, Launch};
 
@@ -65,10 +65,12 @@ pub fn run(o: &Options) -> Result<i32> {
     }
     let input = input.unwrap_or(ScenarioInput { name, outcome: Ok(runs), against: Against::Nothing, reference: None });
     let cfg = Config::ad_hoc();
-    let policy = &Policy::from_config(&cfg, 1);
+    let policy = &Policy::from_config(&cfg, Vec::new());
     let inv = Invocation {
         command: "run",
         policy,
+        look: policy.single_look(),
+        decisions: &Decisions::default(),
         machine: Fingerprint::current(),
         compare: false,
         strict: false,

@@ -73,7 +73,7 @@ use crate::baseline::Baseline;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
-use crate::judge::{self, Invocation, Policy};
+use crate::judge::{self, Decisions, Invocation, Look, Policy};
 use crate::model::{BenchReport, BenchRow, Proportion, Report, RunResult, ScenarioStatus, Target, BENCH_SCHEMA};
 use crate::report::{self, Document, Format, Style};
 use crate::rounds::{Arm, ReferenceSpec, ScenarioSpec};
@@ -205,6 +205,8 @@ pub struct Row {
     pub detected: usize,
     /// Planted checkpoint regressed within [`DETECT_WITHIN_S`].
     pub detected_in_time: usize,
+    /// Detected within [`DETECT_SMALL_WITHIN_S`].
+    pub detected_small_in_time: usize,
     /// Planted checkpoint inconclusive.
     pub inconclusive: usize,
     /// Trials with a false alarm.
@@ -219,6 +221,9 @@ pub struct Row {
 
 /// The time limit of the detection target, per scenario.
 pub const DETECT_WITHIN_S: f64 = 60.0;
+
+/// The time limit of the small-plant (2 %) detection target, per scenario.
+pub const DETECT_SMALL_WITHIN_S: f64 = 120.0;
 
 /// Aggregates trial records into rows, by mode then size.
 pub fn aggregate(trials: &[TrialRecord]) -> Vec<Row> {
@@ -239,6 +244,7 @@ pub fn aggregate(trials: &[TrialRecord]) -> Vec<Row> {
                 failed: ts.len() - ok.len(),
                 detected: ok.iter().filter(|t| t.detected).count(),
                 detected_in_time: ok.iter().filter(|t| t.detected && t.wall_s <= DETECT_WITHIN_S).count(),
+                detected_small_in_time: ok.iter().filter(|t| t.detected && t.wall_s <= DETECT_SMALL_WITHIN_S).count(),
                 inconclusive: ok.iter().filter(|t| t.planted_verdict == Some(Verdict::Inconclusive)).count(),
                 false_alarms: ok.iter().filter(|t| t.false_alarm).count(),
                 median_wall_s: stats::median(&walls).unwrap_or(f64::NAN),
@@ -305,8 +311,9 @@ struct Goal {
     successes: fn(&Row) -> usize,
 }
 
-/// The quality targets per mode that has rows: false alarms <= 1 % of A/A trials; 5 % caught in
-/// >= 95 % of trials within [`DETECT_WITHIN_S`]; in paired mode also 2 % caught in >= 90 %.
+/// The quality targets per mode that has rows: false alarms at most 1 % of A/A trials; 5 % caught
+/// in at least 95 % of trials within [`DETECT_WITHIN_S`]; 10 % in at least 99 %; in paired mode
+/// also 2 % caught in at least 80 % within [`DETECT_SMALL_WITHIN_S`].
 pub fn targets(rows: &[Row]) -> Vec<Target> {
     let mut out = Vec::new();
     for mode in [BenchMode::Baseline, BenchMode::Paired] {
@@ -330,15 +337,23 @@ pub fn targets(rows: &[Row]) -> Vec<Target> {
                 what_missing: format!("5% caught in >= 95% within {DETECT_WITHIN_S:.0} s"),
                 successes: |r| r.detected_in_time,
             },
+            Goal {
+                size: 10.0,
+                rate: 0.99,
+                at_most: false,
+                what: "10% caught in >= 99% of trials".into(),
+                what_missing: "10% caught in >= 99%".into(),
+                successes: |r| r.detected,
+            },
         ];
         if mode == BenchMode::Paired {
             goals.push(Goal {
                 size: 2.0,
-                rate: 0.90,
+                rate: 0.80,
                 at_most: false,
-                what: "2% caught in >= 90% of trials".into(),
-                what_missing: "2% caught in >= 90%".into(),
-                successes: |r| r.detected,
+                what: format!("2% caught in >= 80% of trials within {DETECT_SMALL_WITHIN_S:.0} s"),
+                what_missing: format!("2% caught in >= 80% within {DETECT_SMALL_WITHIN_S:.0} s"),
+                successes: |r| r.detected_small_in_time,
             });
         }
         for g in goals {
@@ -460,10 +475,12 @@ fn run_trial(setup: &Setup<'_>, plan: &Plan, seq: usize, bench_t0: Instant) -> T
         }
     };
     let started = now_rfc3339();
-    let judge_now = |parts: &[Part], policy: &Policy| {
+    let judge_now = |parts: &[Part], policy: &Policy, look: Look, decisions: &Decisions| {
         let inv = Invocation {
             command: "verdict-bench",
             policy,
+            look,
+            decisions,
             machine: setup.machine.clone(),
             compare: true,
             strict: false,
@@ -823,7 +840,8 @@ mod tests {
         let table = render(&rows);
         assert!(table.contains("1/3 33.3%"), "{table}");
         assert!(table.contains("5% caught in >= 95% of trials within 60 s: measured 1/3"), "{table}");
-        assert!(table.contains("paired   2% caught in >= 90%: no 2% trials"), "{table}");
+        assert!(table.contains("paired   2% caught in >= 80% within 120 s: no 2% trials"), "{table}");
+        assert!(table.contains("10% caught in >= 99%: no 10% trials"), "{table}");
     }
 
     #[test]

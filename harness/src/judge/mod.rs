@@ -1,11 +1,17 @@
 //! From runs and baselines to a [`Report`]: the analysis layer that composes [`crate::stats`].
 //!
-//! One invocation is one family of tests: every (scenario, checkpoint, metric) compared is a
-//! test, and the correction (Holm by default) controls the chance of *any* false alarm across
-//! all of them. Confidence intervals use the level that matches the correction
-//! ([`stats::Correction::interval_confidence`]), and the threshold of each test is the larger of the
-//! configured minimum effect and the smallest effect its noise lets us detect at that level, so a
-//! noisy checkpoint cannot raise an alarm on a change smaller than its own jitter.
+//! One invocation has two families of tests (see [`Policy`]): the *gated* metrics of every
+//! compared checkpoint (p50 by default), tested one-sided for regressions, whose chance of *any*
+//! false alarm over all tests and all looks is `alpha`; and the *report-only* metrics (the tails),
+//! judged the same way at a larger margin, never gating. Within a look the correction (Holm by
+//! default) runs over the family at the look's share of `alpha`; a verdict reached at one look is
+//! frozen in [`Decisions`] and carried to the later ones.
+//!
+//! Every test is rank-based ([`TestKind::compare`]): the Hodges–Lehmann shift with its interval
+//! and the signed-rank (paired) or rank-sum (against a stored baseline, plus the session
+//! variance) test. The threshold of a test is the larger of the configured minimum effect and the
+//! smallest effect its own standard error lets it call significant, so the spread the verdict
+//! reads, the one the threshold shows and the one `calibrate` reports are the same.
 
 use std::collections::BTreeSet;
 
@@ -16,13 +22,62 @@ use crate::model::{
     CheckpointResult, DriftCorrection, MetricResult, Mode, Presence, Report, RunResult, ScenarioResult, ScenarioStatus,
     Tally, REPORT_SCHEMA,
 };
+use std::collections::BTreeMap;
+
 use crate::stats::{self, Comparison, Metric, Verdict};
 
 mod policy;
 #[cfg(test)]
 mod tests;
 
-pub use policy::{Policy, TestKind};
+pub use policy::{Look, Policy, TestKind};
+
+/// Verdicts reached at earlier looks of an adaptive experiment, frozen: a later look reports them
+/// as they were decided (with the rounds they were decided at), and a frozen regression counts as
+/// already rejected in the later looks' corrections. Keyed by (scenario, checkpoint, metric).
+#[derive(Clone, Debug, Default)]
+pub struct Decisions {
+    frozen: BTreeMap<(String, String, Metric), MetricResult>,
+}
+
+impl Decisions {
+    /// Freezes every decided (not inconclusive) metric of `report` not frozen yet, noting the
+    /// rounds its scenario had.
+    pub fn record(&mut self, report: &Report) {
+        for s in report.scenarios.iter().filter(|s| s.status == ScenarioStatus::Compared) {
+            for c in &s.checkpoints {
+                for m in c.metrics.iter().filter(|m| m.verdict != Verdict::Inconclusive) {
+                    self.frozen.entry((s.name.clone(), c.name.clone(), m.metric)).or_insert_with(|| MetricResult {
+                        decided_at: Some(m.decided_at.unwrap_or(s.runs)),
+                        ..m.clone()
+                    });
+                }
+            }
+        }
+    }
+
+    fn get(&self, scenario: &str, checkpoint: &str, metric: Metric) -> Option<&MetricResult> {
+        self.frozen.get(&(scenario.to_owned(), checkpoint.to_owned(), metric))
+    }
+}
+
+/// Per scenario of `report` (by name): whether every gated verdict is decided, so the scenario
+/// need not run again. A scenario that is not compared (failed, no baseline) has nothing to decide.
+pub fn decided_scenarios(report: &Report) -> BTreeMap<String, bool> {
+    report
+        .scenarios
+        .iter()
+        .map(|s| {
+            let decided = s.status != ScenarioStatus::Compared
+                || s.checkpoints
+                    .iter()
+                    .flat_map(|c| &c.metrics)
+                    .filter(|m| m.gating)
+                    .all(|m| m.verdict != Verdict::Inconclusive);
+            (s.name.clone(), decided)
+        })
+        .collect()
+}
 
 /// What the current runs of a scenario are compared with.
 pub enum Against {
@@ -59,6 +114,10 @@ pub struct Invocation<'a> {
     pub command: &'a str,
     /// How to judge (level, correction, planned looks, per-checkpoint metrics and effects).
     pub policy: &'a Policy,
+    /// This look: the share of alpha it spends.
+    pub look: Look,
+    /// Verdicts frozen at earlier looks.
+    pub decisions: &'a Decisions,
     /// This machine.
     pub machine: Fingerprint,
     /// Whether to compare at all (false for `run` and `baseline`).
@@ -71,7 +130,7 @@ pub struct Invocation<'a> {
     pub wall_s: f64,
 }
 
-/// One test of the family.
+/// One test of a family.
 struct Test {
     scenario: usize,
     checkpoint: usize,
@@ -81,19 +140,20 @@ struct Test {
     /// Current values (or arm B's).
     cur: Vec<f64>,
     kind: TestKind,
+    /// In the gated family (else report-only).
+    gating: bool,
     min_effect: f64,
-    /// Noise stored in the baseline (measured by `calibrate`, or at recording): the threshold
-    /// follows the larger of it and the noise seen now.
-    stored_noise: f64,
+    /// Equivalence margin of "unchanged".
+    margin: f64,
+    /// Session variance added to an unpaired comparison (log scale).
+    session_var: f64,
+    /// The verdict frozen at an earlier look, if any.
+    frozen: Option<MetricResult>,
 }
 
 impl Test {
     fn compare(&self, confidence: f64) -> Option<Comparison> {
-        self.kind.compare(&self.base, &self.cur, confidence).ok()
-    }
-
-    fn noise(&self) -> f64 {
-        self.kind.live_noise(&self.base, &self.cur).max(self.stored_noise)
+        self.kind.compare(&self.base, &self.cur, confidence, self.session_var).ok()
     }
 }
 
@@ -115,7 +175,7 @@ pub fn judge(inv: Invocation<'_>, inputs: Vec<ScenarioInput>) -> Report {
             }
         };
         let c = classify(&inv, input, runs);
-        let checkpoints = collect(policy, si, &input.name, runs, &c, &mut tests);
+        let checkpoints = collect(policy, inv.decisions, si, &input.name, runs, &c, &mut tests);
         scenarios.push(ScenarioResult {
             name: input.name.clone(),
             status: c.status,
@@ -134,7 +194,7 @@ pub fn judge(inv: Invocation<'_>, inputs: Vec<ScenarioInput>) -> Report {
             run_results: runs.clone(),
         });
     }
-    decide(&mut scenarios, &tests, policy);
+    decide(&mut scenarios, &tests, policy, inv.look);
     let (tally, exit_code) = tally(&scenarios, inv.strict);
     Report {
         schema: REPORT_SCHEMA,
@@ -146,7 +206,7 @@ pub fn judge(inv: Invocation<'_>, inputs: Vec<ScenarioInput>) -> Report {
         alpha: policy.alpha,
         correction: policy.correction,
         strict: inv.strict,
-        looks: policy.looks,
+        looks: policy.looks(),
         scenarios,
         tally,
         exit_code,
@@ -228,9 +288,11 @@ fn classify<'a>(inv: &Invocation<'_>, input: &'a ScenarioInput, runs: &[RunResul
 }
 
 /// The checkpoints of scenario `si` (every name seen on either side, sorted), with a metric row
-/// per judged metric; appends a test to `tests` for every row with enough data on both sides.
+/// per gated and report-only metric; appends a test to `tests` for every row with enough data on
+/// both sides.
 fn collect(
     policy: &Policy,
+    decisions: &Decisions,
     si: usize,
     scenario: &str,
     runs: &[RunResult],
@@ -247,6 +309,10 @@ fn collect(
     let kind = match c.partner {
         Partner::Paired(..) => TestKind::Paired,
         _ => TestKind::Unpaired,
+    };
+    let session_var = match &c.partner {
+        Partner::Baseline(_) => policy.session_var(None),
+        _ => 0.0,
     };
     let mut checkpoints = Vec::new();
     for cp in names {
@@ -266,8 +332,14 @@ fn collect(
             if cps.is_empty() { 0.0 } else { cps.iter().map(|c| c.count as f64).sum::<f64>() / cps.len() as f64 };
         let mut metrics = Vec::new();
         if presence == Presence::Both {
-            let min_effect = policy.min_effect(scenario, cp, kind);
-            for &metric in policy.metrics(scenario, cp) {
+            let gated = policy.metrics(scenario, cp).iter().map(|&m| (m, true));
+            let reported = policy.report_metrics(scenario, cp).into_iter().map(|m| (m, false));
+            for (metric, gating) in gated.collect::<Vec<_>>().into_iter().chain(reported) {
+                let min_effect = if gating {
+                    policy.min_effect(scenario, cp, kind)
+                } else {
+                    policy.report_min_effect(scenario, cp, kind)
+                };
                 let (base, cur) = match &c.partner {
                     Partner::Baseline(b) => (
                         b.values(cp, metric).map(<[f64]>::to_vec).unwrap_or_default(),
@@ -294,6 +366,8 @@ fn collect(
                     p_adjusted: None,
                     threshold: min_effect,
                     verdict: Verdict::Inconclusive,
+                    gating,
+                    decided_at: None,
                 });
                 let (base, cur) = match &c.speeds {
                     Some((sb, sc)) if base.len() == sb.len() && cur.len() == sc.len() => (
@@ -310,11 +384,11 @@ fn collect(
                         base,
                         cur,
                         kind,
+                        gating,
                         min_effect,
-                        stored_noise: match &c.partner {
-                            Partner::Baseline(b) => b.noise(cp, metric).unwrap_or(0.0),
-                            _ => 0.0,
-                        },
+                        margin: if gating { policy.unchanged_within(scenario, cp, kind) } else { min_effect },
+                        session_var,
+                        frozen: decisions.get(scenario, cp, metric).cloned(),
                     });
                 }
             }
@@ -332,50 +406,62 @@ fn collect(
     checkpoints
 }
 
-/// Runs the family of tests: p-values, correction, intervals at the matching level, thresholds,
-/// verdicts; writes them into `scenarios`.
-fn decide(scenarios: &mut [ScenarioResult], tests: &[Test], policy: &Policy) {
-    let alpha = policy.per_look_alpha();
-    let correction = policy.correction;
-    let m = tests.len();
-    if m > 0 {
-        // p-values do not depend on the interval level; compute them first, each from its own
-        // test (paired or not), so the p-value and the interval the verdict reads agree.
-        let p: Vec<f64> = tests.iter().map(|t| t.compare(0.95).map_or(1.0, |c| c.p_value)).collect();
-        let adjusted = correction.adjust(&p);
-        let selected = adjusted.iter().filter(|&&a| a < alpha).count();
-        let confidence = correction.interval_confidence(alpha, m, selected).unwrap_or(1.0 - alpha / m as f64);
-        // "Unchanged" is an equivalence test per comparison (two one-sided tests at the per-look
-        // alpha), against the configured margin: see stats::judge_with_equivalence.
-        let equivalence_confidence = 1.0 - 2.0 * alpha;
-        for (i, t) in tests.iter().enumerate() {
-            let cmp = t.compare(confidence);
-            let equivalence = t.compare(equivalence_confidence);
-            let threshold = stats::effective_threshold_at(
-                t.min_effect,
-                t.noise(),
-                t.base.len(),
-                t.cur.len(),
-                1.0 - confidence,
-                stats::FLOOR_POWER,
-            )
-            .unwrap_or(t.min_effect);
-            let mr = &mut scenarios[t.scenario].checkpoints[t.checkpoint].metrics[t.metric];
-            mr.threshold = threshold;
-            mr.p_adjusted = Some(adjusted[i]);
-            mr.comparison = cmp;
-            mr.verdict = match (cmp, equivalence) {
-                (Some(c), Some(e)) => {
-                    stats::judge_with_equivalence(&c, &e, adjusted[i], alpha, threshold, t.min_effect)
-                }
-                _ => Verdict::Inconclusive,
-            };
-        }
+/// Runs both families of tests at this look: one-sided p-values, the correction (a regression
+/// frozen at an earlier look counts as rejected), intervals at the matching level, thresholds from
+/// each test's own standard error, verdicts (frozen ones kept); writes them into `scenarios`.
+fn decide(scenarios: &mut [ScenarioResult], tests: &[Test], policy: &Policy, look: Look) {
+    for gating in [true, false] {
+        let family: Vec<&Test> = tests.iter().filter(|t| t.gating == gating).collect();
+        decide_family(scenarios, &family, policy, look);
     }
     for s in scenarios {
         for c in &mut s.checkpoints {
-            c.verdict = overall(c.metrics.iter().map(|m| m.verdict));
+            c.verdict = overall(c.metrics.iter().filter(|m| m.gating).map(|m| m.verdict));
         }
+    }
+}
+
+fn decide_family(scenarios: &mut [ScenarioResult], tests: &[&Test], policy: &Policy, look: Look) {
+    let m = tests.len();
+    if m == 0 {
+        return;
+    }
+    let alpha = look.alpha;
+    // One-sided "slower" p-values; a frozen regression is already rejected.
+    let p: Vec<f64> = tests
+        .iter()
+        .map(|t| match &t.frozen {
+            Some(f) if f.verdict == Verdict::Regressed => 0.0,
+            _ => t.compare(0.95).map_or(1.0, |c| c.p_slower),
+        })
+        .collect();
+    let adjusted = policy.correction.adjust(&p);
+    // Each side of the strict interval at the per-test level alpha / m (Bonferroni, which Holm's
+    // first step equals): improvements and the shown interval read it.
+    let per_test = alpha / m as f64;
+    let strict_confidence = 1.0 - 2.0 * per_test;
+    // "Unchanged" is an equivalence test per comparison: two one-sided tests at this look's level.
+    let equivalence_confidence = 1.0 - 2.0 * alpha;
+    let z = statrs::distribution::Normal::new(0.0, 1.0)
+        .map_or(f64::NAN, |n| statrs::distribution::ContinuousCDF::inverse_cdf(&n, 1.0 - per_test));
+    for (i, t) in tests.iter().enumerate() {
+        let mr = &mut scenarios[t.scenario].checkpoints[t.checkpoint].metrics[t.metric];
+        if let Some(f) = &t.frozen {
+            *mr = f.clone();
+            continue;
+        }
+        let cmp = t.compare(strict_confidence);
+        let equivalence = t.compare(equivalence_confidence);
+        // The smallest effect this test can call significant at this level, from its own spread.
+        let floor = cmp.map_or(0.0, |c| (z * c.log_std_err).exp_m1());
+        let threshold = if floor.is_finite() { t.min_effect.max(floor) } else { t.min_effect };
+        mr.threshold = threshold;
+        mr.p_adjusted = Some(adjusted[i]);
+        mr.comparison = cmp;
+        mr.verdict = match (cmp, equivalence) {
+            (Some(c), Some(e)) => stats::judge_regression(&c, &e, adjusted[i], alpha, threshold, t.margin),
+            _ => Verdict::Inconclusive,
+        };
     }
 }
 
@@ -434,18 +520,6 @@ impl<'a> Partner<'a> {
             Against::Paired { label, runs } => Partner::Paired(label, runs),
         }
     }
-}
-
-/// Whether every comparable (checkpoint, metric) of the report is decided (not inconclusive):
-/// the stopping rule of adaptive sampling.
-pub fn all_decided(report: &Report) -> bool {
-    report
-        .scenarios
-        .iter()
-        .filter(|s| s.status == ScenarioStatus::Compared)
-        .flat_map(|s| &s.checkpoints)
-        .flat_map(|c| &c.metrics)
-        .all(|m| m.verdict != Verdict::Inconclusive)
 }
 
 /// Regressed if any regressed; else improved if any improved; else unchanged if all unchanged

@@ -46,14 +46,24 @@ fn input(outcome: Result<Vec<RunResult>, String>, against: Against) -> ScenarioI
     ScenarioInput { name: "s".into(), outcome, against, reference: None }
 }
 
-/// Judges with the default gate on p50 only (one test per checkpoint).
-fn judge_with(strict: bool, inputs: Vec<ScenarioInput>) -> Report {
+/// The default gate on p50 only (one test per checkpoint), no report-only metrics, no session
+/// offset (unless a test sets one).
+fn gate() -> Config {
     let mut cfg = Config::ad_hoc();
     cfg.gate.metrics = vec![Metric::P50];
-    let policy = Policy::from_config(&cfg, 1);
+    cfg.gate.report_metrics = Vec::new();
+    cfg.gate.session_cv = 0.0;
+    cfg
+}
+
+/// Judges with `cfg` in one look, with `decisions` frozen earlier.
+fn judge_cfg(cfg: &Config, strict: bool, decisions: &Decisions, inputs: Vec<ScenarioInput>) -> Report {
+    let policy = Policy::from_config(cfg, Vec::new());
     let inv = Invocation {
         command: "test",
         policy: &policy,
+        look: policy.single_look(),
+        decisions,
         machine: machine("here"),
         compare: true,
         strict,
@@ -61,6 +71,11 @@ fn judge_with(strict: bool, inputs: Vec<ScenarioInput>) -> Report {
         wall_s: 0.0,
     };
     judge(inv, inputs)
+}
+
+/// Judges with [`gate`] in one look.
+fn judge_with(strict: bool, inputs: Vec<ScenarioInput>) -> Report {
+    judge_cfg(&gate(), strict, &Decisions::default(), inputs)
 }
 
 /// The verdict of the only scenario's checkpoint `cp`.
@@ -83,6 +98,30 @@ fn judge_baseline_mode_unchanged() {
     let r = judge_with(false, vec![input(Ok(runs("cp", jittered(100.0, 3))), baseline(&base, machine("here")))]);
     assert_eq!(verdict(&r, "cp"), Verdict::Unchanged);
     assert_eq!((r.tally.unchanged, r.exit_code), (1, crate::exit_code::PASS));
+}
+
+#[test]
+fn judge_baseline_mode_allows_for_the_session_offset() {
+    // Two sessions differ by a whole-session offset no number of runs averages away: with
+    // session_cv = 3 % the same data can no longer be called unchanged within 3 %, but a +20 %
+    // change is still a regression.
+    let mut cfg = gate();
+    cfg.gate.session_cv = 0.03;
+    let base = runs("cp", jittered(100.0, 0));
+    let same = judge_cfg(
+        &cfg,
+        false,
+        &Decisions::default(),
+        vec![input(Ok(runs("cp", jittered(100.0, 3))), baseline(&base, machine("here")))],
+    );
+    assert_eq!(verdict(&same, "cp"), Verdict::Inconclusive);
+    let slower = judge_cfg(
+        &cfg,
+        false,
+        &Decisions::default(),
+        vec![input(Ok(runs("cp", jittered(120.0, 3))), baseline(&base, machine("here")))],
+    );
+    assert_eq!(verdict(&slower, "cp"), Verdict::Regressed);
 }
 
 #[test]
@@ -119,8 +158,9 @@ fn judge_paired_verdict_uses_the_paired_p_value() {
     // Before the fix: Inconclusive (Welch's p gated the paired interval).
     assert_eq!(verdict(&r, "cp"), Verdict::Regressed);
     let m = &r.scenarios[0].checkpoints[0].metrics[0];
-    assert_eq!(m.comparison.map(|c| c.method), Some(stats::Method::Paired));
-    assert!(m.p_adjusted.unwrap() < 1e-9, "adjusted p {:?}", m.p_adjusted);
+    assert_eq!(m.comparison.map(|c| c.method), Some(stats::Method::SignedRank), "pairing cancels the drift");
+    // Ten rounds all slower: the exact signed-rank p-value is 1 / 2^10, doubled for the two tests.
+    assert!(m.p_adjusted.unwrap() <= 2.0 / 1024.0 + 1e-15, "adjusted p {:?}", m.p_adjusted);
     assert_eq!(r.exit_code, crate::exit_code::REGRESSION);
 }
 
@@ -129,8 +169,8 @@ fn judge_paired_uses_the_paired_minimum_effect() {
     let (a, b) = drifting_pairs();
     let r = judge_with(false, vec![input(Ok(b), Against::Paired { label: "A".into(), runs: a })]);
     let m = &r.scenarios[0].checkpoints[0].metrics[0];
-    // Default min_effect_paired is 2 %, and the pairs are far quieter than that.
-    assert_eq!(m.threshold, 0.02);
+    // The pairs are far quieter than min_effect_paired, so it is the threshold.
+    assert_eq!(m.threshold, gate().gate.min_effect_paired);
 }
 
 #[test]
@@ -179,4 +219,84 @@ fn judge_without_a_partner_measures_only() {
     assert_eq!((&r.scenarios[0].status, r.scenarios[0].mode), (&ScenarioStatus::NoBaseline, Mode::Measure));
     assert_eq!(r.scenarios[0].floor_ns, 10.0);
     assert_eq!(r.exit_code, crate::exit_code::PASS);
+}
+
+/// Paired rounds of one checkpoint: A at 100 ns, B at `100 * shift`, each run independently in a
+/// slow mode (+30 %) with probability 0.3, and 0.5 % noise within a mode.
+fn modal_pairs(rounds: usize, shift: f64, seed: u64) -> (Vec<RunResult>, Vec<RunResult>) {
+    let mut rng = stats::SplitMix64::new(seed);
+    let mut one = |level: f64| {
+        let mode = if rng.uniform() < 0.3 { 1.3 } else { 1.0 };
+        level * mode * (1.0 + 0.01 * (rng.uniform() - 0.5))
+    };
+    let a: Vec<f64> = (0..rounds).map(|_| one(100.0)).collect();
+    let b: Vec<f64> = (0..rounds).map(|_| one(100.0 * shift)).collect();
+    (runs("cp", a), runs("cp", b))
+}
+
+#[test]
+fn judge_paired_sees_a_5_percent_shift_through_whole_process_modes() {
+    // 40 % of rounds pair runs from different modes (30 % apart): they swamp the mean log ratio's
+    // standard error; the rank test reads the rounds whose runs share a mode.
+    let (a, b) = modal_pairs(60, 1.05, 11);
+    let values = |rs: &[RunResult]| current_values(rs, "cp", Metric::P50);
+    let t = stats::compare_paired(&values(&a), &values(&b), 0.99).unwrap();
+    let rank = stats::compare_paired_rank(&values(&a), &values(&b), 0.99).unwrap();
+    assert!(rank.log_std_err < 0.25 * t.log_std_err, "premise: the modes swamp the mean: {t:?} {rank:?}");
+    assert_eq!(rank.method, stats::Method::RankSum, "the mode-robust interval is the narrower");
+    let r = judge_with(false, vec![input(Ok(b), Against::Paired { label: "A".into(), runs: a })]);
+    assert_eq!(verdict(&r, "cp"), Verdict::Regressed);
+    // And the same design without a change is called unchanged, not a false alarm.
+    let (a, b) = modal_pairs(60, 1.0, 12);
+    let r = judge_with(false, vec![input(Ok(b), Against::Paired { label: "A".into(), runs: a })]);
+    assert_eq!(verdict(&r, "cp"), Verdict::Unchanged);
+}
+
+#[test]
+fn judge_report_only_metrics_never_gate() {
+    // p99 doubles, p50 stays: p99 is judged and shown as regressed (report-only), the checkpoint
+    // is unchanged and the exit code passes.
+    let mut cfg = gate();
+    cfg.gate.report_metrics = vec![Metric::P99];
+    let uniform = |p50: f64, p99: f64| {
+        let mut r = run(&[("cp", p50)]);
+        if let Some(s) = r.checkpoints.get_mut("cp").and_then(|c| c.summary.as_mut()) {
+            s.p99 = p99;
+        }
+        r
+    };
+    let a: Vec<RunResult> = jittered(100.0, 0).map(|v| uniform(v, 2.0 * v)).collect();
+    let b: Vec<RunResult> = jittered(100.0, 3).map(|v| uniform(v, 4.0 * v)).collect();
+    let r = judge_cfg(
+        &cfg,
+        false,
+        &Decisions::default(),
+        vec![input(Ok(b), Against::Paired { label: "A".into(), runs: a })],
+    );
+    let cp = &r.scenarios[0].checkpoints[0];
+    let p99 = cp.metrics.iter().find(|m| m.metric == Metric::P99).unwrap();
+    assert_eq!((p99.gating, p99.verdict), (false, Verdict::Regressed));
+    assert_eq!(cp.verdict, Verdict::Unchanged);
+    assert_eq!((r.tally.regressed, r.exit_code), (0, crate::exit_code::PASS));
+    assert!(decided_scenarios(&r)["s"], "report-only verdicts do not hold the scenario back");
+}
+
+#[test]
+fn judge_a_verdict_reached_at_one_look_is_frozen() {
+    let (a, b) = drifting_pairs();
+    let first = judge_with(false, vec![input(Ok(b), Against::Paired { label: "A".into(), runs: a.clone() })]);
+    assert_eq!(verdict(&first, "cp"), Verdict::Regressed);
+    let mut decisions = Decisions::default();
+    decisions.record(&first);
+    // A later look whose runs alone show nothing: the frozen regression stands, marked with the
+    // rounds it was reached at.
+    let later = judge_cfg(
+        &gate(),
+        false,
+        &decisions,
+        vec![input(Ok(a.clone()), Against::Paired { label: "A".into(), runs: a })],
+    );
+    let m = &later.scenarios[0].checkpoints[0].metrics[0];
+    assert_eq!((m.verdict, m.decided_at), (Verdict::Regressed, Some(10)));
+    assert_eq!(later.exit_code, crate::exit_code::REGRESSION);
 }

@@ -30,11 +30,12 @@ pub struct NoiseRow {
     /// Robust coefficient of variation after dividing each run by the reference speed of its round
     /// (fraction, >= 0); `None` without reference runs.
     pub cv_corrected: Option<f64>,
-    /// Standard deviation of the per-round natural-log ratios A/B (paired noise, >= 0).
+    /// Spread of the per-round natural-log ratios A/B as the gate's signed-rank test sees it: its
+    /// equivalent standard error times `sqrt(rounds)` (paired noise, >= 0).
     #[serde(deserialize_with = "super::nan_if_null")]
     pub sd_paired: f64,
     /// Minimum detectable effect in baseline mode (relative, fraction > 0), with `runs` runs a
-    /// side, at [`CalibrationReport::per_test_alpha`] and [`CalibrationReport::mde_power`].
+    /// side and the session offset `gate.session_cv`, one-sided at [`CalibrationReport::per_test_alpha`] and [`CalibrationReport::mde_power`].
     #[serde(deserialize_with = "super::nan_if_null")]
     pub mde_baseline: f64,
     /// Minimum detectable effect in paired mode (relative, fraction > 0), with `runs` rounds.

@@ -225,6 +225,19 @@ pub(crate) fn metric_cells(m: &crate::model::MetricResult, common: Option<f64>) 
     ]
 }
 
+/// The verdict cell: the verdict, `" (report)"` after a report-only metric's, and the rounds it
+/// was decided at when adaptive sampling froze it earlier (`"regressed @24"`).
+pub(crate) fn verdict_cell(m: &crate::model::MetricResult) -> String {
+    let mut s = m.verdict.as_str().to_owned();
+    if let Some(n) = m.decided_at {
+        s.push_str(&format!(" @{n}"));
+    }
+    if !m.gating {
+        s.push_str(" (report)");
+    }
+    s
+}
+
 /// `""` for a fixed design, else `" over N looks (adaptive)"`.
 pub(crate) fn looks(n: usize) -> String {
     if n > 1 {

@@ -138,8 +138,8 @@ fn checkpoint_rows(table: &mut Table, c: &CheckpointResult, common: Option<f64>)
     }
     for m in &c.metrics {
         let verdict = match m.verdict {
-            Verdict::Regressed => "**regressed**".to_owned(),
-            v => v.as_str().to_owned(),
+            Verdict::Regressed if m.gating => format!("**{}**", format::verdict_cell(m)),
+            _ => format::verdict_cell(m),
         };
         let mut cells = vec![code(&c.name), m.metric.as_str().into()];
         cells.extend(format::metric_cells(m, common));

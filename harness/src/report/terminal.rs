@@ -151,8 +151,8 @@ fn add_checkpoint_rows(table: &mut Table, c: &CheckpointResult, common: Option<f
             for m in &c.metrics {
                 let mut row = vec![c.name.clone(), m.metric.as_str().into()];
                 row.extend(format::metric_cells(m, common));
-                row.push(m.verdict.as_str().into());
-                table.row(row, Some(verdict_paint(m.verdict)));
+                row.push(format::verdict_cell(m));
+                table.row(row, Some(if m.gating { verdict_paint(m.verdict) } else { Paint::Dim }));
             }
         }
     }

@@ -26,6 +26,7 @@ fn comparison(ratio: f64, ci_low: f64, ci_high: f64, confidence: f64, p_value: f
         ci_high,
         confidence,
         p_value,
+        p_slower: p_value / 2.0,
         df: 13.7,
         log_std_err: 0.0123,
         n_baseline: 8,
@@ -54,6 +55,8 @@ fn metric(
         p_adjusted: Some(p_adjusted),
         threshold,
         verdict,
+        gating: true,
+        decided_at: None,
     }
 }
 

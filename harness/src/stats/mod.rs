@@ -78,6 +78,7 @@ mod location;
 mod multiple;
 mod noise;
 mod proportion;
+mod rank;
 mod rng;
 mod summary;
 mod verdict;
@@ -85,17 +86,18 @@ mod verdict;
 #[cfg(test)]
 mod properties;
 
-pub use compare::{compare_paired, compare_runs, Comparison, Method};
+pub use compare::{compare_paired, compare_paired_rank, compare_runs, compare_runs_rank, Comparison, Method};
 pub use location::{geo_mean, median};
 pub use multiple::{benjamini_hochberg, holm, Correction};
 pub use noise::{
-    effective_threshold, effective_threshold_at, log_ratio_sd, min_detectable_effect, noise_cv,
+    detectable_shift, effective_threshold, effective_threshold_at, log_ratio_sd, min_detectable_effect, noise_cv,
     paired_as_two_sample_cv, FLOOR_ALPHA, FLOOR_POWER, MAD_TO_SD,
 };
 pub use proportion::wilson;
+pub use rank::{rank_sum_shift, signed_rank_shift, Shift};
 pub use rng::SplitMix64;
 pub use summary::{grouped_quantile_sorted, quantile_sorted, Metric, RunSummary};
-pub use verdict::{judge, judge_with_equivalence, Verdict};
+pub use verdict::{judge, judge_regression, judge_with_equivalence, Verdict};
 
 /// Why a statistic could not be computed. Every variant names the offending input.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -179,6 +179,25 @@ pub fn effective_threshold_at(
     Ok(configured_min.max(floor))
 }
 
+/// The smallest relative effect a one-sided test at level `alpha` detects with probability `power`
+/// when its estimate has standard error `se` on the log scale: `exp((z_(1-alpha) + z_power) se) - 1`.
+/// This is what the gate's one-sided test resolves; `se` should come from the very test (the
+/// rank tests' equivalent standard error, see [`Shift`](super::Shift)), so the promise and the test
+/// read one spread.
+///
+/// # Errors
+/// [`StatsError::InvalidProbability`] for `alpha` or `power` outside `(0, 1)`;
+/// [`StatsError::InvalidNoise`] for a negative or non-finite `se`.
+pub fn detectable_shift(se: f64, alpha: f64, power: f64) -> Result<f64, StatsError> {
+    check_probability("alpha", alpha)?;
+    check_probability("power", power)?;
+    if !(se.is_finite() && se >= 0.0) {
+        return Err(StatsError::InvalidNoise { value: se });
+    }
+    let n = statrs::distribution::Normal::new(0.0, 1.0).map_err(|_| StatsError::InvalidNoise { value: se })?;
+    Ok(((n.inverse_cdf(1.0 - alpha) + n.inverse_cdf(power)) * se).exp_m1())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,5 +292,17 @@ mod tests {
         assert!(matches!(effective_threshold(-0.01, 0.03, 8, 8), Err(StatsError::InvalidThreshold { .. })));
         assert!(matches!(effective_threshold(f64::NAN, 0.03, 8, 8), Err(StatsError::InvalidThreshold { .. })));
         assert!(effective_threshold(0.05, f64::INFINITY, 8, 8).is_err());
+    }
+
+    #[test]
+    fn detectable_shift_matches_the_normal_quantiles() {
+        // power 0.5: z_power = 0, so the shift is exp(z_(0.95) se) - 1 = exp(1.6449 * 0.01) - 1.
+        let d = detectable_shift(0.01, 0.05, 0.5).unwrap();
+        assert!((d - 0.016585).abs() < 1e-5, "{d}");
+        // More power and a smaller alpha both need a larger shift; zero spread detects anything.
+        assert!(detectable_shift(0.01, 0.01, 0.95).unwrap() > d);
+        assert_eq!(detectable_shift(0.0, 0.05, 0.9).unwrap(), 0.0);
+        assert!(detectable_shift(-0.1, 0.05, 0.9).is_err());
+        assert!(detectable_shift(0.01, 1.0, 0.9).is_err());
     }
 }

@@ -123,6 +123,42 @@ pub fn judge_with_equivalence(
     }
 }
 
+/// The gate's verdict: one-sided for regressions, with improvements reported and "unchanged" an
+/// equivalence claim.
+///
+/// * `Regressed`: `adjusted_p_slower < alpha` (the one-sided "slower" p-value after the family's
+///   correction) and the point estimate at least `1 + threshold`. Only regressions are tested
+///   against the family's level, so a two-sided test's half of alpha is not wasted on improvements.
+/// * `Improved` (never gates): `strict`'s interval (two-sided, each side at the family's per-test
+///   level) lies below 1 and the estimate at most `1 / (1 + threshold)`.
+/// * `Unchanged`: `equivalence`'s interval (normally at `1 - 2 * alpha`, two one-sided tests)
+///   lies inside `[1 / (1 + margin), 1 + margin]`.
+/// * `Inconclusive` otherwise, and for any `NaN` or invalid `alpha`, `threshold` or `margin`.
+pub fn judge_regression(
+    strict: &Comparison,
+    equivalence: &Comparison,
+    adjusted_p_slower: f64,
+    alpha: f64,
+    threshold: f64,
+    margin: f64,
+) -> Verdict {
+    let valid = threshold.is_finite() && threshold >= 0.0 && margin.is_finite() && margin >= 0.0;
+    if !(valid && alpha > 0.0 && alpha < 1.0) {
+        return Verdict::Inconclusive;
+    }
+    let hi = 1.0 + threshold;
+    let band = 1.0 + margin;
+    if adjusted_p_slower < alpha && strict.ratio >= hi {
+        Verdict::Regressed
+    } else if strict.ci_high < 1.0 && strict.ratio <= 1.0 / hi {
+        Verdict::Improved
+    } else if 1.0 / band <= equivalence.ci_low && equivalence.ci_high <= band {
+        Verdict::Unchanged
+    } else {
+        Verdict::Inconclusive
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +171,7 @@ mod tests {
             ci_high,
             confidence: 0.95,
             p_value: f64::NAN,
+            p_slower: f64::NAN,
             df: 14.0,
             log_std_err: 0.01,
             n_baseline: 8,
@@ -202,6 +239,31 @@ mod tests {
         assert_eq!(judge(&c, 0.001, 0.0, 0.05), Verdict::Inconclusive);
         assert_eq!(judge(&c, 0.001, f64::NAN, 0.05), Verdict::Inconclusive);
         assert_eq!(judge(&cmp(f64::NAN, f64::NAN, f64::NAN), 0.001, 0.05, 0.05), Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn stats_judge_regression_table() {
+        use Verdict::*;
+        let cases = [
+            // (ratio, ci_low, ci_high, adjusted one-sided p, expected) at alpha 0.01, threshold 1 %,
+            // margin 3 %; the same interval serves as strict and equivalence interval here.
+            (1.05, 1.03, 1.07, 0.001, Regressed),
+            (1.05, 0.99, 1.11, 0.001, Regressed), // the one-sided p decides, not a two-sided interval
+            (1.05, 1.03, 1.07, 0.02, Inconclusive),
+            (1.005, 1.001, 1.009, 0.001, Unchanged), // significant but below the minimum effect
+            (0.95, 0.93, 0.97, 0.99, Improved),
+            (0.95, 0.90, 1.01, 0.99, Inconclusive),
+            (1.00, 0.98, 1.02, 0.5, Unchanged),
+            (1.00, 0.96, 1.04, 0.5, Inconclusive),
+        ];
+        for (ratio, lo, hi, p, want) in cases {
+            let c = cmp(ratio, lo, hi);
+            assert_eq!(judge_regression(&c, &c, p, 0.01, 0.01, 0.03), want, "ratio {ratio} [{lo}, {hi}] p {p}");
+        }
+        let c = cmp(1.5, 1.4, 1.6);
+        assert_eq!(judge_regression(&c, &c, 0.001, 0.01, f64::NAN, 0.03), Inconclusive);
+        assert_eq!(judge_regression(&c, &c, f64::NAN, 0.01, 0.01, 0.03), Inconclusive);
+        assert_eq!(judge_regression(&c, &c, 0.001, 0.0, 0.01, 0.03), Inconclusive);
     }
 
     #[test]
