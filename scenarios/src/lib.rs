@@ -48,6 +48,7 @@ pub mod http;
 pub mod plant;
 pub mod prefork;
 pub mod rng;
+pub mod session;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
