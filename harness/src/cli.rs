@@ -103,10 +103,12 @@ pub struct RegressArgs {
     /// Let regressions against a baseline from a different machine fail the build.
     #[arg(long)]
     pub strict: bool,
-    /// Always rebuild the baseline's commit and compare paired on this machine (automatic when
-    /// the baseline was recorded on a different machine).
+    /// Judge against the committed baseline values instead of running the baseline's commit
+    /// interleaved (the default). Only on the machine that recorded them, and only worth it where
+    /// `calibrate` shows a small session offset: it cannot resolve changes below
+    /// `gate.session_cv`.
     #[arg(long)]
-    pub paired: bool,
+    pub against_baseline: bool,
     /// Do not run the reference workload (no machine-drift correction).
     #[arg(long)]
     pub no_reference: bool,
@@ -249,7 +251,7 @@ pub fn run_cli(cli: Cli) -> i32 {
             json: a.judging.json,
             markdown: a.judging.markdown,
             strict: a.strict,
-            paired: a.paired,
+            against_baseline: a.against_baseline,
             no_reference: a.no_reference,
         }),
         Command::Baseline(a) => commands::baseline::run(&commands::baseline::Options {

@@ -3,7 +3,20 @@
 //!
 //! Worktrees live under `<target>/funcscope/worktrees/<sha>` and each arm of a comparison builds
 //! into its own target directory under `<target>/funcscope/targets/` that is kept between calls,
-//! so comparing again after a small change rebuilds incrementally.
+//! so comparing again after a small change rebuilds incrementally. The working tree builds into
+//! `<target>/funcscope/targets/current`, apart from a plain `cargo build`, because its flags differ.
+//!
+//! # Identical sources, identical binaries
+//! Every build remaps its workspace root to one fixed name (`--remap-path-prefix`), so the same
+//! sources built in the working tree and in a worktree elsewhere give byte-identical binaries
+//! (checked: without the remap two checkouts of one commit differed in 1.6 M bytes of
+//! `http_parse`, through the embedded path and what follows from it). A paired comparison of an
+//! unchanged tree is thus a true A/A, not a comparison of two layouts.
+//!
+//! # Binaries of a commit, cached
+//! A commit's binaries are copied to `<target>/funcscope/bin/<sha>/release/` with a manifest (the
+//! toolchain, the flags, which binaries the commit has); the next comparison against that commit
+//! uses them without a worktree or a build.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,9 +61,47 @@ pub fn output_dir(cfg: &Config) -> PathBuf {
     target.unwrap_or_else(|| cfg.root.join("target")).join("funcscope")
 }
 
+/// The fixed name every build gives its workspace root (see the module docs).
+pub const REMAPPED_ROOT: &str = "/funcscope-src";
+
+/// The cargo workspace root of `src_root` (where rustc runs and which paths are relative to).
+fn workspace_root(src_root: &Path) -> PathBuf {
+    Command::new(cargo())
+        .args(["locate-project", "--workspace", "--message-format", "plain"])
+        .current_dir(src_root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| src_root.to_path_buf())
+}
+
+/// Adds the path remap of `src_root` to a cargo command without dropping the user's own flags:
+/// appended to `CARGO_ENCODED_RUSTFLAGS` or `RUSTFLAGS` when either is set (they override the
+/// configuration files' flags), else given as `--config build.rustflags`, which cargo joins with
+/// the files' `build.rustflags` (a `target.<triple>.rustflags` still wins; then no remap).
+fn add_remap(cmd: &mut Command, src_root: &Path) {
+    let root = workspace_root(src_root);
+    let flag = format!("--remap-path-prefix={}={REMAPPED_ROOT}", root.display());
+    let encoded = std::env::var("CARGO_ENCODED_RUSTFLAGS")
+        .ok()
+        .or_else(|| std::env::var("RUSTFLAGS").ok().map(|f| f.split_whitespace().collect::<Vec<_>>().join("\x1f")));
+    match encoded {
+        Some(e) if !e.is_empty() => {
+            cmd.env("CARGO_ENCODED_RUSTFLAGS", format!("{e}\x1f{flag}"));
+        }
+        Some(_) => {
+            cmd.env("CARGO_ENCODED_RUSTFLAGS", &flag);
+        }
+        None => {
+            cmd.arg("--config").arg(format!("build.rustflags=[{}]", toml::Value::String(flag)));
+        }
+    }
+}
+
 /// Builds the scenario binaries of `cfg` from the source tree at `src_root` into `target` (release)
 /// and returns each scenario's program (`None` if its binary does not exist in that tree, e.g. a
-/// scenario added later). `target = None` uses the tree's own target directory.
+/// scenario added later). `target = None` uses `<target>/funcscope/targets/current`.
 pub fn build_scenarios(
     cfg: &Config,
     src_root: &Path,
@@ -63,7 +114,7 @@ pub fn build_scenarios(
     let target = match target {
         Some(t) => t.to_path_buf(),
         None if bins.is_empty() => src_root.join("target"),
-        None => target_dir(src_root)?,
+        None => target_dir(src_root)?.join("funcscope").join("targets").join("current"),
     };
     if !bins.is_empty() && !no_build {
         if !quiet {
@@ -74,6 +125,7 @@ pub fn build_scenarios(
         cmd.args(["build", "--release", "--quiet", "-p", &cfg.run.package, "--bins"])
             .current_dir(src_root)
             .env("CARGO_TARGET_DIR", &target);
+        add_remap(&mut cmd, src_root);
         let st = cmd.status().map_err(|e| Error::io("running cargo build", e))?;
         if !st.success() {
             return Err(Error::Build(format!(
@@ -182,10 +234,12 @@ pub struct BuildFlags {
     pub quiet: bool,
 }
 
-/// Builds the scenarios of `rev` (`None`: the working tree, into its own target directory; a
-/// revision: a git worktree of it under `<target>/funcscope/worktrees/<sha>`, built into
-/// `<target>/funcscope/targets/<target_key>`, kept between calls so rebuilding is incremental).
-/// `what` names the revision in progress lines. The one way every command builds code.
+/// Builds the scenarios of `rev` (`None`: the working tree, into `<target>/funcscope/targets/current`;
+/// a revision: its cached binaries if `<target>/funcscope/bin/<sha>/release` has them, else a git
+/// worktree of it under `<target>/funcscope/worktrees/<sha>`, built into
+/// `<target>/funcscope/targets/<target_key>` (kept between calls so rebuilding is incremental) and
+/// then cached). `what` names the revision in progress lines. The one way every command builds
+/// code.
 pub fn build_revision(
     cfg: &Config,
     rev: Option<&str>,
@@ -200,6 +254,13 @@ pub fn build_revision(
     let repo = repo_root(&cfg.root)?;
     let sha = resolve_rev(&repo, rev)?;
     let out_dir = output_dir(cfg);
+    let cache = BinCache::new(cfg, &out_dir, &sha);
+    if let Some(programs) = cache.lookup(cfg) {
+        if !flags.quiet {
+            eprintln!("using the cached binaries of {what} ({})", cache.dir.display());
+        }
+        return Ok(Revision { sha: Some(sha), programs });
+    }
     let tree = worktree(&repo, &out_dir, &sha)?;
     // The configuration may live in a subdirectory of the repository: build the same one there.
     let sub_root = cfg.root.strip_prefix(&repo).unwrap_or(Path::new(""));
@@ -211,7 +272,94 @@ pub fn build_revision(
         flags.quiet,
         what,
     )?;
+    // A cache that cannot be written costs a rebuild next time, nothing else.
+    let programs = match cache.store(cfg, &programs) {
+        Ok(cached) => cached,
+        Err(e) => {
+            eprintln!("warning: not caching the binaries of {what}: {e}");
+            programs
+        }
+    };
     Ok(Revision { sha: Some(sha), programs })
+}
+
+/// The cached release binaries of one commit: `<out>/bin/<sha>/release/` and its `manifest`.
+struct BinCache {
+    dir: PathBuf,
+    /// What must match for the binaries to be reused: toolchain, flags, package.
+    key: String,
+}
+
+impl BinCache {
+    fn new(cfg: &Config, out_dir: &Path, sha: &str) -> BinCache {
+        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+        let toolchain = Command::new(rustc)
+            .arg("-vV")
+            .current_dir(&cfg.root)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").to_owned())
+            .unwrap_or_default();
+        let flags = [
+            std::env::var("RUSTFLAGS").unwrap_or_default(),
+            std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default(),
+        ]
+        .join("|");
+        let key = format!("toolchain {toolchain}\nflags {flags}\npackage {}\n", cfg.run.package);
+        BinCache { dir: out_dir.join("bin").join(sha).join("release"), key }
+    }
+
+    /// Every scenario's program from the cache, if the manifest matches and lists every binary.
+    fn lookup(&self, cfg: &Config) -> Option<Vec<Option<PathBuf>>> {
+        let manifest = std::fs::read_to_string(self.dir.join("manifest")).ok()?;
+        let listed = manifest.strip_prefix(&self.key)?;
+        cfg.scenarios
+            .iter()
+            .map(|s| match &s.bin {
+                Some(b) => {
+                    let p = self.dir.join(b);
+                    if listed.lines().any(|l| l == format!("bin {b}")) {
+                        p.is_file().then_some(Some(p))
+                    } else if listed.lines().any(|l| l == format!("absent {b}")) {
+                        Some(None)
+                    } else {
+                        None
+                    }
+                }
+                // A prebuilt program is not part of the commit's build.
+                None => None,
+            })
+            .collect()
+    }
+
+    /// Copies the built binaries into the cache, writes the manifest last, and returns the cached
+    /// paths (so a later build of another commit into the same target cannot change them).
+    fn store(&self, cfg: &Config, built: &[Option<PathBuf>]) -> Result<Vec<Option<PathBuf>>> {
+        if cfg.scenarios.iter().any(|s| s.bin.is_none()) {
+            return Ok(built.to_vec());
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::at("creating", &self.dir, e))?;
+        let mut manifest = self.key.clone();
+        let mut out = Vec::new();
+        for (s, p) in cfg.scenarios.iter().zip(built) {
+            let b = s.bin.as_deref().unwrap_or_default();
+            match p {
+                Some(p) => {
+                    let dest = self.dir.join(b);
+                    std::fs::copy(p, &dest).map_err(|e| Error::at("copying into", &dest, e))?;
+                    manifest.push_str(&format!("bin {b}\n"));
+                    out.push(Some(dest));
+                }
+                None => {
+                    manifest.push_str(&format!("absent {b}\n"));
+                    out.push(None);
+                }
+            }
+        }
+        let path = self.dir.join("manifest");
+        crate::fsutil::write_atomic(&path, 0o644, |w| w.write_all(manifest.as_bytes()))
+            .map_err(|e| Error::Build(e.to_string()))?;
+        Ok(out)
+    }
 }
 
 /// The first 12 hex digits of a commit id, keeping a `-dirty` suffix: how reports name commits.
@@ -221,4 +369,41 @@ pub fn short_sha(sha: &str) -> String {
         None => (sha, ""),
     };
     format!("{}{dirty}", &id[..12.min(id.len())])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path, bins: &[&str]) -> Config {
+        let mut text = String::from("[run]\npackage = \"p\"\n");
+        for b in bins {
+            text.push_str(&format!("[[scenario]]\nname = \"{b}\"\nbin = \"{b}\"\n"));
+        }
+        Config::parse(&text, &dir.join("funcscope.toml")).unwrap()
+    }
+
+    #[test]
+    fn cached_binaries_are_reused_only_with_a_matching_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), &["a", "b"]);
+        let built = dir.path().join("built-a");
+        std::fs::write(&built, b"binary a").unwrap();
+        let cache = BinCache::new(&cfg, dir.path(), "0123abcd");
+        assert!(cache.lookup(&cfg).is_none(), "empty cache");
+        // `b` does not exist at that commit: remembered as absent, not as missing.
+        let stored = cache.store(&cfg, &[Some(built.clone()), None]).unwrap();
+        let cached_a = dir.path().join("bin/0123abcd/release/a");
+        assert_eq!(stored, vec![Some(cached_a.clone()), None]);
+        assert_eq!(std::fs::read(&cached_a).unwrap(), b"binary a");
+        assert_eq!(cache.lookup(&cfg), Some(vec![Some(cached_a.clone()), None]));
+        // A scenario the manifest does not know means a rebuild.
+        assert!(cache.lookup(&config(dir.path(), &["a", "b", "c"])).is_none());
+        // Another toolchain or flags: a rebuild.
+        let other = BinCache { dir: cache.dir.clone(), key: format!("{}x", cache.key) };
+        assert!(other.lookup(&cfg).is_none());
+        // A cached binary deleted by hand: a rebuild, not a missing program.
+        std::fs::remove_file(&cached_a).unwrap();
+        assert!(cache.lookup(&cfg).is_none());
+    }
 }

@@ -2,13 +2,19 @@
 //! committed baseline, and exit non-zero on a regression.
 //!
 //! Which comparison each scenario gets:
-//! * **baseline mode** (the baseline comes from this machine): one arm plus reference runs for
-//!   drift correction, judged against the committed run-level values;
-//! * **paired** (the baseline comes from another machine, or `--paired`): the baseline's commit
-//!   is rebuilt in a worktree and run interleaved with the working tree, because only a
-//!   same-machine comparison can gate;
-//! * **cross-machine** (paired wanted but the baseline's commit is not in the repository): judged
-//!   against the baseline as it is, reported loudly and non-gating unless `--strict`.
+//! * **paired** (the default): the baseline's commit is built (once; its binaries are cached by
+//!   commit) and run interleaved with the working tree in balanced, randomized A/B blocks. Only
+//!   this cancels what moves between sessions (host speed, neighbours, frequency), so it is the
+//!   one comparison that resolves a few per cent on a shared VM. The committed baseline then
+//!   names the commit and serves as the fallback.
+//! * **baseline mode** (`--against-baseline` on the machine that recorded the baseline, or the
+//!   fallback when the baseline's commit cannot be found): one arm plus reference runs for drift
+//!   correction, judged against the committed run-level values, with the session offset
+//!   (`gate.session_cv`) in the model: it gates only beyond that margin, said in the report.
+//!   Also for prebuilt programs (`path` in the configuration), which cannot be rebuilt.
+//! * **cross-machine** (the baseline comes from another machine and its commit is not in the
+//!   repository): judged against the baseline as it is, reported loudly and non-gating unless
+//!   `--strict`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,8 +41,9 @@ pub struct Options {
     pub markdown: Option<PathBuf>,
     /// Regressions against a baseline from another machine gate too.
     pub strict: bool,
-    /// Always compare paired against the baseline's commit.
-    pub paired: bool,
+    /// Judge against the committed baseline values instead of rebuilding the baseline's commit
+    /// (only on the machine that recorded them; elsewhere the comparison stays paired).
+    pub against_baseline: bool,
     /// Do not run the reference workload (no drift correction).
     pub no_reference: bool,
 }
@@ -52,13 +59,18 @@ pub fn run(o: &Options) -> Result<i32> {
     // Baselines are read before anything runs: a malformed one stops here, with its line.
     let baselines = load_baselines(&cfg)?;
     let machine = Fingerprint::current();
-    // Paired against the baseline's commit when asked, or when the baseline comes from another
-    // machine (then only a same-machine comparison is meaningful). Grouped by that commit.
+    // Paired against the baseline's commit unless baseline mode was asked for on the baseline's
+    // own machine (elsewhere only a same-machine comparison is meaningful). Grouped by commit.
     let mut by_commit: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut baseline_ids = Vec::new();
+    let mut fallback_ids = Vec::new();
     for (i, b) in baselines.iter().enumerate() {
         match b {
-            Some(b) if o.paired || b.machine.machine_difference(&machine).is_some() => {
+            // A prebuilt program (`path`) cannot be rebuilt at another commit: baseline mode.
+            Some(b)
+                if cfg.scenarios[i].bin.is_some()
+                    && (!o.against_baseline || b.machine.machine_difference(&machine).is_some()) =>
+            {
                 by_commit.entry(b.recorded.commit.trim_end_matches("-dirty").to_owned()).or_default().push(i);
             }
             _ => baseline_ids.push(i),
@@ -77,15 +89,18 @@ pub fn run(o: &Options) -> Result<i32> {
             o.select.build_flags(),
         ) {
             Ok(old) => old,
-            Err(e @ Error::UnknownRevision { .. }) => {
-                // Without the baseline's commit no same-machine comparison is possible: compare
-                // with the baseline as it is, reported loudly as cross-machine (non-gating
-                // unless --strict).
+            Err(e @ (Error::UnknownRevision { .. } | Error::Git(_) | Error::Build(_))) => {
+                // Without the baseline's commit no paired comparison is possible: compare with the
+                // baseline as it is, in baseline mode (session offset in the model) on its own
+                // machine, cross-machine (non-gating unless --strict) elsewhere.
                 eprintln!(
-                    "warning: {e}: the baseline of {} was recorded from it on another machine; \
-                     comparing cross-machine instead (fetch the commit, or record a baseline here)",
+                    "warning: the baseline commit {} of {} cannot be built ({e}); judging against \
+                     the stored values instead, which resolves only large changes (fetch the \
+                     commit, e.g. `git fetch --unshallow`, or fix its build, to compare paired)",
+                    short_sha(&commit),
                     ids.iter().map(|&i| cfg.scenarios[i].name.as_str()).collect::<Vec<_>>().join(", ")
                 );
+                fallback_ids.extend(ids.iter().copied());
                 baseline_ids.extend(ids);
                 continue;
             }
@@ -138,7 +153,24 @@ pub fn run(o: &Options) -> Result<i32> {
             started: started.clone(),
             wall_s: t0.elapsed().as_secs_f64(),
         };
-        judge::judge(inv, inputs_of(parts, &cfg, &baselines))
+        let mut report = judge::judge(inv, inputs_of(parts, &cfg, &baselines));
+        // Said in the report, next to the verdicts it qualifies, not only on stderr.
+        for s in &mut report.scenarios {
+            if fallback_ids.iter().any(|&i| cfg.scenarios[i].name == s.name) {
+                let note = format!(
+                    "FALLBACK: the baseline's commit could not be built (see the log), so this is judged against \
+                     stored values from another session; a session offset of +-{:.0} % \
+                     (gate.session_cv) is allowed for and smaller changes cannot gate (fetch the \
+                     commit to compare paired)",
+                    cfg.gate.session_cv * 100.0
+                );
+                s.machine_note = Some(match s.machine_note.take() {
+                    Some(m) => format!("{note}; {m}"),
+                    None => note,
+                });
+            }
+        }
+        report
     };
     let report = run_adaptive(&mut parts, &cfg, cfg.run.warmup_runs, &judge_now);
     super::finish(&report, outputs(&cfg, "regress", &o.json, &o.markdown))
