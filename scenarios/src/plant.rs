@@ -303,12 +303,13 @@ pub struct ChainCost {
 }
 
 /// Measures [`ChainCost`] on `kind`'s clock: the median over 9 repetitions of a long chain (per
-/// step) and of many zero-step planted calls (fixed), each about 0.1-0.5 ms. The median, like the
-/// checkpoint costs it is compared with (see `crate::calibrate`), so that one slow spell moves
-/// neither.
+/// step) and of many zero-step planted calls (fixed), each about 0.07-0.1 ms (1.5 ms in all, a
+/// small part of a run's fixed cost next to the 10 ms calibration; at ~180 k ticks a repetition
+/// is still far above the clock's ~26-tick resolution). The median, like the checkpoint costs it
+/// is compared with (see `crate::calibrate`), so that one slow spell moves neither.
 pub fn measure_chain(kind: ClockKind) -> ChainCost {
-    const LONG: u64 = 200_000;
-    const CALLS: u64 = 50_000;
+    const LONG: u64 = 50_000;
+    const CALLS: u64 = 10_000;
     const REPS: usize = 9;
     let mut per = [0f64; REPS];
     let mut fixed = [0f64; REPS];
