@@ -5,6 +5,10 @@
 //!   the least any ENTER/EXIT pair can cost;
 //! * `lite`, `normal`, `deep`, `full`: `funcscope::enter(0); funcscope::exit(0);` around an empty
 //!   body with a session at that level (default ring capacity, memfd backing);
+//! * `floor_fenced`: two fenced tick reads (`funcscope::clock::fenced_hw_ticks()`, `lfence;
+//!   rdtsc` on x86_64), the least a fenced pair can cost;
+//! * `normal_fenced`: `normal` with the fenced clock (`ClockChoice::Fenced`, `ClockKind::TscFenced`),
+//!   printed beside `normal` so the price of waiting for the region's work is visible;
 //! * `std_instant`: a `std::time::Instant::now()` pair;
 //! * `quanta_instant`: a `quanta::Instant::now()` pair (quanta's global `Clock`);
 //! * `disabled`: ENTER+EXIT with no session.
@@ -32,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use funcscope::{Builder, Level, Session};
+use funcscope::{Builder, ClockChoice, Level, Session};
 
 /// Checkpoint index used throughout.
 const CP: usize = 0;
@@ -44,15 +48,19 @@ enum Variant {
     Normal,
     Deep,
     Full,
+    FloorFenced,
+    NormalFenced,
     StdInstant,
     QuantaInstant,
     Disabled,
 }
 
-const VARIANTS: [Variant; 8] = [
+const VARIANTS: [Variant; 10] = [
     Variant::Floor,
     Variant::Lite,
     Variant::Normal,
+    Variant::NormalFenced,
+    Variant::FloorFenced,
     Variant::Deep,
     Variant::Full,
     Variant::StdInstant,
@@ -68,6 +76,8 @@ impl Variant {
             Variant::Normal => "normal",
             Variant::Deep => "deep",
             Variant::Full => "full",
+            Variant::FloorFenced => "floor_fenced",
+            Variant::NormalFenced => "normal_fenced",
             Variant::StdInstant => "std_instant",
             Variant::QuantaInstant => "quanta_instant",
             Variant::Disabled => "disabled",
@@ -77,10 +87,18 @@ impl Variant {
     fn level(self) -> Option<Level> {
         match self {
             Variant::Lite => Some(Level::Lite),
-            Variant::Normal => Some(Level::Normal),
+            Variant::Normal | Variant::NormalFenced => Some(Level::Normal),
             Variant::Deep => Some(Level::Deep),
             Variant::Full => Some(Level::Full),
             _ => None,
+        }
+    }
+
+    fn clock(self) -> ClockChoice {
+        if self == Variant::NormalFenced {
+            ClockChoice::Fenced
+        } else {
+            ClockChoice::Auto
         }
     }
 
@@ -88,9 +106,15 @@ impl Variant {
     fn run(self, iters: u64) -> Duration {
         match self {
             Variant::Floor => loop_floor(iters),
+            Variant::FloorFenced => loop_floor_fenced(iters),
             Variant::StdInstant => loop_std_instant(iters),
             Variant::QuantaInstant => loop_quanta_instant(iters),
-            Variant::Lite | Variant::Normal | Variant::Deep | Variant::Full | Variant::Disabled => loop_probe(iters),
+            Variant::Lite
+            | Variant::Normal
+            | Variant::NormalFenced
+            | Variant::Deep
+            | Variant::Full
+            | Variant::Disabled => loop_probe(iters),
         }
     }
 }
@@ -103,6 +127,17 @@ fn loop_floor(iters: u64) -> Duration {
     for _ in 0..iters {
         let a = funcscope::clock::hw_ticks();
         let b = funcscope::clock::hw_ticks();
+        black_box(b.wrapping_sub(a));
+    }
+    t.elapsed()
+}
+
+#[inline(never)]
+fn loop_floor_fenced(iters: u64) -> Duration {
+    let t = Instant::now();
+    for _ in 0..iters {
+        let a = funcscope::clock::fenced_hw_ticks();
+        let b = funcscope::clock::fenced_hw_ticks();
         black_box(b.wrapping_sub(a));
     }
     t.elapsed()
@@ -142,8 +177,8 @@ fn socket_dir() -> PathBuf {
     std::env::temp_dir().join(format!("funcscope-bench-{}", std::process::id()))
 }
 
-fn start(level: Level, dir: &Path) -> Session {
-    let s = Builder::new(level).checkpoints(&["bench"]).socket_dir(dir).init().unwrap_or_else(|e| {
+fn start(level: Level, clock: ClockChoice, dir: &Path) -> Session {
+    let s = Builder::new(level).checkpoints(&["bench"]).socket_dir(dir).clock(clock).init().unwrap_or_else(|e| {
         eprintln!("funcscope init at {level:?} failed: {e}");
         std::process::exit(1);
     });
@@ -155,7 +190,7 @@ fn start(level: Level, dir: &Path) -> Session {
 fn with_session<R>(v: Variant, dir: &Path, f: impl FnOnce() -> R) -> R {
     match v.level() {
         Some(level) => {
-            let s = start(level, dir);
+            let s = start(level, v.clock(), dir);
             let r = f();
             s.cleanup();
             r
@@ -222,17 +257,28 @@ fn main() {
                             b.wrapping_sub(a)
                         })
                     }),
+                    Variant::FloorFenced => g.bench_function(v.name(), |b| {
+                        b.iter(|| {
+                            let a = funcscope::clock::fenced_hw_ticks();
+                            let b = funcscope::clock::fenced_hw_ticks();
+                            b.wrapping_sub(a)
+                        })
+                    }),
                     Variant::StdInstant => g.bench_function(v.name(), |b| b.iter(|| (Instant::now(), Instant::now()))),
                     Variant::QuantaInstant => {
                         g.bench_function(v.name(), |b| b.iter(|| (quanta::Instant::now(), quanta::Instant::now())))
                     }
-                    Variant::Lite | Variant::Normal | Variant::Deep | Variant::Full | Variant::Disabled => g
-                        .bench_function(v.name(), |b| {
-                            b.iter(|| {
-                                funcscope::enter(CP);
-                                funcscope::exit(CP);
-                            })
-                        }),
+                    Variant::Lite
+                    | Variant::Normal
+                    | Variant::NormalFenced
+                    | Variant::Deep
+                    | Variant::Full
+                    | Variant::Disabled => g.bench_function(v.name(), |b| {
+                        b.iter(|| {
+                            funcscope::enter(CP);
+                            funcscope::exit(CP);
+                        })
+                    }),
                 };
             });
         }
@@ -319,4 +365,9 @@ fn interleaved(bench_mode: bool, quick: bool, dir: &Path) {
     }
     let normal = per_round_ratio(VARIANTS.iter().position(|&v| v == Variant::Normal).expect("normal is a variant"));
     println!("normal / floor = {normal:.3}x ({} the 1.1x target)", if normal <= 1.1 { "within" } else { "ABOVE" });
+    let fenced = per_round_ratio(VARIANTS.iter().position(|&v| v == Variant::NormalFenced).expect("a variant"));
+    println!(
+        "normal_fenced / floor = {fenced:.3}x, {:.2}x normal (the price of waiting for the region's work)",
+        fenced / normal
+    );
 }

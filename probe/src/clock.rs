@@ -4,10 +4,28 @@
 //! pairs (ticks, CLOCK_MONOTONIC_RAW ns) the writer puts in the header at init, at every attach
 //! and at cleanup, so the frequency is derived over the whole run rather than a short window.
 //!
-//! Why plain `rdtsc` and not `lfence; rdtsc` or `rdtscp`: on the reference machine the fenced
-//! forms cost twice as much (37 ns vs 18 ns for a pair) and funcscope measures regions of tens of
-//! nanoseconds and more, where the few cycles of reordering at the edges are part of the constant
-//! floor that the header records and reports show.
+//! Why plain `rdtsc` and not `lfence; rdtsc` or `rdtscp` by default: on the reference machine the
+//! fenced forms cost twice as much (37 ns vs 18 ns for a pair) and funcscope measures regions of
+//! tens of nanoseconds and more, where the few cycles of reordering at the edges are part of the
+//! constant floor that the header records and reports show.
+//!
+//! # The fenced option
+//! A plain `rdtsc` at EXIT executes as soon as it enters the out-of-order window, while the
+//! region's last instructions (a long dependent computation, a cache miss) may still be running:
+//! that tail is not counted, and how much of it is hidden depends on the code, so a slowdown at
+//! the very end of a region can be partly invisible. [`ClockKind::TscFenced`] (chosen with
+//! [`ClockChoice::Fenced`] or `FUNCSCOPE_CLOCK=fenced`) reads `lfence; rdtsc` at both ENTER and
+//! EXIT: at ENTER the read does not start before earlier work has completed (work before the
+//! region is not counted in it), at EXIT it waits for the region's work to complete. Instructions
+//! after ENTER's read may still start before it executes, which can only hide a few cycles at the
+//! start of a region, never its end. The cost is one `lfence` per read (about 6 ns each on the
+//! reference machine) and the pipeline drain: a pair costs about twice the plain floor, which
+//! [`Session::floor_ticks`](crate::Session::floor_ticks) measures on the chosen clock. Only on
+//! x86_64; elsewhere `Fenced` keeps the plain hardware counter and says so in the decision.
+//!
+//! The default path does not change: [`ticks`] still compares the clock with one constant and
+//! reads `rdtsc` when it is below it; the fenced read sits in the branch that already held
+//! `CLOCK_MONOTONIC_RAW`.
 
 use crate::layout::ClockKind;
 
@@ -68,13 +86,28 @@ pub fn mono_raw_ns() -> u64 {
     (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
 }
 
+/// Reads the hardware counter after every earlier instruction has completed: `lfence; rdtsc` on
+/// x86_64 (the read of [`ClockKind::TscFenced`]). Elsewhere the barrier of
+/// [`wait_for_completion`] and the plain counter.
+#[inline(always)]
+pub fn fenced_hw_ticks() -> u64 {
+    wait_for_completion();
+    hw_ticks()
+}
+
 /// Reads the given clock. The branch is perfectly predicted: a session uses one clock.
+///
+/// [`ClockKind::Tsc`] and [`ClockKind::Cntvct`] (1 and 2) take the first branch: one compare
+/// with a constant, as before there was a fenced kind. The two slower kinds (3 and up) share the
+/// other.
 #[inline(always)]
 pub fn ticks(kind: ClockKind) -> u64 {
-    if kind == ClockKind::MonotonicRaw {
+    if (kind as u32) < ClockKind::MonotonicRaw as u32 {
+        hw_ticks()
+    } else if kind == ClockKind::MonotonicRaw {
         mono_raw_ns()
     } else {
-        hw_ticks()
+        fenced_hw_ticks()
     }
 }
 
@@ -90,6 +123,11 @@ pub enum ClockChoice {
     Hardware,
     /// `CLOCK_MONOTONIC_RAW`: slower (~20 ns a read) but trustworthy everywhere.
     Monotonic,
+    /// As `Auto`, but on x86_64 the TSC is read fenced ([`ClockKind::TscFenced`], see the
+    /// [module docs](self)): EXIT waits for the region's work to complete. Also selected by
+    /// `FUNCSCOPE_CLOCK=fenced`. Where the TSC cannot be trusted this is `CLOCK_MONOTONIC_RAW`
+    /// (whose vDSO read is itself ordered); on other targets the plain hardware counter.
+    Fenced,
 }
 
 /// Why the hardware counter was or was not chosen; reported by the session.
@@ -106,6 +144,7 @@ pub fn decide(choice: ClockChoice) -> ClockDecision {
     let choice = match std::env::var(crate::env::CLOCK).as_deref() {
         Ok("tsc") | Ok("hardware") => ClockChoice::Hardware,
         Ok("monotonic") => ClockChoice::Monotonic,
+        Ok("fenced") | Ok("tsc-fenced") => ClockChoice::Fenced,
         _ => choice,
     };
     let hw = if cfg!(target_arch = "x86_64") {
@@ -129,6 +168,20 @@ pub fn decide(choice: ClockChoice) -> ClockDecision {
             },
         },
         (ClockChoice::Auto, Some(k)) => ClockDecision { kind: k, reason: "aarch64 generic timer".into() },
+        (ClockChoice::Fenced, Some(ClockKind::Tsc)) => match tsc_trust() {
+            Ok(()) => ClockDecision {
+                kind: ClockKind::TscFenced,
+                reason: "invariant TSC, kernel clocksource is tsc; read fenced (lfence; rdtsc)".into(),
+            },
+            Err(why) => ClockDecision {
+                kind: ClockKind::MonotonicRaw,
+                reason: format!("CLOCK_MONOTONIC_RAW because the TSC cannot be trusted: {why}"),
+            },
+        },
+        (ClockChoice::Fenced, Some(k)) => ClockDecision {
+            kind: k,
+            reason: "aarch64 generic timer (a fenced read is implemented on x86_64 only; reading it plain)".into(),
+        },
     }
 }
 
@@ -186,4 +239,31 @@ pub fn estimate_freq_hz(kind: ClockKind, window: std::time::Duration) -> u64 {
         return 0;
     }
     ((t1.wrapping_sub(t0)) as u128 * 1_000_000_000 / dn as u128) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fenced_read_is_the_same_counter_in_order() {
+        for _ in 0..1000 {
+            let a = hw_ticks();
+            let b = ticks(ClockKind::TscFenced);
+            let c = ticks(ClockKind::Tsc);
+            assert!(a <= b && b <= c, "{a} {b} {c}");
+        }
+    }
+
+    #[test]
+    fn fenced_choice_never_gives_the_plain_tsc() {
+        if std::env::var_os(crate::env::CLOCK).is_some() {
+            return; // an override wins over the program's choice
+        }
+        let d = decide(ClockChoice::Fenced);
+        if cfg!(target_arch = "x86_64") {
+            assert!(matches!(d.kind, ClockKind::TscFenced | ClockKind::MonotonicRaw), "{d:?}");
+        }
+        assert_ne!(decide(ClockChoice::Auto).kind, ClockKind::TscFenced);
+    }
 }

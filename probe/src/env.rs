@@ -27,7 +27,9 @@ pub const WAIT_ATTACH_MS: &str = "FUNCSCOPE_WAIT_ATTACH_MS";
 pub const PLANT: &str = "FUNCSCOPE_PLANT";
 
 /// Clock override: `tsc` or `hardware` forces the hardware counter, `monotonic` forces
-/// `CLOCK_MONOTONIC_RAW`; anything else keeps the program's [`crate::ClockChoice`].
+/// `CLOCK_MONOTONIC_RAW`, `fenced` (or `tsc-fenced`) selects [`crate::ClockChoice::Fenced`] (the
+/// TSC read as `lfence; rdtsc`, so EXIT waits for the region's work); anything else keeps the
+/// program's [`crate::ClockChoice`].
 ///
 /// Set by users (e.g. on a machine whose TSC the checks distrust). Read by the probe when a session
 /// is created (see [`crate::clock::decide`]).

@@ -170,6 +170,13 @@ pub enum ClockKind {
     Cntvct = 2,
     /// `clock_gettime(CLOCK_MONOTONIC_RAW)` in nanoseconds: one tick is one nanosecond.
     MonotonicRaw = 3,
+    /// x86_64 `lfence; rdtsc` at ENTER and at EXIT (the same counter and frequency as [`Tsc`]):
+    /// each read waits until every earlier instruction has completed, so EXIT counts the
+    /// region's work to its last cycle. Chosen with [`crate::ClockChoice::Fenced`] or
+    /// `FUNCSCOPE_CLOCK=fenced`; see [`crate::clock`].
+    ///
+    /// [`Tsc`]: ClockKind::Tsc
+    TscFenced = 4,
 }
 
 impl ClockKind {
@@ -179,6 +186,7 @@ impl ClockKind {
             1 => Some(ClockKind::Tsc),
             2 => Some(ClockKind::Cntvct),
             3 => Some(ClockKind::MonotonicRaw),
+            4 => Some(ClockKind::TscFenced),
             _ => None,
         }
     }
@@ -189,6 +197,7 @@ impl ClockKind {
             ClockKind::Tsc => "tsc",
             ClockKind::Cntvct => "cntvct",
             ClockKind::MonotonicRaw => "monotonic_raw",
+            ClockKind::TscFenced => "tsc_fenced",
         }
     }
 }
@@ -503,6 +512,15 @@ pub const fn unpack_entry(entry: u64) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clock_kinds_round_trip_through_the_header_word() {
+        for k in [ClockKind::Tsc, ClockKind::Cntvct, ClockKind::MonotonicRaw, ClockKind::TscFenced] {
+            assert_eq!(ClockKind::from_u32(k as u32), Some(k), "{}", k.name());
+        }
+        assert_eq!(ClockKind::from_u32(0), None);
+        assert_eq!(ClockKind::from_u32(5), None);
+    }
 
     #[test]
     fn histogram_buckets_are_contiguous_and_bounded() {

@@ -50,6 +50,17 @@
 //! about as much as two bare tick reads (the benchmark `cargo bench -p funcscope` prints the
 //! ratios, and the README records them).
 //!
+//! # Fenced reads
+//! By default ENTER and EXIT read a plain `rdtsc`, which the CPU may execute before the region's
+//! last instructions have completed: the tail of a long dependent computation at the end of a
+//! region can go uncounted. `Builder::new(level).clock(ClockChoice::Fenced)`, or
+//! `FUNCSCOPE_CLOCK=fenced` in the environment of an unmodified program, selects
+//! [`ClockKind::TscFenced`]: `lfence; rdtsc` at ENTER (earlier work completes before the start is
+//! read) and at EXIT (the region's work completes before the end is read). It roughly doubles
+//! the cost of an empty pair (see the benchmark's `normal_fenced` row); the header records the
+//! clock kind and the floor measured on it, so readers and reports know. x86_64 only; the default
+//! path is unchanged. Details in [`clock`].
+//!
 //! # Rules
 //! * One checkpoint must not nest or recurse (ENTER 3, ENTER 3, EXIT 3): the start tick lives in
 //!   the checkpoint's line. Different checkpoints may nest freely. Debug builds panic on misuse.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use funcscope::layout::{self, Geometry, Level, DURATION_MAX};
 use funcscope::reader::{attach, AttachError, Attachment, Drain, ReadError, Region};
-use funcscope::{AttachStatus, Backing, Builder, Error, Session};
+use funcscope::{AttachStatus, Backing, Builder, ClockChoice, ClockKind, Error, Session};
 
 static ONE_SESSION: Mutex<()> = Mutex::new(());
 
@@ -114,6 +114,48 @@ fn levels_record_what_they_promise() {
             assert_eq!(h[layout::hist_bucket(123_456)], 1);
         }
     }
+}
+
+#[test]
+fn fenced_clock_is_chosen_and_records() {
+    let _g = lock();
+    let mut s = Builder::new(Level::Normal)
+        .checkpoints(&["fenced"])
+        .ring_capacity(256)
+        .socket_dir(socket_dir("fenced"))
+        .clock(ClockChoice::Fenced)
+        .init()
+        .unwrap();
+    let kind = s.clock().kind;
+    if std::env::var_os(funcscope::env::CLOCK).is_none() && cfg!(target_arch = "x86_64") {
+        // TscFenced where the TSC is trusted, else the (ordered) vDSO clock; never the plain TSC.
+        assert!(matches!(kind, ClockKind::TscFenced | ClockKind::MonotonicRaw), "{:?}", s.clock());
+    }
+    let (floor_min, floor_p50) = s.floor_ticks();
+    assert!(floor_min > 0 && floor_p50 >= floor_min, "floor measured on the fenced clock: {floor_min} {floor_p50}");
+    let att = attach_in_process(&mut s);
+    const N: u64 = 200;
+    let mut x = 1u64;
+    for i in 0..N {
+        funcscope::enter(0);
+        // A dependent chain whose result is only used after EXIT: the fenced EXIT waits for it.
+        for _ in 0..50 {
+            x = (x ^ (x >> 29) ^ i).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        }
+        funcscope::exit(0);
+    }
+    std::hint::black_box(x);
+    s.cleanup();
+    let r = &att.region;
+    assert_eq!(r.info().clock, kind, "the header names the fenced clock");
+    assert_eq!(r.info().floor_min_ticks, floor_min);
+    assert!(r.freq_hz() > 0.0);
+    let agg = r.aggregates(0).unwrap();
+    assert_eq!(agg.count, N);
+    let mut samples = vec![];
+    Drain::new(r).drain(r, |_, smp| samples.push(smp.ticks)).unwrap();
+    assert_eq!(samples.len() as u64, N);
+    assert!(samples.iter().all(|&t| t > 0), "a fenced pair around 50 multiplies takes time: {samples:?}");
 }
 
 #[test]
