@@ -75,6 +75,7 @@
 
 mod compare;
 mod location;
+mod modes;
 mod multiple;
 mod noise;
 mod proportion;
@@ -88,6 +89,10 @@ mod properties;
 
 pub use compare::{compare_paired, compare_paired_rank, compare_runs, compare_runs_rank, Comparison, Method};
 pub use location::{geo_mean, median};
+pub use modes::{
+    decompose_variance, detect_modes, fisher_exact, median_sampling_var, min_gap, min_separation, shared_state, Fisher,
+    ModeSplit, ModesError, SharedState, VarianceParts, VarianceSource, MIN_GROUP_FRACTION, SCENARIO_WIDE_PHI,
+};
 pub use multiple::{benjamini_hochberg, holm, Correction};
 pub use noise::{
     detectable_shift, effective_threshold, effective_threshold_at, log_ratio_sd, min_detectable_effect, noise_cv,
