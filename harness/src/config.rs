@@ -22,6 +22,7 @@
 //! budget_s = 60             # adaptive sampling, per scenario: add rounds while undecided (0: off)
 //! max_runs = 768            # adaptive sampling: at most this many rounds
 //! pin = true                # run every measured process on one CPU (repeatability)
+//! fresh_copy = true         # run a private copy of the program per run (layout is per file)
 //!
 //! [[scenario]]
 //! name = "http_parse"
@@ -152,6 +153,10 @@ pub struct RunOptions {
     /// Pin every measured process to one CPU (the last one the harness may use): runs become far
     /// more repeatable (see `runner::measurement_cpu`).
     pub pin: bool,
+    /// Run a private copy of each program, made for each run (see `runner::private_copy`): two
+    /// files of one binary have different physical code layouts for a whole session, which an
+    /// A/B would measure as a difference. Turn off for a program that must run from its place.
+    pub fresh_copy: bool,
 }
 
 impl Default for RunOptions {
@@ -166,6 +171,7 @@ impl Default for RunOptions {
             budget_s: 0.0,
             max_runs: 30,
             pin: true,
+            fresh_copy: true,
         }
     }
 }

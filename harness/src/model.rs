@@ -112,6 +112,11 @@ pub struct MetricResult {
     /// undecided, or for a single look).
     #[serde(default)]
     pub decided_at: Option<usize>,
+    /// An inconclusive verdict whose equivalence interval already rules out a regression beyond
+    /// `gate.unchanged_within`: more rounds could make it unchanged or improved, which never
+    /// gate, so the scenario may stop sampling for it.
+    #[serde(default)]
+    pub no_regression: bool,
 }
 
 fn yes() -> bool {

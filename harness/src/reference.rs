@@ -278,6 +278,8 @@ pub fn launch(
         timeout,
         attach_timeout,
         cpu: crate::runner::measurement_cpu(),
+        // It is the harness's own (large) binary, and the same file on both sides of a session.
+        fresh_copy: false,
     }
 }
 

@@ -108,6 +108,8 @@ pub struct Experiment {
     /// CPU every run is pinned to (scenario and reference runs alike); see
     /// [`runner::measurement_cpu`].
     pub cpu: Option<usize>,
+    /// Run a private copy of each program per run ([`runner::private_copy`]).
+    pub fresh_copy: bool,
     /// Runs every launch, scenario and reference alike (default [`runner::run_once`]; tests put a
     /// fake here).
     pub launcher: Launcher,
@@ -136,6 +138,7 @@ impl Experiment {
             attach_timeout: Duration::from_secs(10),
             quiet: false,
             cpu: runner::measurement_cpu(),
+            fresh_copy: true,
             launcher: Box::new(runner::run_once),
             results: (0..n).map(|_| Ok(Vec::new())).collect(),
             rng: SplitMix64::new(seed),
@@ -179,6 +182,7 @@ impl Experiment {
             timeout: self.timeout,
             attach_timeout: self.attach_timeout,
             cpu: self.cpu,
+            fresh_copy: self.fresh_copy,
         }
     }
 
@@ -269,6 +273,7 @@ impl Experiment {
                         timeout: me.timeout,
                         attach_timeout: me.attach_timeout,
                         cpu: me.cpu,
+                        fresh_copy: false, // the harness's own large binary, one file for both arms
                     };
                     (me.launcher)(&l).map(|o| Some(o.result)).map_err(|e| format!("reference workload: {e}"))
                 }

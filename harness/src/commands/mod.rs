@@ -147,6 +147,7 @@ pub(crate) fn new_experiment(
     e.attach_timeout = Duration::from_secs_f64(cfg.run.attach_timeout_s);
     e.quiet = quiet;
     e.cpu = if cfg.run.pin { runner::measurement_cpu() } else { None };
+    e.fresh_copy = cfg.run.fresh_copy;
     e
 }
 

@@ -51,6 +51,8 @@ pub fn run(o: &Options) -> Result<i32> {
         timeout: o.timeout,
         attach_timeout: o.attach_timeout,
         cpu: if o.pin { runner::measurement_cpu() } else { None },
+        // `run` measures one program: no A/B whose files could differ in layout.
+        fresh_copy: false,
     };
     let mut runs = Vec::new();
     let mut input = None;

@@ -61,8 +61,11 @@ impl Decisions {
     }
 }
 
-/// Per scenario of `report` (by name): whether every gated verdict is decided, so the scenario
-/// need not run again. A scenario that is not compared (failed, no baseline) has nothing to decide.
+/// Per scenario of `report` (by name): whether every gated verdict is decided, or settled for the
+/// gate (inconclusive but ruling out a regression beyond the equivalence margin: more rounds could
+/// not make it gate, so an unchanged tree with one multi-modal checkpoint does not run its whole
+/// budget), so the scenario need not run again. A scenario that is not compared (failed, no
+/// baseline) has nothing to decide.
 pub fn decided_scenarios(report: &Report) -> BTreeMap<String, bool> {
     report
         .scenarios
@@ -73,7 +76,7 @@ pub fn decided_scenarios(report: &Report) -> BTreeMap<String, bool> {
                     .iter()
                     .flat_map(|c| &c.metrics)
                     .filter(|m| m.gating)
-                    .all(|m| m.verdict != Verdict::Inconclusive);
+                    .all(|m| m.verdict != Verdict::Inconclusive || m.no_regression);
             (s.name.clone(), decided)
         })
         .collect()
@@ -368,6 +371,7 @@ fn collect(
                     verdict: Verdict::Inconclusive,
                     gating,
                     decided_at: None,
+                    no_regression: false,
                 });
                 let (base, cur) = match &c.speeds {
                     Some((sb, sc)) if base.len() == sb.len() && cur.len() == sc.len() => (
@@ -440,8 +444,11 @@ fn decide_family(scenarios: &mut [ScenarioResult], tests: &[&Test], policy: &Pol
     // first step equals): improvements and the shown interval read it.
     let per_test = alpha / m as f64;
     let strict_confidence = 1.0 - 2.0 * per_test;
-    // "Unchanged" is an equivalence test per comparison: two one-sided tests at this look's level.
-    let equivalence_confidence = 1.0 - 2.0 * alpha;
+    // "Unchanged" is an equivalence test per comparison: two one-sided tests at the family's
+    // level, at every look. Its error is a missed change beyond the margin, never a false alarm,
+    // so it needs no share of the false-alarm budget: spending it over looks and tests (as the
+    // regression side must) kept every early look from ever saying "unchanged".
+    let equivalence_confidence = 1.0 - 2.0 * policy.alpha;
     let z = statrs::distribution::Normal::new(0.0, 1.0)
         .map_or(f64::NAN, |n| statrs::distribution::ContinuousCDF::inverse_cdf(&n, 1.0 - per_test));
     for (i, t) in tests.iter().enumerate() {
@@ -462,6 +469,8 @@ fn decide_family(scenarios: &mut [ScenarioResult], tests: &[&Test], policy: &Pol
             (Some(c), Some(e)) => stats::judge_regression(&c, &e, adjusted[i], alpha, threshold, t.margin),
             _ => Verdict::Inconclusive,
         };
+        mr.no_regression =
+            mr.verdict == Verdict::Inconclusive && equivalence.is_some_and(|e| e.ci_high <= 1.0 + t.margin);
     }
 }
 

@@ -300,3 +300,28 @@ fn judge_a_verdict_reached_at_one_look_is_frozen() {
     assert_eq!((m.verdict, m.decided_at), (Verdict::Regressed, Some(10)));
     assert_eq!(later.exit_code, crate::exit_code::REGRESSION);
 }
+
+/// A wide interval around "a little faster": inconclusive, yet no regression beyond the margin is
+/// possible, so sampling may stop for it; a wide interval that reaches past the margin may not.
+#[test]
+fn judge_marks_inconclusive_cells_that_rule_out_a_regression() {
+    let base: Vec<f64> = (0..10).map(|i| 100.0 * (1.0 + 0.3 * (i % 3) as f64)).collect();
+    let paired = |factor: f64, spread: f64| {
+        let cur: Vec<f64> =
+            base.iter().zip(JITTER.iter()).map(|(x, j)| x * factor * (1.0 + spread * (j - 1.0))).collect();
+        let r = judge_with(
+            false,
+            vec![input(Ok(runs("cp", cur)), Against::Paired { label: "A".into(), runs: runs("cp", base.clone()) })],
+        );
+        let m = r.scenarios[0].checkpoints[0].metrics[0].clone();
+        (m, decided_scenarios(&r)["s"])
+    };
+    let (m, decided) = paired(0.985, 2.5);
+    let c = m.comparison.unwrap();
+    assert_eq!(m.verdict, Verdict::Inconclusive, "{c:?}");
+    assert!(m.no_regression && decided, "{c:?}");
+    // Five times the spread: the interval reaches past +3 %, so more rounds could still gate.
+    let (m, decided) = paired(0.985, 12.0);
+    assert_eq!(m.verdict, Verdict::Inconclusive);
+    assert!(!m.no_regression && !decided, "{:?}", m.comparison);
+}

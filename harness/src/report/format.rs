@@ -232,6 +232,9 @@ pub(crate) fn verdict_cell(m: &crate::model::MetricResult) -> String {
     if let Some(n) = m.decided_at {
         s.push_str(&format!(" @{n}"));
     }
+    if m.no_regression {
+        s.push_str(" (not slower)");
+    }
     if !m.gating {
         s.push_str(" (report)");
     }

@@ -57,6 +57,7 @@ fn metric(
         verdict,
         gating: true,
         decided_at: None,
+        no_regression: false,
     }
 }
 
