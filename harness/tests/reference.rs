@@ -80,6 +80,8 @@ fn measured_in_a_child_process() {
         timeout: Duration::from_secs(60),
         attach_timeout: Duration::from_secs(20),
         cpu: None,
+        // Exercised here: the program runs from a private copy made for the run.
+        fresh_copy: true,
     };
     let out = run_once(&l).unwrap_or_else(|e| panic!("{e}"));
     let r = &out.result;
