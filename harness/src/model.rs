@@ -7,13 +7,15 @@
 
 mod bench;
 mod calibration;
+mod modes;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use bench::{BenchMode, BenchReport, BenchRow, Proportion, Target, TargetState, BENCH_SCHEMA};
-pub use calibration::{AaVerdicts, CalibrationReport, NoiseRow, ScenarioFailure, CALIBRATION_SCHEMA};
+pub use calibration::{AaVerdicts, CalibrationReport, NoiseRow, ScenarioFailure, SessionOffset, CALIBRATION_SCHEMA};
+pub use modes::{CheckpointModes, ModeCounts, ModesReport, SharedMode, VarianceShare};
 
 use crate::stats::{Comparison, Metric, RunSummary, Verdict};
 
@@ -212,6 +214,10 @@ pub struct ScenarioResult {
     pub floor_ns: f64,
     /// Checkpoints, sorted by name.
     pub checkpoints: Vec<CheckpointResult>,
+    /// Paired comparisons: whole-process modes and the sources of run-to-run variance per
+    /// checkpoint (reported, never part of a verdict).
+    #[serde(default)]
+    pub modes: Option<ModesReport>,
     /// The individual runs (for `run` and for the JSON report).
     pub run_results: Vec<RunResult>,
 }

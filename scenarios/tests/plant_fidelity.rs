@@ -85,7 +85,7 @@ impl Scenario for HttpParse {
 }
 
 /// Calibrate-then-measure repetitions per plant.
-const REPS: usize = 41;
+const REPS: usize = 121;
 /// Block pairs measured after each calibration.
 const PAIRS: usize = 32;
 /// Corpus cycles per block.

@@ -33,13 +33,14 @@ use std::time::Instant;
 use super::{arm_runs, inputs_of, load_baselines, new_experiment, now_rfc3339, reference_spec, specs};
 use super::{Part, Selection};
 use crate::baseline::Baseline;
+use crate::config::Config;
 use crate::drift;
 use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
 use crate::judge::{self, Decisions, Invocation, Policy};
-use crate::model::{AaVerdicts, CalibrationReport, RunResult, ScenarioFailure, CALIBRATION_SCHEMA};
+use crate::model::{AaVerdicts, CalibrationReport, RunResult, ScenarioFailure, SessionOffset, CALIBRATION_SCHEMA};
 use crate::report::{self, Document, Format, Style};
-use crate::rounds::Arm;
+use crate::rounds::{Arm, Round};
 use crate::stats::{self, Metric, Verdict};
 use crate::workspace;
 
@@ -121,6 +122,73 @@ pub fn noise_rows(
         }
     }
     rows
+}
+
+/// This session's p50 values against the stored baselines of this machine: the session offset
+/// that baseline mode has to allow for (`gate.session_cv`). Per checkpoint the log offset of the
+/// medians (drift-corrected where both sides have reference runs), less the sampling variance of
+/// the two medians; the root mean square over checkpoints estimates the session spread.
+pub fn session_offset(
+    cfg: &Config,
+    results: &[std::result::Result<Vec<Round>, String>],
+    baselines: &[Option<Baseline>],
+    machine: &Fingerprint,
+) -> Option<SessionOffset> {
+    // Sampling variance of the median of log values: (pi / 2) sd^2 / n, sd from the robust CV.
+    let median_var = |raw: &[f64]| {
+        stats::noise_cv(raw).map(|cv| std::f64::consts::FRAC_PI_2 * cv * cv / raw.len() as f64).unwrap_or(f64::NAN)
+    };
+    let mut excess = Vec::new();
+    let mut largest = (0.0f64, String::new());
+    for (k, s) in cfg.scenarios.iter().enumerate() {
+        let (Some(Ok(rounds)), Some(Some(b))) = (results.get(k), baselines.get(k)) else { continue };
+        if b.machine.machine_difference(machine).is_some() {
+            continue;
+        }
+        let cur_speed: Option<Vec<f64>> =
+            rounds.iter().map(|r| r.reference.as_ref().and_then(|x| drift::speed(x, drift::SPEED_METRIC))).collect();
+        let base_speed = drift::baseline_speed(b, drift::SPEED_METRIC).filter(|v| v.len() == b.recorded.runs);
+        let speeds = cur_speed.zip(base_speed);
+        let speeds = speeds.as_ref();
+        for (cp, cb) in &b.checkpoints {
+            let Some(base_runs) = cb.runs.get(&Metric::P50) else { continue };
+            let base: Vec<f64> =
+                base_runs.iter().enumerate().map(|(i, v)| speeds.map_or(*v, |(_, bs)| v / bs[i])).collect();
+            let cur: Vec<f64> = rounds
+                .iter()
+                .enumerate()
+                .flat_map(|(i, r)| {
+                    r.arms.iter().filter_map(move |arm| {
+                        let v = arm.result.checkpoints.get(cp)?.summary?.get(Metric::P50);
+                        Some(speeds.map_or(v, |(cs, _)| v / cs[i]))
+                    })
+                })
+                .collect();
+            let (Some(mb), Some(mc)) = (stats::median(&base), stats::median(&cur)) else { continue };
+            if base.len() < 3 || cur.len() < 3 || mb <= 0.0 || mc <= 0.0 {
+                continue;
+            }
+            let off = (mc / mb).ln();
+            let e = off * off - median_var(&base) - median_var(&cur);
+            if e.is_finite() {
+                excess.push(e);
+            }
+            if off.abs() > largest.0.abs() {
+                largest = (off, format!("{}/{cp}", s.name));
+            }
+        }
+    }
+    if excess.is_empty() {
+        return None;
+    }
+    let mean = excess.iter().sum::<f64>() / excess.len() as f64;
+    Some(SessionOffset {
+        checkpoints: excess.len(),
+        session_cv: mean.max(0.0).sqrt(),
+        largest: largest.0.exp_m1(),
+        largest_at: largest.1,
+        configured: cfg.gate.session_cv,
+    })
 }
 
 /// Options of `calibrate`.
@@ -217,6 +285,7 @@ pub fn run(o: &Options) -> Result<i32> {
                 .map(move |c| format!("{}/{}", s.name, c.name))
         })
         .collect();
+    let session = session_offset(&cfg, &parts[0].exp.results, &baselines, &machine);
     let calibration = CalibrationReport {
         schema: CALIBRATION_SCHEMA,
         started: report.started.clone(),
@@ -227,6 +296,7 @@ pub fn run(o: &Options) -> Result<i32> {
         rows,
         aa: AaVerdicts { false_alarms, unchanged: report.tally.unchanged, inconclusive: report.tally.inconclusive },
         failed,
+        session,
     };
     let doc = Document::Calibration(&calibration);
     report::render(doc, Format::Terminal(Style::detect()), &mut std::io::stdout().lock())
@@ -303,10 +373,60 @@ mod tests {
             rows,
             aa: AaVerdicts::default(),
             failed: Vec::new(),
+            session: None,
         };
         let mut out = Vec::new();
         report::render(Document::Calibration(&calibration), Format::Terminal(Style::Plain), &mut out).unwrap();
         let table = String::from_utf8(out).unwrap();
         assert!(table.contains("cp") && table.contains("MDE paired"), "{table}");
+    }
+
+    /// A session 5 % off the stored baseline, with 1 % run-to-run jitter: the estimate is the
+    /// offset, not the jitter; the same session as the baseline estimates about 0.
+    #[test]
+    fn session_offset_measures_the_shift_beyond_run_to_run_noise() {
+        use crate::baseline::{Pooled, Recorded};
+        let jitter = |i: usize| 1.0 + 0.01 * [0.0, 1.0, -1.0, 0.5, -0.5, 0.8, -0.8, 0.2, -0.2, 0.0][i % 10];
+        let run = |v: f64| RunResult::uniform(&[("cp", v)]);
+        let base_runs: Vec<RunResult> = (0..20).map(|i| run(100.0 * jitter(i))).collect();
+        let pooled = [("cp".to_owned(), Pooled { p50: 100.0, p90: 100.0, p99: 100.0, p999: 100.0 })].into();
+        let recorded = Recorded {
+            commit: "c".into(),
+            date: "2026-01-01T00:00:00Z".into(),
+            runs: 20,
+            funcscope: "0".into(),
+            args: Vec::new(),
+        };
+        let b = Baseline::from_runs("s", &base_runs, &pooled, Fingerprint::default(), recorded).unwrap();
+        let cfg = Config::parse(
+            "[[scenario]]\nname = \"s\"\npath = \"/bin/true\"\n",
+            std::path::Path::new("/x/funcscope.toml"),
+        )
+        .unwrap();
+        let session = |level: f64| -> Vec<Round> {
+            (0..20)
+                .map(|i| Round {
+                    arms: (0..2)
+                        .map(|a| crate::runner::RunOutput {
+                            result: run(level * jitter(i + 3 * a)),
+                            pooled: BTreeMap::new(),
+                            stdout_tail: String::new(),
+                        })
+                        .collect(),
+                    reference: None,
+                })
+                .collect()
+        };
+        let baselines = [Some(b)];
+        let shifted = session_offset(&cfg, &[Ok(session(105.0))], &baselines, &Fingerprint::default()).unwrap();
+        assert_eq!(shifted.checkpoints, 1);
+        assert!((shifted.session_cv - 0.0488).abs() < 0.004, "{shifted:?}");
+        assert!((shifted.largest - 0.05).abs() < 0.003, "{shifted:?}");
+        assert_eq!(shifted.largest_at, "s/cp");
+        let same = session_offset(&cfg, &[Ok(session(100.0))], &baselines, &Fingerprint::default()).unwrap();
+        assert!(same.session_cv < 0.005, "{same:?}");
+        // A baseline from another machine says nothing about this one's sessions.
+        let other = Fingerprint { cpu_model: "other".into(), ..Fingerprint::default() };
+        assert!(session_offset(&cfg, &[Ok(session(105.0))], &baselines, &other).is_none());
     }
 }

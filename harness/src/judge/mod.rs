@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 
 use crate::stats::{self, Comparison, Metric, Verdict};
 
+mod modes;
 mod policy;
 #[cfg(test)]
 mod tests;
@@ -194,6 +195,10 @@ pub fn judge(inv: Invocation<'_>, inputs: Vec<ScenarioInput>) -> Report {
             drift: c.drift,
             floor_ns: c.floor_ns,
             checkpoints,
+            modes: match &c.partner {
+                Partner::Paired(_, a) => modes::analyse(a, runs),
+                _ => None,
+            },
             run_results: runs.clone(),
         });
     }
@@ -229,6 +234,7 @@ fn failed(name: &str, msg: &str) -> ScenarioResult {
         drift: None,
         floor_ns: 0.0,
         checkpoints: Vec::new(),
+        modes: None,
         run_results: Vec::new(),
     }
 }

@@ -88,4 +88,25 @@ pub struct CalibrationReport {
     /// Scenarios that failed to run.
     #[serde(default)]
     pub failed: Vec<ScenarioFailure>,
+    /// This session against the stored baselines of this machine: the session offset baseline
+    /// mode must allow for (`None` without such baselines).
+    #[serde(default)]
+    pub session: Option<SessionOffset>,
+}
+
+/// How far this session's p50 values lie from the stored baselines' (same machine, drift
+/// corrected where both have reference runs), beyond what run-to-run noise explains.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionOffset {
+    /// Checkpoints compared.
+    pub checkpoints: usize,
+    /// Estimated session coefficient of variation: the root mean square of the log offsets less
+    /// their sampling variance (fraction, >= 0). Compare with `gate.session_cv`.
+    pub session_cv: f64,
+    /// The largest offset seen, as a signed fraction.
+    pub largest: f64,
+    /// The checkpoint with the largest offset, `scenario/checkpoint`.
+    pub largest_at: String,
+    /// `gate.session_cv` as configured.
+    pub configured: f64,
 }

@@ -201,6 +201,77 @@ pub(crate) fn context_lines(s: &crate::model::ScenarioResult) -> Vec<String> {
     v
 }
 
+/// The session-offset line of `calibrate` (`None` without same-machine baselines).
+pub(crate) fn session_offset(c: &crate::model::CalibrationReport) -> Option<String> {
+    let s = c.session.as_ref()?;
+    let verdict = if s.session_cv > s.configured {
+        "more than gate.session_cv allows: baseline mode (--against-baseline) would raise false alarms here; keep the default paired mode, or raise gate.session_cv"
+    } else {
+        "within gate.session_cv: baseline mode is calibrated on this machine"
+    };
+    Some(format!(
+        "session offset against the stored baselines: {:.1}% estimated session spread over {} checkpoints (largest {:+.1}% at {}); gate.session_cv = {:.1}%: {verdict}",
+        s.session_cv * 100.0,
+        s.checkpoints,
+        s.largest * 100.0,
+        s.largest_at,
+        s.configured * 100.0
+    ))
+}
+
+/// The modes and variance lines of a paired scenario (empty when there is no analysis).
+pub(crate) fn modes_lines(s: &crate::model::ScenarioResult) -> Vec<String> {
+    let Some(m) = &s.modes else { return Vec::new() };
+    let pct = |x: f64| format!("{:.0}", x * 100.0);
+    let signed = |r: f64| format!("{:+.1}%", (r - 1.0) * 100.0);
+    let mut v = Vec::new();
+    let parts: Vec<String> = m
+        .checkpoints
+        .iter()
+        .filter_map(|c| {
+            let p = c.variance.as_ref()?;
+            Some(format!("{} {}/{}/{}", c.checkpoint, pct(p.round), pct(p.process), pct(p.within)))
+        })
+        .collect();
+    if !parts.is_empty() {
+        v.push(format!("variance of p50 by source (round/process/within, %): {}", parts.join(", ")));
+    }
+    for c in &m.checkpoints {
+        if let Some(k) = &c.modes {
+            let mut line = format!(
+                "modes: {}: a slow mode {}: A {}/{} runs, B {}/{} (frequency change: Fisher p {:.2})",
+                c.checkpoint,
+                signed(k.slow_ratio),
+                k.a_slow,
+                k.a_runs,
+                k.b_slow,
+                k.b_runs,
+                k.frequency_p
+            );
+            if let Some([est, lo, hi]) = k.same_mode_change {
+                line.push_str(&format!(
+                    "; within a mode ({} rounds): {} [{}, {}]",
+                    k.same_mode_rounds,
+                    signed(est),
+                    signed(lo),
+                    signed(hi)
+                ));
+            }
+            v.push(line);
+        }
+    }
+    if let Some(sh) = &m.shared {
+        v.push(format!(
+            "slow mode across {} checkpoints: phi {}{}",
+            sh.checkpoints,
+            sh.mean_phi.map_or("-".into(), |p| format!("{p:.2}")),
+            if sh.scenario_wide { " (scenario-wide)" } else { " (per checkpoint)" }
+        ));
+    }
+    v.extend(m.advice.iter().map(|a| format!("hint: {a}")));
+    v
+}
+
 /// The run counts of a scenario header: `8 runs vs 8 baseline runs` or `12 paired rounds`.
 pub(crate) fn run_counts(s: &crate::model::ScenarioResult) -> String {
     let plural = |n: usize| if n == 1 { "" } else { "s" };

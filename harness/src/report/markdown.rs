@@ -91,9 +91,17 @@ fn render_scenario(report: &Report, s: &ScenarioResult, w: &mut dyn Write) -> io
         writeln!(w, "No baseline to compare with: record one with `cargo xtask baseline`.")?;
     }
     match s.mode {
-        Mode::Measure => render_measure(s, w),
-        Mode::Baseline | Mode::CrossMachine | Mode::Paired => render_comparison(s, w),
+        Mode::Measure => render_measure(s, w)?,
+        Mode::Baseline | Mode::CrossMachine | Mode::Paired => render_comparison(s, w)?,
     }
+    let modes = format::modes_lines(s);
+    if !modes.is_empty() {
+        writeln!(w)?;
+        for line in modes {
+            writeln!(w, "- {}", text(&line))?;
+        }
+    }
+    Ok(())
 }
 
 fn render_comparison(s: &ScenarioResult, w: &mut dyn Write) -> io::Result<()> {
@@ -240,6 +248,10 @@ fn render_calibration(c: &CalibrationReport, w: &mut dyn Write) -> io::Result<()
         writeln!(w, "{aa}")?;
     } else {
         writeln!(w, "**{aa}**")?;
+    }
+    if let Some(line) = format::session_offset(c) {
+        writeln!(w)?;
+        writeln!(w, "{}", text(&line))?;
     }
     for f in &c.failed {
         writeln!(w)?;

@@ -95,9 +95,13 @@ fn render_scenario(report: &Report, s: &ScenarioResult, w: &mut dyn Write, style
     }
 
     match s.mode {
-        Mode::Measure => render_measure(s, w),
-        Mode::Baseline | Mode::CrossMachine | Mode::Paired => render_comparison(s, w, style),
+        Mode::Measure => render_measure(s, w)?,
+        Mode::Baseline | Mode::CrossMachine | Mode::Paired => render_comparison(s, w, style)?,
     }
+    for line in format::modes_lines(s) {
+        writeln!(w, "{}", paint(style, Paint::Dim, &format!("  {line}")))?;
+    }
+    Ok(())
 }
 
 /// Writes `first_prefix` + the first line, and every further line indented to the same column.
@@ -219,6 +223,9 @@ fn render_calibration(c: &CalibrationReport, w: &mut dyn Write, style: Style) ->
     writeln!(w)?;
     let colour = if c.aa.false_alarms.is_empty() { Paint::Bold } else { Paint::BoldRed };
     writeln!(w, "{}", paint(style, colour, &format::aa_verdicts(&c.aa)))?;
+    if let Some(line) = format::session_offset(c) {
+        writeln!(w, "{line}")?;
+    }
     for f in &c.failed {
         write_indented(w, &format!("{}: failed: ", f.scenario), &f.error, style)?;
     }

@@ -183,6 +183,7 @@ fn fixture() -> Report {
             ),
             one_sided("tls_resume", Presence::CurrentOnly),
         ],
+        modes: None,
         run_results: Vec::new(),
     };
     let conn = ScenarioResult {
@@ -209,6 +210,7 @@ fn fixture() -> Report {
                 0,
             ),
         ],
+        modes: None,
         run_results: Vec::new(),
     };
     let crashy = ScenarioResult {
@@ -229,6 +231,7 @@ fn fixture() -> Report {
         drift: None,
         floor_ns: 0.0,
         checkpoints: Vec::new(),
+        modes: None,
         run_results: Vec::new(),
     };
     let codec = ScenarioResult {
@@ -242,6 +245,7 @@ fn fixture() -> Report {
         drift: None,
         floor_ns: 7.2,
         checkpoints: Vec::new(),
+        modes: None,
         run_results: vec![run(0, 1.0), run(1, 1.1), run(2, 0.9)],
     };
     Report {
@@ -449,6 +453,7 @@ fn calibration() -> CalibrationReport {
             scenario: "crashy".into(),
             error: "`target/release/crashy` killed by signal 11 (SIGSEGV) in run 3\nstderr (last line):\nboom\n".into(),
         }],
+        session: None,
     }
 }
 

@@ -30,11 +30,23 @@
 //! positive and treats "2x slower" and "2x faster" symmetrically. Every effect here is a ratio
 //! current / baseline: `> 1` is slower.
 //!
-//! **Tests.** [`compare_runs`] (independent baseline vs current runs): Welch's t-test on the logs,
-//! because the two sides were measured at different times and need not share a variance.
-//! [`compare_paired`] (interleaved A/B rounds): a one-sample t-test on per-round log ratios, because a
-//! round's A and B share the machine's momentary state and pairing cancels it. Each also reports a
-//! rank-based p-value (Mann–Whitney U, Wilcoxon signed-rank) as a distribution-free cross-check.
+//! **Tests.** The gate uses rank tests on the log values, because whole processes fall into
+//! modes (a per-process hash seed or page placement moves a run by 10-50 %): a t-test reads one
+//! slow process as a variance blow-up, a rank test as one rank. [`compare_paired_rank`]
+//! (interleaved A/B rounds) runs a Wilcoxon signed-rank test on the per-round log ratios (pairing
+//! cancels what the two runs of a round share) *and* a rank-sum test of the two arms (robust when
+//! modes make some rounds' ratios wild), each at half the level; the shift is the Hodges-Lehmann
+//! estimate ([`signed_rank_shift`], [`rank_sum_shift`]) with its distribution-free interval, and
+//! each test's equivalent standard error sizes thresholds and [`detectable_shift`], so the test and
+//! the promise read one spread. [`compare_runs_rank`] (independent runs, baseline mode) adds the
+//! session offset's variance to the rank-sum test's: two sessions differ by more than their
+//! processes. Every comparison also carries a one-sided `p_slower`, which the gate's regression
+//! family uses. The t-tests ([`compare_runs`], [`compare_paired`]) remain for the library user.
+//!
+//! **Modes and variance sources.** [`detect_modes`] tells two well-separated groups of processes
+//! from one, [`fisher_exact`] tests a change in how often processes are slow, [`shared_state`]
+//! tells a scenario-wide slow state from a per-checkpoint mixture, and [`decompose_variance`]
+//! splits run-to-run variance into between-round, between-process and within-process parts.
 //!
 //! **Multiplicity control.** One invocation tests every (checkpoint, metric); 100 tests at 5% would
 //! raise about 5 false alarms per unchanged build. p-values are adjusted across the invocation with
