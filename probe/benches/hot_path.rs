@@ -21,7 +21,7 @@
 //! a round), and criterion's mean for comparison.
 //!
 //! ```text
-//! cargo bench -p funcscope --bench hot_path                 # ~1 minute
+//! cargo bench -p funcscope --bench hot_path                 # ~1.5 minutes (10 variants)
 //! cargo bench -p funcscope --bench hot_path -- --quick      # a few seconds
 //! FUNCSCOPE_BENCH_QUICK=1 cargo bench -p funcscope --bench hot_path
 //! FUNCSCOPE_BENCH_ROUNDS=41 FUNCSCOPE_BENCH_ITERS=4000000 cargo bench -p funcscope --bench hot_path

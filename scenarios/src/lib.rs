@@ -1,10 +1,11 @@
 //! Instrumented workloads from the code funcscope is for, and what they share.
 //!
 //! Each binary in `src/bin/` is one *scenario*: a latency-sensitive workload (HTTP parsing, an
-//! event loop, a flow table, a codec) with 2-6 named checkpoints around its hot operations.
+//! event loop, a flow table, a codec, a web session store) with 2-6 named checkpoints around its
+//! hot operations.
 //! `cargo xtask regress` runs each one many times under the harness and compares the per-call
 //! durations with the committed baselines. The workload logic lives in this library ([`http`],
-//! [`evloop`], [`flow`], [`codec`]) where it is unit-tested; a binary only says which operations
+//! [`evloop`], [`flow`], [`codec`], [`session`]) where it is unit-tested; a binary only says which operations
 //! are checkpoints and in what order they run.
 //!
 //! # Brief overview
@@ -16,6 +17,8 @@
 //!   calibrates (below), then [`start`]s the probe, waits for the reader, and hands the loop to
 //!   [`run_loop`], which polls for readers, stops at the limit and prints a one-line summary.
 //! * The inputs come from [`rng::Rng`] with a fixed default seed: every run does the same work.
+//!   `session_store` deliberately keeps what real code has on top: std's per-process random
+//!   `HashMap` seed and separately heap-allocated inputs, so its processes differ as real ones do.
 //!
 //! Data flows one way: scenario -> probe region -> harness reader -> samples -> statistics.
 //!
