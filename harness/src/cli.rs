@@ -310,8 +310,11 @@ fn parse_env(kv: &[String]) -> Result<Vec<(String, String)>> {
 }
 
 fn seconds(flag: &str, s: f64) -> Result<Duration> {
+    let max = crate::config::MAX_SECONDS;
     Duration::try_from_secs_f64(s)
-        .map_err(|_| Error::Usage(format!("{flag} {s}: expected a non-negative number of seconds")))
+        .ok()
+        .filter(|_| s <= max)
+        .ok_or_else(|| Error::Usage(format!("{flag} {s}: expected seconds in [0, {max}]")))
 }
 
 fn run_options(a: RunArgs) -> Result<commands::run::Options> {

@@ -154,6 +154,28 @@ fn bad_configuration_exits_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("funcscope.toml:"), "{}", text(&out));
 }
 
+/// Out-of-range flag values are usage errors (exit 2) naming the flag, never a panic.
+#[test]
+fn out_of_range_flags_exit_2_naming_the_flag() {
+    let ws = Workspace::new();
+    ws.config(codec_binary(), &[], "", "");
+    for (args, flag) in [
+        (&["regress", "--budget=-1"][..], "--budget"),
+        (&["regress", "--budget", "1e12"][..], "--budget"),
+        (&["regress", "--runs", "1000000"][..], "--runs"),
+    ] {
+        let out = ws.funcscope(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(flag), "{args:?}: {}", text(&out));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_funcscope"))
+        .args(["run", "--timeout", "1e300", "--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--timeout"), "{}", text(&out));
+}
+
 #[test]
 fn run_command_measures_any_instrumented_program() {
     let out = Command::new(env!("CARGO_BIN_EXE_funcscope"))

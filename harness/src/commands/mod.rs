@@ -75,9 +75,18 @@ impl Selection {
             if r < 2 {
                 return Err(Error::Usage(format!("--runs {r}: at least 2 runs are needed")));
             }
+            if r > crate::config::MAX_RUNS {
+                return Err(Error::Usage(format!("--runs {r}: more than {}; use fewer", crate::config::MAX_RUNS)));
+            }
             cfg.run.runs = r;
         }
         if let Some(b) = self.budget_s {
+            if !(0.0..=crate::config::MAX_SECONDS).contains(&b) {
+                return Err(Error::Usage(format!(
+                    "--budget {b}: expected seconds in [0, {}] (0: a fixed number of rounds)",
+                    crate::config::MAX_SECONDS
+                )));
+            }
             cfg.run.budget_s = b;
         }
         if !self.scenarios.is_empty() {
