@@ -38,6 +38,19 @@ pub const TICK_TOLERANCE: f64 = 1e-3;
 /// How long [`Fingerprint::current`] calibrates the tick counter against `CLOCK_MONOTONIC_RAW`.
 const TICK_CALIBRATION: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// `rustc -V` as run in `dir` (where a `rust-toolchain` file may pick the toolchain), or
+/// `"unknown"`. Honours `RUSTC`.
+pub fn rustc_version(dir: &std::path::Path) -> String {
+    std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .arg("-V")
+        .current_dir(dir)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 impl Fingerprint {
     /// Reads this machine's fingerprint, measuring the tick frequency of the clock an instrumented
     /// program here would use (20 ms).
@@ -55,13 +68,7 @@ impl Fingerprint {
         let kernel = nix::sys::utsname::uname()
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_else(|_| "unknown".into());
-        let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-            .arg("-V")
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_else(|| "unknown".into());
+        let rustc = rustc_version(std::path::Path::new("."));
         let target = format!("{}-unknown-{}", std::env::consts::ARCH, std::env::consts::OS);
         let clock = funcscope::clock::decide(funcscope::clock::ClockChoice::Auto);
         let tick_hz = funcscope::clock::estimate_freq_hz(clock.kind, TICK_CALIBRATION) as f64;

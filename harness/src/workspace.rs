@@ -292,13 +292,7 @@ struct BinCache {
 
 impl BinCache {
     fn new(cfg: &Config, out_dir: &Path, sha: &str) -> BinCache {
-        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-        let toolchain = Command::new(rustc)
-            .arg("-vV")
-            .current_dir(&cfg.root)
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").to_owned())
-            .unwrap_or_default();
+        let toolchain = crate::fingerprint::rustc_version(&cfg.root);
         let flags = [
             std::env::var("RUSTFLAGS").unwrap_or_default(),
             std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default(),

@@ -255,7 +255,7 @@ pub fn run(o: &Options) -> Result<i32> {
             &b,
             speed.as_deref(),
             &metrics,
-            MdeSizing { per_test_alpha, runs: cfg.run.max_runs, session_var: policy.session_var(None) },
+            MdeSizing { per_test_alpha, runs: cfg.run.max_runs, session_var: policy.session_var() },
         ));
     }
 

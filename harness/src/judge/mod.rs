@@ -13,7 +13,7 @@
 //! smallest effect its own standard error lets it call significant, so the spread the verdict
 //! reads, the one the threshold shows and the one `calibrate` reports are the same.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::baseline::Baseline;
 use crate::drift;
@@ -22,8 +22,6 @@ use crate::model::{
     CheckpointResult, DriftCorrection, MetricResult, Mode, Presence, Report, RunResult, ScenarioResult, ScenarioStatus,
     Tally, REPORT_SCHEMA,
 };
-use std::collections::BTreeMap;
-
 use crate::stats::{self, Comparison, Metric, Verdict};
 
 mod modes;
@@ -320,7 +318,7 @@ fn collect(
         _ => TestKind::Unpaired,
     };
     let session_var = match &c.partner {
-        Partner::Baseline(_) => policy.session_var(None),
+        Partner::Baseline(_) => policy.session_var(),
         _ => 0.0,
     };
     let mut checkpoints = Vec::new();
@@ -437,19 +435,21 @@ fn decide_family(scenarios: &mut [ScenarioResult], tests: &[&Test], policy: &Pol
         return;
     }
     let alpha = look.alpha;
-    // One-sided "slower" p-values; a frozen regression is already rejected.
-    let p: Vec<f64> = tests
-        .iter()
-        .map(|t| match &t.frozen {
-            Some(f) if f.verdict == Verdict::Regressed => 0.0,
-            _ => t.compare(0.95).map_or(1.0, |c| c.p_slower),
-        })
-        .collect();
-    let adjusted = policy.correction.adjust(&p);
     // Each side of the strict interval at the per-test level alpha / m (Bonferroni, which Holm's
     // first step equals): improvements and the shown interval read it.
     let per_test = alpha / m as f64;
     let strict_confidence = 1.0 - 2.0 * per_test;
+    // One comparison per test gives both its interval and its one-sided "slower" p-value (which
+    // does not depend on the interval's level). A frozen regression counts as already rejected.
+    let frozen_regression = |t: &Test| t.frozen.as_ref().is_some_and(|f| f.verdict == Verdict::Regressed);
+    let strict: Vec<Option<Comparison>> =
+        tests.iter().map(|t| if frozen_regression(t) { None } else { t.compare(strict_confidence) }).collect();
+    let p: Vec<f64> = tests
+        .iter()
+        .zip(&strict)
+        .map(|(t, c)| if frozen_regression(t) { 0.0 } else { c.map_or(1.0, |c| c.p_slower) })
+        .collect();
+    let adjusted = policy.correction.adjust(&p);
     // "Unchanged" is an equivalence test per comparison: two one-sided tests at the family's
     // level, at every look. Its error is a missed change beyond the margin, never a false alarm,
     // so it needs no share of the false-alarm budget: spending it over looks and tests (as the
@@ -463,7 +463,7 @@ fn decide_family(scenarios: &mut [ScenarioResult], tests: &[&Test], policy: &Pol
             *mr = f.clone();
             continue;
         }
-        let cmp = t.compare(strict_confidence);
+        let cmp = strict[i];
         let equivalence = t.compare(equivalence_confidence);
         // The smallest effect this test can call significant at this level, from its own spread.
         let floor = cmp.map_or(0.0, |c| (z * c.log_std_err).exp_m1());

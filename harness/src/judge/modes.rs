@@ -34,7 +34,7 @@ fn log_p50(r: &RunResult, cp: &str) -> Option<(f64, f64)> {
         return None;
     }
     let sd = (p90 / p50).ln() / Z90;
-    let within = stats::median_sampling_var(s.count, sd * 1.348_979_500_392_163_5);
+    let within = stats::median_sampling_var(s.count, sd * stats::IQR_TO_SD);
     Some((p50.ln(), within))
 }
 

@@ -169,10 +169,9 @@ impl Policy {
     }
 
     /// Variance (log scale) of a whole session's offset, added when runs from two sessions are
-    /// compared (a committed baseline against today): `gate.session_cv`, or the larger value a
-    /// baseline measured over its sessions.
-    pub fn session_var(&self, measured_cv: Option<f64>) -> f64 {
-        let cv = measured_cv.unwrap_or(0.0).max(self.session_cv);
+    /// compared (a committed baseline against today): from `gate.session_cv`.
+    pub fn session_var(&self) -> f64 {
+        let cv = self.session_cv;
         cv.mul_add(cv, 1.0).ln()
     }
 }

@@ -454,16 +454,8 @@ fn wilcoxon_signed_rank_p(d: &[f64]) -> Option<f64> {
     let total = (n * (n + 1)) as f64 / 2.0;
     let r_minus = total - r_plus;
     let p = if !has_ties && n <= WILCOXON_EXACT_MAX_N {
-        // Exact null distribution of R+ by dynamic programming: counts[s] = number of sign
-        // assignments of ranks 1..=n whose positive ranks sum to s. 2^50 fits in f64 exactly.
-        let max_sum = n * (n + 1) / 2;
-        let mut counts = vec![0.0f64; max_sum + 1];
-        counts[0] = 1.0;
-        for r in 1..=n {
-            for s in (r..=max_sum).rev() {
-                counts[s] += counts[s - r];
-            }
-        }
+        // Exact null distribution of R+ (2^50 fits in f64 exactly).
+        let counts = super::rank::signed_rank_counts(n);
         // Without ties R+ is an integer; min(R+, R-) gives the smaller tail.
         let stat = r_plus.min(r_minus).round() as usize;
         let tail: f64 = counts[..=stat].iter().sum();

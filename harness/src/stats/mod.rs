@@ -103,7 +103,8 @@ pub use compare::{compare_paired, compare_paired_rank, compare_runs, compare_run
 pub use location::{geo_mean, median};
 pub use modes::{
     decompose_variance, detect_modes, fisher_exact, median_sampling_var, min_gap, min_separation, shared_state, Fisher,
-    ModeSplit, ModesError, SharedState, VarianceParts, VarianceSource, MIN_GROUP_FRACTION, SCENARIO_WIDE_PHI,
+    ModeSplit, ModesError, SharedState, VarianceParts, VarianceSource, IQR_TO_SD, MIN_GROUP_FRACTION,
+    SCENARIO_WIDE_PHI,
 };
 pub use multiple::{benjamini_hochberg, holm, Correction};
 pub use noise::{

@@ -512,7 +512,7 @@ pub fn median_sampling_var(samples: u64, log_iqr: f64) -> f64 {
 }
 
 /// The interquartile range of a normal distribution in standard deviations: `2 Phi^{-1}(3/4)`.
-const IQR_TO_SD: f64 = 1.348_979_500_392_163_5;
+pub const IQR_TO_SD: f64 = 1.348_979_500_392_163_5;
 
 #[cfg(test)]
 mod tests {

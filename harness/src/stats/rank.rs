@@ -117,7 +117,7 @@ fn check(values: &[f64], what: &'static str, needed: usize, confidence: f64) -> 
 }
 
 /// `counts[s]`: how many of the `2^n` sign assignments of ranks `1..=n` give `T+ = s`.
-fn signed_rank_counts(n: usize) -> Vec<f64> {
+pub(super) fn signed_rank_counts(n: usize) -> Vec<f64> {
     let max_sum = n * (n + 1) / 2;
     let mut counts = vec![0.0f64; max_sum + 1];
     counts[0] = 1.0;
