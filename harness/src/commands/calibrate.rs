@@ -98,7 +98,8 @@ pub fn noise_rows(
             let (xs, ys): (Vec<f64>, Vec<f64>) = pairs.iter().map(|&(x, y, _)| (x, y)).unzip();
             let n = xs.len() as f64;
             // The gate's own spreads: the rank tests' equivalent standard errors, per run.
-            let sd_paired = stats::compare_paired_rank(&xs, &ys, 0.95).map_or(f64::NAN, |c| c.log_std_err * n.sqrt());
+            let sd_paired =
+                stats::compare_paired_rank(&xs, &ys, None, 0.95).map_or(f64::NAN, |c| c.log_std_err * n.sqrt());
             let (bx, by): (Vec<f64>, Vec<f64>) = match speed {
                 Some(_) => pairs.iter().map(|&(x, y, s)| (x / s.unwrap_or(1.0), y / s.unwrap_or(1.0))).unzip(),
                 None => (xs.clone(), ys.clone()),

@@ -149,13 +149,16 @@ struct Test {
     margin: f64,
     /// Session variance added to an unpaired comparison (log scale).
     session_var: f64,
+    /// Paired only, aligned with `base`/`cur`: whether the round's two runs shared a whole-process
+    /// state (see [`modes::process_states`]); `None` when the scenario has no such state.
+    same_state: Option<Vec<bool>>,
     /// The verdict frozen at an earlier look, if any.
     frozen: Option<MetricResult>,
 }
 
 impl Test {
     fn compare(&self, confidence: f64) -> Option<Comparison> {
-        self.kind.compare(&self.base, &self.cur, confidence, self.session_var).ok()
+        self.kind.compare(&self.base, &self.cur, confidence, self.session_var, self.same_state.as_deref()).ok()
     }
 }
 
@@ -321,6 +324,10 @@ fn collect(
         Partner::Baseline(_) => policy.session_var(),
         _ => 0.0,
     };
+    let states = match &c.partner {
+        Partner::Paired(_, a) => modes::process_states(a, runs),
+        _ => BTreeMap::new(),
+    };
     let mut checkpoints = Vec::new();
     for cp in names {
         let in_cur = current_names.contains(cp);
@@ -347,21 +354,28 @@ fn collect(
                 } else {
                     policy.report_min_effect(scenario, cp, kind)
                 };
+                let mut same_state = None;
                 let (base, cur) = match &c.partner {
                     Partner::Baseline(b) => (
                         b.values(cp, metric).map(<[f64]>::to_vec).unwrap_or_default(),
                         current_values(runs, cp, metric),
                     ),
                     // Only rounds where both arms measured the checkpoint form pairs.
-                    Partner::Paired(_, a) => a
-                        .iter()
-                        .zip(runs)
-                        .filter_map(|(ra, rb)| {
-                            let x = ra.checkpoints.get(cp)?.summary?.get(metric);
-                            let y = rb.checkpoints.get(cp)?.summary?.get(metric);
-                            Some((x, y))
-                        })
-                        .unzip(),
+                    Partner::Paired(_, a) => {
+                        let state = states.get(cp);
+                        let (pairs, same): (Vec<(f64, f64)>, Vec<bool>) = a
+                            .iter()
+                            .zip(runs)
+                            .enumerate()
+                            .filter_map(|(i, (ra, rb))| {
+                                let x = ra.checkpoints.get(cp)?.summary?.get(metric);
+                                let y = rb.checkpoints.get(cp)?.summary?.get(metric);
+                                Some(((x, y), state.is_some_and(|s| s[i])))
+                            })
+                            .unzip();
+                        same_state = state.map(|_| same);
+                        pairs.into_iter().unzip()
+                    }
                     Partner::None => (Vec::new(), Vec::new()),
                 };
                 // Shown values are raw medians; the test below may use drift-corrected ones.
@@ -396,6 +410,7 @@ fn collect(
                         min_effect,
                         margin: if gating { policy.unchanged_within(scenario, cp, kind) } else { min_effect },
                         session_var,
+                        same_state,
                         frozen: decisions.get(scenario, cp, metric).cloned(),
                     });
                 }

@@ -1,8 +1,8 @@
-//! Whole-process modes and variance sources of a paired scenario ([`crate::model::ModesReport`]):
-//! reported next to the verdicts, never part of them (the rank tests already keep one slow
-//! process from swamping a comparison).
+//! Whole-process modes and variance sources of a paired scenario ([`crate::model::ModesReport`]),
+//! reported next to the verdicts, and the per-round process states ([`process_states`]) that let
+//! a paired test compare only rounds whose two runs shared a state.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{CheckpointModes, ModeCounts, ModesReport, RunResult, SharedMode, VarianceShare};
 use crate::stats::{self, Metric};
@@ -49,15 +49,7 @@ pub(crate) fn analyse(a: &[RunResult], b: &[RunResult]) -> Option<ModesReport> {
     // Slow-mode membership per checkpoint with modes, over the rounds every such checkpoint has.
     let mut memberships: Vec<RoundModes> = Vec::new();
     for cp in names {
-        let rounds: Vec<Option<Pair>> = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| {
-                let (av, aw) = log_p50(x, cp)?;
-                let (bv, bw) = log_p50(y, cp)?;
-                Some(Pair { a: av, b: bv, a_within: aw, b_within: bw })
-            })
-            .collect();
+        let rounds = round_pairs(a, b, cp);
         let pairs: Vec<&Pair> = rounds.iter().flatten().collect();
         if pairs.len() < 3 {
             continue;
@@ -71,8 +63,7 @@ pub(crate) fn analyse(a: &[RunResult], b: &[RunResult]) -> Option<ModesReport> {
             process_sd: v.process_sd(),
             clamped: v.clamped,
         });
-        let pooled: Vec<f64> = av.iter().chain(&bv).copied().collect();
-        let modes = stats::detect_modes(&pooled).ok().flatten().map(|split| {
+        let modes = round_modes(a, b, cp).map(|(split, by_round)| {
             let n = av.len();
             let (a_slow, b_slow) = (&split.slow[..n], &split.slow[n..]);
             let count = |v: &[bool]| v.iter().filter(|&&s| s).count();
@@ -83,10 +74,6 @@ pub(crate) fn analyse(a: &[RunResult], b: &[RunResult]) -> Option<ModesReport> {
                 .map(|s| [s.estimate.exp(), s.low.exp(), s.high.exp()]);
             let frequency_p = stats::fisher_exact(count(a_slow) as u64, n as u64, count(b_slow) as u64, n as u64)
                 .map_or(1.0, |f| f.two_sided);
-            // Membership by round index, for the scenario-wide check.
-            let mut it = a_slow.iter().zip(b_slow);
-            let by_round: Vec<Option<(bool, bool)>> =
-                rounds.iter().map(|r| r.as_ref().and_then(|_| it.next().map(|(&x, &y)| (x, y)))).collect();
             memberships.push(by_round);
             ModeCounts {
                 slow_ratio: split.ratio(),
@@ -101,23 +88,105 @@ pub(crate) fn analyse(a: &[RunResult], b: &[RunResult]) -> Option<ModesReport> {
         });
         report.checkpoints.push(CheckpointModes { checkpoint: cp.clone(), modes, variance });
     }
-    if memberships.len() >= 2 {
-        // Runs (both arms) of the rounds every checkpoint with modes has.
-        let common: Vec<usize> = (0..a.len()).filter(|&i| memberships.iter().all(|m| m[i].is_some())).collect();
-        let flat: Vec<Vec<bool>> = memberships
-            .iter()
-            .map(|m| common.iter().flat_map(|&i| m[i].map_or([false, false], |(x, y)| [x, y])).collect())
-            .collect();
-        if let Ok(s) = stats::shared_state(&flat) {
-            report.shared = Some(SharedMode {
-                mean_phi: s.mean_phi,
-                checkpoints: memberships.len(),
-                scenario_wide: s.is_scenario_wide(),
-            });
-        }
+    if let Some(s) = shared(&memberships.iter().collect::<Vec<_>>(), a.len()) {
+        report.shared = Some(SharedMode {
+            mean_phi: s.mean_phi,
+            checkpoints: memberships.len(),
+            scenario_wide: s.is_scenario_wide(),
+        });
     }
     report.advice = advice(&report);
     Some(report)
+}
+
+/// Per checkpoint of a paired scenario whose slow state is scenario-wide: per round (aligned with
+/// `a` and `b`), whether its two runs were in the same whole-process state (both slow or both
+/// fast), as the scenario's *other* checkpoints with modes see it by majority (`false` when they
+/// are split evenly or lack the round). Empty when fewer than two checkpoints have modes, or when
+/// their slow states do not agree (mean phi below [`stats::SCENARIO_WIDE_PHI`]).
+///
+/// Why the others: a regression of the tested checkpoint moves its own values, not theirs, so it
+/// cannot change which of its rounds are kept. Why it is valid under "no change": the states come
+/// from both arms' runs pooled, so swapping the runs of a round swaps their states and keeps the
+/// round's same-state flag: the flags do not depend on the signs a signed-rank test permutes.
+pub(crate) fn process_states(a: &[RunResult], b: &[RunResult]) -> BTreeMap<String, Vec<bool>> {
+    if a.len() < 3 || a.len() != b.len() {
+        return BTreeMap::new();
+    }
+    let names: BTreeSet<&String> = a.iter().chain(b).flat_map(|r| r.checkpoints.keys()).collect();
+    let memberships: Vec<(&String, RoundModes)> =
+        names.iter().filter_map(|&cp| Some((cp, round_modes(a, b, cp)?.1))).collect();
+    let by_checkpoint: Vec<&RoundModes> = memberships.iter().map(|(_, m)| m).collect();
+    if !shared(&by_checkpoint, a.len()).is_some_and(|s| s.is_scenario_wide()) {
+        return BTreeMap::new();
+    }
+    // Majority state of one arm's run in round `i` among the other checkpoints: `None` on a tie.
+    let vote = |cp: &str, i: usize, arm: fn((bool, bool)) -> bool| -> Option<bool> {
+        let (mut slow, mut fast) = (0, 0);
+        for (_, m) in memberships.iter().filter(|(name, _)| name.as_str() != cp) {
+            match m[i].map(arm) {
+                Some(true) => slow += 1,
+                Some(false) => fast += 1,
+                None => {}
+            }
+        }
+        (slow != fast).then_some(slow > fast)
+    };
+    names
+        .iter()
+        .map(|&cp| {
+            let same = (0..a.len())
+                .map(|i| match (vote(cp, i, |p| p.0), vote(cp, i, |p| p.1)) {
+                    (Some(x), Some(y)) => x == y,
+                    _ => false,
+                })
+                .collect();
+            (cp.clone(), same)
+        })
+        .collect()
+}
+
+/// How strongly the slow-mode memberships of a scenario's checkpoints (by round, `rounds` long)
+/// agree, over the runs (both arms) of the rounds every one of them has; `None` with fewer than
+/// two checkpoints or too few such runs.
+fn shared(memberships: &[&RoundModes], rounds: usize) -> Option<stats::SharedState> {
+    if memberships.len() < 2 {
+        return None;
+    }
+    let common: Vec<usize> = (0..rounds).filter(|&i| memberships.iter().all(|m| m[i].is_some())).collect();
+    let flat: Vec<Vec<bool>> = memberships
+        .iter()
+        .map(|m| common.iter().flat_map(|&i| m[i].map_or([false, false], |(x, y)| [x, y])).collect())
+        .collect();
+    stats::shared_state(&flat).ok()
+}
+
+/// One checkpoint's log p50 pairs by round (`None` where a run lacks it), and, when its pooled
+/// per-run values split into two modes, the split and each round's (A, B) slow-mode membership.
+fn round_modes(a: &[RunResult], b: &[RunResult], cp: &str) -> Option<(stats::ModeSplit, RoundModes)> {
+    let rounds = round_pairs(a, b, cp);
+    let pairs: Vec<&Pair> = rounds.iter().flatten().collect();
+    if pairs.len() < 3 {
+        return None;
+    }
+    let pooled: Vec<f64> = pairs.iter().map(|p| p.a).chain(pairs.iter().map(|p| p.b)).collect();
+    let split = stats::detect_modes(&pooled).ok().flatten()?;
+    let n = pairs.len();
+    let mut it = split.slow[..n].iter().zip(&split.slow[n..]);
+    let by_round = rounds.iter().map(|r| r.as_ref().and_then(|_| it.next().map(|(&x, &y)| (x, y)))).collect();
+    Some((split, by_round))
+}
+
+/// Per round, the checkpoint's [`Pair`] (`None` where either run lacks it).
+fn round_pairs(a: &[RunResult], b: &[RunResult], cp: &str) -> Vec<Option<Pair>> {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let (av, aw) = log_p50(x, cp)?;
+            let (bv, bw) = log_p50(y, cp)?;
+            Some(Pair { a: av, b: bv, a_within: aw, b_within: bw })
+        })
+        .collect()
 }
 
 /// What stands out, in words.

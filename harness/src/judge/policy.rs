@@ -19,7 +19,8 @@ pub enum TestKind {
 
 impl TestKind {
     /// Compares `cur` with `base` by this kind's test, the interval at `confidence`; `session_var`
-    /// is added for unpaired data from two sessions (see [`Policy::session_var`]).
+    /// is added for unpaired data from two sessions (see [`Policy::session_var`]); `same_state`
+    /// (paired only, per round) marks the rounds whose two runs shared a whole-process state.
     ///
     /// Both tests are rank-based (Hodges–Lehmann shift with Wilcoxon / Mann–Whitney): whole
     /// processes land in speed modes, and a mean would count every mode switch as noise.
@@ -32,9 +33,10 @@ impl TestKind {
         cur: &[f64],
         confidence: f64,
         session_var: f64,
+        same_state: Option<&[bool]>,
     ) -> Result<Comparison, StatsError> {
         match self {
-            TestKind::Paired => stats::compare_paired_rank(base, cur, confidence),
+            TestKind::Paired => stats::compare_paired_rank(base, cur, same_state, confidence),
             TestKind::Unpaired => stats::compare_runs_rank(base, cur, confidence, session_var),
         }
     }

@@ -241,7 +241,7 @@ fn judge_paired_sees_a_5_percent_shift_through_whole_process_modes() {
     let (a, b) = modal_pairs(60, 1.05, 11);
     let values = |rs: &[RunResult]| current_values(rs, "cp", Metric::P50);
     let t = stats::compare_paired(&values(&a), &values(&b), 0.99).unwrap();
-    let rank = stats::compare_paired_rank(&values(&a), &values(&b), 0.99).unwrap();
+    let rank = stats::compare_paired_rank(&values(&a), &values(&b), None, 0.99).unwrap();
     assert!(rank.log_std_err < 0.25 * t.log_std_err, "premise: the modes swamp the mean: {t:?} {rank:?}");
     assert_eq!(rank.method, stats::Method::RankSum, "the mode-robust interval is the narrower");
     let r = judge_with(false, vec![input(Ok(b), Against::Paired { label: "A".into(), runs: a })]);
@@ -324,4 +324,83 @@ fn judge_marks_inconclusive_cells_that_rule_out_a_regression() {
     let (m, decided) = paired(0.985, 12.0);
     assert_eq!(m.verdict, Verdict::Inconclusive);
     assert!(!m.no_regression && !decided, "{:?}", m.comparison);
+}
+
+/// Paired rounds of three checkpoints `x`, `y`, `z` (100, 200, 400 ns) whose processes share one
+/// slow state (+40 % at every checkpoint together, probability 0.5 per run), with a round effect
+/// both runs share (up to +-6 %: the machine's drift) and 0.5 % noise per checkpoint and run; B's
+/// `x` is `x_shift` times A's.
+fn shared_state_pairs(rounds: usize, x_shift: f64, seed: u64) -> (Vec<RunResult>, Vec<RunResult>) {
+    let mut rng = stats::SplitMix64::new(seed);
+    let one = |rng: &mut stats::SplitMix64, shift: f64, round: f64| {
+        let state = round * if rng.uniform() < 0.5 { 1.4 } else { 1.0 };
+        let mut noise = || state * (1.0 + 0.01 * (rng.uniform() - 0.5));
+        run(&[("x", 100.0 * shift * noise()), ("y", 200.0 * noise()), ("z", 400.0 * noise())])
+    };
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let round = 1.0 + 0.12 * (rng.uniform() - 0.5);
+        a.push(one(&mut rng, 1.0, round));
+        b.push(one(&mut rng, x_shift, round));
+    }
+    (a, b)
+}
+
+#[test]
+fn judge_paired_compares_rounds_that_shared_a_whole_process_state() {
+    let paired = |(a, b): (Vec<RunResult>, Vec<RunResult>)| {
+        judge_with(false, vec![input(Ok(b), Against::Paired { label: "A".into(), runs: a })])
+    };
+    let x_comparison = |r: &Report| {
+        let c = r.scenarios[0].checkpoints.iter().find(|c| c.name == "x").unwrap();
+        c.metrics[0].comparison.unwrap()
+    };
+    // +3 % at x only: the same-state rounds (about half) see it through a 40 % state.
+    let r = paired(shared_state_pairs(40, 1.03, 21));
+    assert_eq!(verdict(&r, "x"), Verdict::Regressed, "{:?}", x_comparison(&r));
+    assert_eq!(x_comparison(&r).method, stats::Method::SameState);
+    assert_eq!((verdict(&r, "y"), verdict(&r, "z")), (Verdict::Unchanged, Verdict::Unchanged));
+    // Premise: x alone (no other checkpoint to tell the state) cannot resolve it.
+    let (a, b) = shared_state_pairs(40, 1.03, 21);
+    let only_x = |rs: Vec<RunResult>| -> Vec<RunResult> {
+        rs.into_iter()
+            .map(|mut r| {
+                r.checkpoints.retain(|k, _| k == "x");
+                r
+            })
+            .collect()
+    };
+    let alone = paired((only_x(a), only_x(b)));
+    assert_ne!(verdict(&alone, "x"), Verdict::Regressed);
+    assert!(
+        x_comparison(&alone).ci_high - x_comparison(&alone).ci_low
+            > 3.0 * (x_comparison(&r).ci_high - x_comparison(&r).ci_low)
+    );
+    // No change: never a false alarm over many seeds, and mostly "unchanged".
+    let mut unchanged = 0;
+    for seed in 100..140 {
+        let r = paired(shared_state_pairs(40, 1.0, seed));
+        assert_ne!(verdict(&r, "x"), Verdict::Regressed, "seed {seed}");
+        unchanged += usize::from(verdict(&r, "x") == Verdict::Unchanged);
+    }
+    assert!(unchanged >= 36, "{unchanged}/40 unchanged");
+}
+
+#[test]
+fn process_states_need_a_scenario_wide_state() {
+    // Independent states per checkpoint: no shared state, no same-state test.
+    let mut rng = stats::SplitMix64::new(5);
+    let mut one = || {
+        let mut s = || if rng.uniform() < 0.5 { 1.4 } else { 1.0 };
+        run(&[("x", 100.0 * s()), ("y", 200.0 * s()), ("z", 400.0 * s())])
+    };
+    let a: Vec<RunResult> = (0..40).map(|_| one()).collect();
+    let b: Vec<RunResult> = (0..40).map(|_| one()).collect();
+    assert!(modes::process_states(&a, &b).is_empty());
+    // A shared state: every checkpoint gets its flags, one per round.
+    let (a, b) = shared_state_pairs(40, 1.0, 6);
+    let states = modes::process_states(&a, &b);
+    assert_eq!(states.keys().map(String::as_str).collect::<Vec<_>>(), ["x", "y", "z"]);
+    let same = states["x"].iter().filter(|&&s| s).count();
+    assert!((10..=30).contains(&same), "about half the rounds share a state: {same}");
 }

@@ -33,6 +33,10 @@ pub enum Method {
     /// baseline plus the session-to-session variance ([`compare_runs_rank`]); in a paired design
     /// the mode-robust half of [`compare_paired_rank`].
     RankSum,
+    /// Hodges–Lehmann shift and signed-rank test of the per-round log ratios of only the rounds
+    /// whose two runs were in the same whole-process state: the third test of
+    /// [`compare_paired_rank`] when a scenario-wide slow state is known.
+    SameState,
 }
 
 /// The result of comparing current runs with baseline runs of one (checkpoint, metric).
@@ -188,8 +192,8 @@ pub fn compare_paired(a: &[f64], b: &[f64], confidence: f64) -> Result<Compariso
     })
 }
 
-/// Compares paired runs `(a_i, b_i)` of A/B rounds robustly, by two rank tests at half the level
-/// each (Bonferroni), reporting the narrower interval:
+/// Compares paired runs `(a_i, b_i)` of A/B rounds robustly, by two (or three) rank tests at half
+/// (a third) of the level each (Bonferroni), reporting the narrowest interval:
 ///
 /// * the signed-rank test and Hodges–Lehmann shift of the per-round log ratios
 ///   `d_i = ln(b_i / a_i)` ([`super::signed_rank_shift`]): pairing cancels the machine's slow
@@ -200,37 +204,72 @@ pub fn compare_paired(a: &[f64], b: &[f64], confidence: f64) -> Result<Compariso
 ///   clusters and the signed-rank interval balloons, while half or more of all cross-arm pairs
 ///   still share a mode and keep the rank-sum interval tight. (Under "no change" the randomized
 ///   order makes the arms exchangeable within a round, so ignoring the pairing is conservative.)
+/// * with `same_state` (per round: whether both runs were in the same whole-process state, e.g.
+///   both slow, as the scenario's *other* checkpoints tell; see `judge::modes`) holding at least
+///   [`MIN_SAME_STATE_ROUNDS`] such rounds: the signed-rank test and shift over those rounds only.
+///   A slow state shared by every checkpoint of a process (15-70 % slower on the machines this
+///   was built on) is the largest source of run-to-run variance; rounds where both runs shared
+///   it compare like with like, and their interval is several times narrower. Valid under "no
+///   change": swapping a round's two runs swaps their states too, so which rounds count does not
+///   depend on the signs the test permutes.
 ///
-/// Each interval is computed at `1 - (1 - confidence) / 2`, so the chosen one covers at
-/// `confidence` whichever it is; `p_slower` and `p_value` are twice the smaller of the two tests'
-/// (capped at 1). `method` names the interval reported; `rank_p_value` is the adjusted two-sided
+/// Each interval is computed at `1 - (1 - confidence) / k` for `k` tests, so the chosen one covers
+/// at `confidence` whichever it is; `p_slower` and `p_value` are `k` times the smallest of the
+/// tests' (capped at 1). `method` names the interval reported; `rank_p_value` is the adjusted two-sided
 /// p-value; `log_std_err` the chosen interval's equivalent standard error (at its own level).
 ///
 /// # Errors
 /// As [`compare_paired`].
-pub fn compare_paired_rank(a: &[f64], b: &[f64], confidence: f64) -> Result<Comparison, StatsError> {
+pub fn compare_paired_rank(
+    a: &[f64],
+    b: &[f64],
+    same_state: Option<&[bool]>,
+    confidence: f64,
+) -> Result<Comparison, StatsError> {
     check_probability("confidence", confidence)?;
     if a.len() != b.len() {
         return Err(StatsError::LengthMismatch { a: a.len(), b: b.len() });
     }
+    if let Some(s) = same_state.filter(|s| s.len() != a.len()) {
+        return Err(StatsError::LengthMismatch { a: a.len(), b: s.len() });
+    }
     let la = logs(a, "a")?;
     let lb = logs(b, "b")?;
     let d: Vec<f64> = la.iter().zip(&lb).map(|(x, y)| y - x).collect();
-    let each = 1.0 - (1.0 - confidence) / 2.0;
-    let paired = super::signed_rank_shift(&d, each)?;
-    let modes = super::rank_sum_shift(&la, &lb, each, 0.0)?;
-    let (chosen, method) = if modes.high - modes.low < paired.high - paired.low {
-        (modes, Method::RankSum)
-    } else {
-        (paired, Method::SignedRank)
-    };
-    let mut c = from_shift(&chosen, d.len(), d.len(), method);
+    let same: Vec<f64> =
+        same_state.map(|s| d.iter().zip(s).filter(|(_, &k)| k).map(|(&x, _)| x).collect()).unwrap_or_default();
+    let k = if same.len() >= MIN_SAME_STATE_ROUNDS { 3.0 } else { 2.0 };
+    let each = 1.0 - (1.0 - confidence) / k;
+    let mut tests = vec![
+        (super::signed_rank_shift(&d, each)?, Method::SignedRank, d.len()),
+        (super::rank_sum_shift(&la, &lb, each, 0.0)?, Method::RankSum, d.len()),
+    ];
+    if k > 2.0 {
+        tests.push((super::signed_rank_shift(&same, each)?, Method::SameState, same.len()));
+    }
+    let p_greater = tests.iter().map(|t| t.0.p_greater).fold(1.0, f64::min);
+    let p_two = tests.iter().map(|t| t.0.p_two_sided()).fold(1.0, f64::min);
+    // Narrowest interval; ties keep the earlier (signed-rank first).
+    let width = |t: &(super::Shift, Method, usize)| t.0.high - t.0.low;
+    let mut best = 0;
+    for (i, t) in tests.iter().enumerate().skip(1) {
+        if width(t) < width(&tests[best]) {
+            best = i;
+        }
+    }
+    let (chosen, method, n) = &tests[best];
+    let mut c = from_shift(chosen, *n, *n, *method);
     c.confidence = confidence;
-    c.p_slower = (2.0 * paired.p_greater.min(modes.p_greater)).min(1.0);
-    c.p_value = (2.0 * paired.p_two_sided().min(modes.p_two_sided())).min(1.0);
+    c.p_slower = (k * p_greater).min(1.0);
+    c.p_value = (k * p_two).min(1.0);
     c.rank_p_value = Some(c.p_value);
     Ok(c)
 }
+
+/// Fewest same-state rounds for which [`compare_paired_rank`] adds its same-state test: fewer
+/// cannot reject at the levels a family spends (the exact signed-rank test of 8 pairs reaches
+/// p = 0.004 at best), and the third test would only dilute the other two.
+pub const MIN_SAME_STATE_ROUNDS: usize = 8;
 
 /// Compares independent runs robustly: the Hodges–Lehmann shift of the logs with the
 /// Mann–Whitney test ([`super::rank_sum_shift`]); `session_var` (log scale) is the variance of a
@@ -648,6 +687,38 @@ mod tests {
         assert_eq!(compare_paired(&ok, &[1.0, 2.0], 0.95), Err(StatsError::LengthMismatch { a: 3, b: 2 }));
         assert!(matches!(compare_paired(&[1.0], &[1.0], 0.95), Err(StatsError::TooFew { what: "a", .. })));
         assert!(matches!(compare_paired(&ok, &[1.0, 0.0, 2.0], 0.95), Err(StatsError::NonPositive { what: "b", .. })));
+    }
+
+    #[test]
+    fn stats_paired_rank_same_state_test() {
+        let a: Vec<f64> = (0..12).map(|i| 100.0 + i as f64).collect();
+        let b: Vec<f64> = a.iter().map(|x| x * 1.01).collect();
+        // A state vector of the wrong length is an error, not a silent truncation.
+        assert_eq!(
+            compare_paired_rank(&a, &b, Some(&[true; 5]), 0.95),
+            Err(StatsError::LengthMismatch { a: 12, b: 5 })
+        );
+        // Fewer than MIN_SAME_STATE_ROUNDS shared rounds: exactly the two-test result.
+        let mut few = vec![false; 12];
+        few[..MIN_SAME_STATE_ROUNDS - 1].iter_mut().for_each(|k| *k = true);
+        let none = compare_paired_rank(&a, &b, None, 0.95).unwrap();
+        assert_eq!(compare_paired_rank(&a, &b, Some(&few), 0.95).unwrap(), none);
+        // Half the rounds carry a +40 % slow state in B only, the rest share the state and
+        // show the true +1 %: the same-state test sees the +1 % with a tight interval, where
+        // the all-rounds signed-rank interval spans the 40 % mixture.
+        let same: Vec<bool> = (0..24).map(|i| i % 2 == 0).collect();
+        let a: Vec<f64> = (0..24).map(|i| 100.0 * (1.0 + 0.001 * (i % 5) as f64)).collect();
+        let b: Vec<f64> = a.iter().zip(&same).map(|(x, &s)| x * 1.01 * if s { 1.0 } else { 1.4 }).collect();
+        let c = compare_paired_rank(&a, &b, Some(&same), 0.95).unwrap();
+        assert_eq!(c.method, Method::SameState);
+        assert!((c.ratio - 1.01).abs() < 1e-9, "{c:?}");
+        assert_eq!(c.n_current, 12);
+        // Bonferroni over three tests: the 12 all-positive same-state pairs alone give an exact
+        // one-sided p of 1/4096, times three; no test is counted at less than the factor three.
+        assert!(c.p_slower > 0.0 && c.p_slower <= 3.0 / 4096.0 + 1e-12, "{}", c.p_slower);
+        let two = compare_paired_rank(&a, &b, None, 0.95).unwrap();
+        assert_ne!(two.method, Method::SameState);
+        assert!(two.ci_high - two.ci_low > 5.0 * (c.ci_high - c.ci_low), "{two:?} vs {c:?}");
     }
 
     #[test]
