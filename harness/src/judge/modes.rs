@@ -238,24 +238,18 @@ mod tests {
     use super::*;
     use crate::stats::SplitMix64;
 
-    /// A standard normal draw (Box-Muller).
-    fn normal(rng: &mut SplitMix64) -> f64 {
-        let u = rng.uniform().max(1e-300);
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * rng.uniform()).cos()
-    }
-
     /// Rounds of one checkpoint `cp` whose processes are slow (+30 %) with probability `p_slow`
     /// (arm B: `p_slow_b`), with 1 % per-process noise and a 2 % round effect.
     fn rounds(n: usize, p_slow: f64, p_slow_b: f64, seed: u64) -> (Vec<RunResult>, Vec<RunResult>) {
         let mut rng = SplitMix64::new(seed);
         let side = |p: f64, round: f64, rng: &mut SplitMix64| {
             let slow = if rng.uniform() < p { 1.3 } else { 1.0 };
-            RunResult::uniform(&[("cp", 100.0 * slow * round * (1.0 + 0.01 * normal(rng)))])
+            RunResult::uniform(&[("cp", 100.0 * slow * round * (1.0 + 0.01 * rng.normal()))])
         };
         let mut a = Vec::new();
         let mut b = Vec::new();
         for _ in 0..n {
-            let round = 1.0 + 0.02 * normal(&mut rng);
+            let round = 1.0 + 0.02 * rng.normal();
             a.push(side(p_slow, round, &mut rng));
             b.push(side(p_slow_b, round, &mut rng));
         }

@@ -38,6 +38,7 @@ fn baseline(runs: &[RunResult], on: Fingerprint) -> Against {
         runs: 0,
         funcscope: "0".into(),
         args: Vec::new(),
+        sessions: Vec::new(),
     };
     Against::Baseline(Box::new(Baseline::from_runs("s", runs, &pooled, on, recorded).unwrap()))
 }
@@ -122,6 +123,28 @@ fn judge_baseline_mode_allows_for_the_session_offset() {
         vec![input(Ok(runs("cp", jittered(120.0, 3))), baseline(&base, machine("here")))],
     );
     assert_eq!(verdict(&slower, "cp"), Verdict::Regressed);
+}
+
+#[test]
+fn judge_baseline_mode_uses_the_session_spread_of_a_multi_session_baseline() {
+    // The baseline holds two sessions 10 % apart: a whole session moves by several percent here,
+    // so a +12 % current session is within what sessions do (not regressed), where the
+    // configured prior alone (session_cv 0) would call it a regression.
+    let low = runs("cp", jittered(100.0, 0));
+    let high = runs("cp", jittered(110.0, 1));
+    let (Against::Baseline(a), Against::Baseline(b)) =
+        (baseline(&low, machine("here")), baseline(&high, machine("here")))
+    else {
+        unreachable!("baseline() gives a baseline")
+    };
+    let two = Against::Baseline(Box::new(a.append(*b).unwrap()));
+    let cur = || Ok(runs("cp", jittered(112.0, 3)));
+    let one = judge_with(false, vec![input(cur(), baseline(&low, machine("here")))]);
+    assert_eq!(verdict(&one, "cp"), Verdict::Regressed);
+    let r = judge_with(false, vec![input(cur(), two)]);
+    assert_eq!(verdict(&r, "cp"), Verdict::Inconclusive);
+    let against = r.scenarios[0].against.as_deref().unwrap_or_default();
+    assert!(against.contains("in 2 sessions: session spread"), "{against}");
 }
 
 #[test]

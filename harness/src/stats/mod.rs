@@ -108,8 +108,8 @@ pub use modes::{
 };
 pub use multiple::{benjamini_hochberg, holm, Correction};
 pub use noise::{
-    detectable_shift, effective_threshold, effective_threshold_at, log_ratio_sd, min_detectable_effect, noise_cv,
-    paired_as_two_sample_cv, FLOOR_ALPHA, FLOOR_POWER, MAD_TO_SD,
+    between_group_var, detectable_shift, effective_threshold, effective_threshold_at, log_ratio_sd,
+    min_detectable_effect, noise_cv, paired_as_two_sample_cv, FLOOR_ALPHA, FLOOR_POWER, MAD_TO_SD,
 };
 pub use proportion::wilson;
 pub use rank::{rank_sum_shift, signed_rank_shift, Shift};
