@@ -383,7 +383,7 @@ fn judge_paired_compares_rounds_that_shared_a_whole_process_state() {
     assert_eq!(verdict(&r, "x"), Verdict::Regressed, "{:?}", x_comparison(&r));
     assert_eq!(x_comparison(&r).method, stats::Method::SameState);
     assert_eq!((verdict(&r, "y"), verdict(&r, "z")), (Verdict::Unchanged, Verdict::Unchanged));
-    // Premise: x alone (no other checkpoint to tell the state) cannot resolve it.
+    // x alone, with no other checkpoint to tell the state, falls back on its own modes.
     let (a, b) = shared_state_pairs(40, 1.03, 21);
     let only_x = |rs: Vec<RunResult>| -> Vec<RunResult> {
         rs.into_iter()
@@ -393,25 +393,31 @@ fn judge_paired_compares_rounds_that_shared_a_whole_process_state() {
             })
             .collect()
     };
+    let p50 = |rs: &[RunResult]| -> Vec<f64> { rs.iter().map(|r| r.checkpoints["x"].summary.unwrap().p50).collect() };
+    let all_rounds = stats::compare_paired_rank(&p50(&a), &p50(&b), None, 0.99).unwrap();
     let alone = paired((only_x(a), only_x(b)));
-    assert_ne!(verdict(&alone, "x"), Verdict::Regressed);
-    assert!(
-        x_comparison(&alone).ci_high - x_comparison(&alone).ci_low
-            > 3.0 * (x_comparison(&r).ci_high - x_comparison(&r).ci_low)
-    );
-    // No change: never a false alarm over many seeds, and mostly "unchanged".
-    let mut unchanged = 0;
+    assert_eq!(verdict(&alone, "x"), Verdict::Regressed, "{:?}", x_comparison(&alone));
+    assert_eq!(x_comparison(&alone).method, stats::Method::SameState);
+    // Premise: without same-state rounds the two rank tests' interval is far wider.
+    assert!(all_rounds.ci_high - all_rounds.ci_low > 3.0 * (x_comparison(&r).ci_high - x_comparison(&r).ci_low));
+    // No change: never a false alarm over many seeds, and mostly "unchanged", whether the state
+    // is told by the other checkpoints or by x's own modes.
+    let (mut unchanged, mut own) = (0, 0);
     for seed in 100..140 {
         let r = paired(shared_state_pairs(40, 1.0, seed));
         assert_ne!(verdict(&r, "x"), Verdict::Regressed, "seed {seed}");
         unchanged += usize::from(verdict(&r, "x") == Verdict::Unchanged);
+        let (a, b) = shared_state_pairs(40, 1.0, seed);
+        let alone = paired((only_x(a), only_x(b)));
+        assert_ne!(verdict(&alone, "x"), Verdict::Regressed, "seed {seed}, x alone");
+        own += usize::from(verdict(&alone, "x") == Verdict::Unchanged);
     }
-    assert!(unchanged >= 36, "{unchanged}/40 unchanged");
+    assert!(unchanged >= 36 && own >= 36, "{unchanged}/40 and {own}/40 unchanged");
 }
 
 #[test]
-fn process_states_need_a_scenario_wide_state() {
-    // Independent states per checkpoint: no shared state, no same-state test.
+fn process_states_come_from_the_scenario_or_the_checkpoints_own_modes() {
+    // Independent states per checkpoint: each checkpoint's own modes tell its states.
     let mut rng = stats::SplitMix64::new(5);
     let mut one = || {
         let mut s = || if rng.uniform() < 0.5 { 1.4 } else { 1.0 };
@@ -419,7 +425,15 @@ fn process_states_need_a_scenario_wide_state() {
     };
     let a: Vec<RunResult> = (0..40).map(|_| one()).collect();
     let b: Vec<RunResult> = (0..40).map(|_| one()).collect();
-    assert!(modes::process_states(&a, &b).is_empty());
+    let states = modes::process_states(&a, &b);
+    assert_eq!(states.len(), 3);
+    let slow = |rs: &[RunResult], i: usize| rs[i].checkpoints["y"].summary.unwrap().p50 > 250.0;
+    for (i, &same) in states["y"].iter().enumerate() {
+        assert_eq!(same, slow(&a, i) == slow(&b, i), "round {i}");
+    }
+    // No modes at all: no states, no same-state test.
+    let flat: Vec<RunResult> = (0..40).map(|i| run(&[("x", 100.0 + (i % 7) as f64)])).collect();
+    assert!(modes::process_states(&flat, &flat).is_empty());
     // A shared state: every checkpoint gets its flags, one per round.
     let (a, b) = shared_state_pairs(40, 1.0, 6);
     let states = modes::process_states(&a, &b);
