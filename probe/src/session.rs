@@ -155,6 +155,14 @@ pub struct Session {
 impl Session {
     /// Non-blocking: hands the region to a waiting reader, if any. Call it from the main loop,
     /// never between ENTER and EXIT. With nobody waiting it costs one failed `accept`.
+    ///
+    /// **Bound.** Whatever clients do (connect and stay silent, send half a hello, flood the
+    /// socket, attach and leave), one call never waits: every socket it touches is non-blocking,
+    /// and it makes at most [`attach::MAX_ACCEPTS_PER_POLL`] `accept`s and one `recv`, one
+    /// `getsockopt` and one `send` for each of at most [`attach::MAX_PENDING`] +
+    /// [`attach::MAX_ACCEPTS_PER_POLL`] handshakes, plus one `open` and `sendmsg` when it hands
+    /// the region out: a few dozen non-blocking syscalls (tens of microseconds). A silent
+    /// client costs the loop nothing; it is turned away after [`attach::HELLO_DEADLINE`].
     pub fn poll_attach(&mut self) -> Result<AttachStatus, Error> {
         let h = self.header;
         h.heartbeat.store(h.heartbeat.load(Relaxed).wrapping_add(1), Relaxed);
@@ -185,6 +193,12 @@ impl Session {
         write_calib(self.header, calib_slot::CLEANUP, self.clock.kind);
         self.header.exit_flag.store(1, Release);
         let _ = std::fs::remove_file(&server.path);
+    }
+
+    /// Attach handshakes in progress (connected readers whose hello has not arrived yet); at
+    /// most [`attach::MAX_PENDING`] between calls of [`Session::poll_attach`].
+    pub fn pending_attaches(&self) -> usize {
+        self.server.as_ref().map_or(0, |s| s.pending())
     }
 
     /// Path of the attach socket.
@@ -435,7 +449,7 @@ fn init_with(b: Builder) -> Result<Session, Error> {
         header,
         region_fd: fd,
         region_size: size,
-        server: Some(Server { listener, path, reader: None }),
+        server: Some(Server::new(listener, path)),
         pid,
         level: b.level,
         clock,
