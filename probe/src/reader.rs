@@ -251,6 +251,9 @@ pub struct RegionInfo {
     pub floor_p50_ticks: u64,
     /// Whether the fd is sealed against shrinking (no SIGBUS possible).
     pub sealed: bool,
+    /// Whether the fd is sealed against new writes (`F_SEAL_FUTURE_WRITE`): nobody, root
+    /// included, can write into the region through it or any fd reopened from it.
+    pub write_sealed: bool,
 }
 
 /// A calibration pair as read from the header.
@@ -314,6 +317,13 @@ impl Drop for Region {
     }
 }
 
+impl std::os::fd::AsFd for Region {
+    /// The region's fd as received (read-only).
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self._fd.as_fd()
+    }
+}
+
 impl Region {
     /// Maps `fd` read-only and validates it.
     pub fn from_fd(fd: OwnedFd) -> Result<Region, ReadError> {
@@ -340,6 +350,7 @@ impl Region {
         // SAFETY: F_GET_SEALS on an fd we own; returns -1 for files that are not memfds.
         let seals = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GET_SEALS) };
         let sealed = seals >= 0 && seals & libc::F_SEAL_SHRINK != 0;
+        let write_sealed = seals >= 0 && seals & (libc::F_SEAL_FUTURE_WRITE | libc::F_SEAL_WRITE) != 0;
         // From here `Region`'s Drop unmaps on every error path.
         let mut r = Region {
             base: base as *const u8,
@@ -356,6 +367,7 @@ impl Region {
                 floor_min_ticks: 0,
                 floor_p50_ticks: 0,
                 sealed,
+                write_sealed,
             },
             _fd: OwnedFd::from(file),
         };
@@ -455,6 +467,7 @@ impl Region {
             floor_min_ticks: self.header_word(offset_of!(Header, floor_min_ticks)),
             floor_p50_ticks: self.header_word(offset_of!(Header, floor_p50_ticks)),
             sealed: self.info.sealed,
+            write_sealed: self.info.write_sealed,
         };
         Ok(())
     }

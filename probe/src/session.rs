@@ -423,14 +423,7 @@ fn init_with(b: Builder) -> Result<Session, Error> {
     h.init_freq_hz.store(clock::estimate_freq_hz(clock.kind, Duration::from_millis(5)), Relaxed);
     write_calib(h, calib_slot::INIT, clock.kind);
     h.magic.store(layout::MAGIC, Release);
-    if matches!(backing, Backing::Memfd) {
-        // Readers are protected from SIGBUS only if the region can never shrink.
-        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
-        // SAFETY: fcntl on an fd we own, with an integer argument.
-        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
-            warnings.push(format!("could not seal the memfd: {}", std::io::Error::last_os_error()));
-        }
-    }
+    make_read_only_for_others(&fd, &backing, &mut warnings);
 
     let dir = b.socket_dir.unwrap_or_else(attach::default_socket_dir);
     attach::prepare_socket_dir(&dir)?;
@@ -457,6 +450,57 @@ fn init_with(b: Builder) -> Result<Session, Error> {
         backing,
         warnings,
     })
+}
+
+/// Makes the region read-only for everyone but the mapping this process already holds, before
+/// any reader can receive it. Three layers, each stopping something different:
+///
+/// * **mode 0400** (every backing): a non-root reader cannot reopen `/proc/<pid>/fd/N` (or its
+///   own copy of the fd) for writing: `open(O_RDWR)` fails with `EACCES`. It does not stop root
+///   (`CAP_DAC_OVERRIDE`), nor the file's owner, who may `fchmod` it back: a first fence only.
+/// * **`F_SEAL_FUTURE_WRITE`** (memfd, Linux >= 5.1): no `write(2)` and no new writable shared
+///   mapping (`mmap(PROT_WRITE, MAP_SHARED)` or an `mprotect` upgrade) through *any* fd, for
+///   anyone, root included. Mappings made before the seal (ours, and those a fork inherits) keep
+///   working, which is why it is added only now, after `init` mapped the region. This is the
+///   layer that makes the region read-only for readers. On an older kernel (`EINVAL`) the other
+///   seals are still added and a warning says that root could write into the region.
+/// * **`F_SEAL_SHRINK | F_SEAL_GROW`** (memfd): the size is fixed, so a reader's mapping can
+///   never hit SIGBUS; `F_SEAL_SEAL` then forbids changing the seals.
+///
+/// `F_SEAL_WRITE` cannot be used: it is refused while a writable shared mapping (ours) exists.
+/// A tmpfs or hugetlbfs file cannot be sealed at all; readers refuse such regions unless told
+/// to accept them (`reader::Unsealed::Accept`).
+fn make_read_only_for_others(fd: &OwnedFd, backing: &Backing, warnings: &mut Vec<String>) {
+    use nix::sys::stat::{fchmod, Mode};
+    if let Err(e) = fchmod(fd, Mode::S_IRUSR) {
+        warnings.push(format!("could not make the region file mode 0400: {e}"));
+    }
+    if !matches!(backing, Backing::Memfd) {
+        return;
+    }
+    let size_seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+    let add = |seals: libc::c_int| {
+        // SAFETY: fcntl on an fd we own, with an integer argument.
+        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    };
+    match add(size_seals | libc::F_SEAL_FUTURE_WRITE | libc::F_SEAL_SEAL) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            warnings.push(
+                "the kernel does not support F_SEAL_FUTURE_WRITE (Linux >= 5.1): the region is mode 0400, \
+                 but a reader running as root could reopen it writable"
+                    .to_owned(),
+            );
+            if let Err(e) = add(size_seals | libc::F_SEAL_SEAL) {
+                warnings.push(format!("could not seal the memfd against resizing: {e}"));
+            }
+        }
+        Err(e) => warnings.push(format!("could not seal the memfd: {e}")),
+    }
 }
 
 /// Measures an empty ENTER/EXIT through the real recording code on a private scratch
