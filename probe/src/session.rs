@@ -79,7 +79,8 @@ impl Builder {
     }
 
     /// Names the checkpoints; their count is the number of names. Names are what baselines key
-    /// on: keep them stable. 1 to 63 bytes, no whitespace or control characters, unique.
+    /// on: keep them stable. 1 to 63 bytes, unique, without whitespace, control characters or
+    /// invisible Unicode format characters ([`layout::name_problem`] is the rule).
     pub fn checkpoints<S: AsRef<str>>(mut self, names: &[S]) -> Builder {
         self.names = Some(names.iter().map(|s| s.as_ref().to_owned()).collect());
         self.num_checkpoints = names.len();
@@ -269,17 +270,8 @@ fn write_calib(h: &Header, slot: usize, kind: ClockKind) {
 
 fn validate_names(names: &[String]) -> Result<(), Error> {
     for (i, n) in names.iter().enumerate() {
-        let why = if n.is_empty() {
-            Some("it is empty")
-        } else if n.len() > layout::MAX_NAME_LEN {
-            Some("it is longer than 63 bytes")
-        } else if n.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            Some("it contains whitespace or control characters")
-        } else if names[..i].contains(n) {
-            Some("another checkpoint has the same name")
-        } else {
-            None
-        };
+        let why = layout::name_problem(n)
+            .or_else(|| names[..i].contains(n).then_some("another checkpoint has the same name"));
         if let Some(why) = why {
             return Err(Error::CheckpointName { index: i, name: n.clone(), why });
         }
@@ -328,6 +320,10 @@ fn init_with(b: Builder) -> Result<Session, Error> {
         }
         Err(e) => return Err(e),
     };
+    // Raw libc rather than memmap2 (which the reader uses): this mapping is never unmapped (the
+    // hot path holds 'static pointers into it, and a thread racing cleanup must never touch freed
+    // memory), so memmap2's owner type would only be leaked to defeat its Drop, and the hugetlbfs
+    // backing needs the page-stride prefault below rather than MAP_POPULATE's silent best effort.
     // SAFETY: mapping a file we just sized to `size` bytes, shared and writable; the kernel picks
     // the address, so no existing mapping is replaced. Checked for MAP_FAILED below.
     let base = unsafe {
