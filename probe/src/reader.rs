@@ -360,6 +360,13 @@ pub const MAX_FREQ_HZ: f64 = 1e11;
 /// the region's whole life is a forged or corrupt count, never a measurement.
 pub const MAX_CALLS_PER_SEC: u64 = 10_000_000_000;
 
+/// The most calls a checkpoint can have recorded, and why.
+struct CallBound {
+    max: u64,
+    life_ns: u64,
+    since: &'static str,
+}
+
 /// A read-only mapping of a region, validated.
 pub struct Region {
     /// Read-only, shared. `MmapRaw` rather than `Mmap`: it never hands out `&[u8]`, which would
@@ -621,23 +628,25 @@ impl Region {
 
     /// The most calls a checkpoint can have recorded by now: [`MAX_CALLS_PER_SEC`] over the time
     /// since the writer's init calibration (or since boot, without one), plus one second.
-    fn max_plausible_calls(&self) -> (u64, u64) {
+    fn max_plausible_calls(&self) -> CallBound {
         let now = clock::mono_raw_ns();
-        let born = self.calibration(calib_slot::INIT).map_or(0, |c| c.mono_ns).min(now);
-        let life_ns = now - born + 1_000_000_000;
+        let init = self.calibration(calib_slot::INIT).map(|c| c.mono_ns).filter(|&t| t <= now);
+        let life_ns = now - init.unwrap_or(0) + 1_000_000_000;
         let max = (life_ns as u128 * MAX_CALLS_PER_SEC as u128 / 1_000_000_000).min(u64::MAX as u128) as u64;
-        (max, life_ns)
+        CallBound { max, life_ns, since: if init.is_some() { "the region was created" } else { "boot" } }
     }
 
-    /// Checks that checkpoint `i` claims at most `max` calls.
-    fn check_count(&self, i: usize, count: u64, (max, life_ns): (u64, u64)) -> Result<(), ReadError> {
-        if count > max {
+    /// Checks that checkpoint `i` claims at most `bound.max` calls.
+    fn check_count(&self, i: usize, count: u64, bound: &CallBound) -> Result<(), ReadError> {
+        if count > bound.max {
             return Err(ReadError::Implausible {
                 why: format!(
-                    "checkpoint {i} ({}) claims {count} calls, more than the {max} possible in the {:.1} s \
-                     since the region was created (at most {MAX_CALLS_PER_SEC:e} calls/s)",
+                    "checkpoint {i} ({}) claims {count} calls, more than the {} possible in the {:.1} s since {} \
+                     (at most {MAX_CALLS_PER_SEC:e} calls/s)",
                     self.info.names[i],
-                    life_ns as f64 / 1e9
+                    bound.max,
+                    bound.life_ns as f64 / 1e9,
+                    bound.since
                 ),
             });
         }
@@ -661,7 +670,7 @@ impl Region {
             max: field(offset_of!(CheckpointLine, max)),
             clamped: field(offset_of!(CheckpointLine, clamped)),
         };
-        self.check_count(i, agg.count, self.max_plausible_calls())?;
+        self.check_count(i, agg.count, &self.max_plausible_calls())?;
         if agg.max > layout::DURATION_MAX {
             return Err(ReadError::Implausible {
                 why: format!(
@@ -747,7 +756,7 @@ impl Drain {
         let bound = region.max_plausible_calls();
         if !geo.level.has_ring() {
             for i in 0..self.cursors.len() {
-                region.check_count(i, region.write_pos(i), bound)?;
+                region.check_count(i, region.write_pos(i), &bound)?;
             }
             return Ok(0);
         }
@@ -757,7 +766,7 @@ impl Drain {
         let mut delivered = 0;
         for i in 0..self.cursors.len() {
             let wp = region.write_pos(i);
-            region.check_count(i, wp, bound)?;
+            region.check_count(i, wp, &bound)?;
             let cursor = self.cursors[i];
             if wp < cursor {
                 return Err(ReadError::Corrupt {
