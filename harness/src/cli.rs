@@ -234,6 +234,12 @@ pub fn main() -> i32 {
             return if e.use_stderr() { exit_code::USAGE } else { exit_code::PASS };
         }
     };
+    // The reference workload is a measured child: it has nothing to clean up.
+    if !matches!(cli.command, Command::Reference { .. }) {
+        if let Err(e) = crate::cleanup::install() {
+            eprintln!("warning: no cleanup on Ctrl-C (signal handling could not be set up: {e})");
+        }
+    }
     run_cli(cli)
 }
 
