@@ -377,10 +377,20 @@ fn init_with(b: Builder) -> Result<Session, Error> {
         unsafe { &*lines.add(i) }.min.store(u64::MAX, Relaxed);
     }
     let cap_log2 = if geo.ring_capacity > 0 { geo.ring_capacity.trailing_zeros() } else { 0 };
+    // Decided once per process (cached): see `callgrind`. In callgrind mode no checkpoint is
+    // recordable (n = 0), so ENTER/EXIT take their cold branch, which dumps.
+    let callgrind = crate::callgrind::mode() == crate::callgrind::Mode::Callgrind;
+    if callgrind {
+        warnings.push(format!(
+            "callgrind mode ({}=1 under valgrind): ENTER/EXIT dump instruction counts, no durations are recorded",
+            crate::env::CALLGRIND
+        ));
+    }
     let active = Active {
         header,
         lines,
-        n,
+        n: if callgrind { 0 } else { n },
+        callgrind_n: if callgrind { n } else { 0 },
         level: b.level,
         clock: clock.kind,
         // Offsets from the geometry lie within `size` (wrapping_add is plain address arithmetic;
@@ -433,6 +443,9 @@ fn init_with(b: Builder) -> Result<Session, Error> {
         // a few KiB, rather than risk freeing memory a racing thread might see).
         let _ = std::fs::remove_file(&path);
         return Err(Error::AlreadyInitialized);
+    }
+    if callgrind {
+        crate::callgrind::announce(&names);
     }
     Ok(Session {
         header,
@@ -524,6 +537,7 @@ fn measure_floor(level: Level, clock: ClockKind) -> (u64, u64) {
         cap_mask: N as u64 - 1,
         cap_log2: N.trailing_zeros(),
         hist: hist.as_ptr(),
+        callgrind_n: 0,
     };
     for _ in 0..N {
         scratch.enter(0);
