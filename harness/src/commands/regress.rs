@@ -15,6 +15,12 @@
 //! * **cross-machine** (the baseline comes from another machine and its commit is not in the
 //!   repository): judged against the baseline as it is, reported loudly and non-gating unless
 //!   `--strict`.
+//!
+//! **Planted slowdowns** (`FUNCSCOPE_PLANT` in the harness's environment, to rehearse the gate):
+//! every process inherits the harness's environment, so in a paired comparison the plant would
+//! slow both arms alike and measure nothing. It goes to the current arm (the working tree) only:
+//! the other arm runs with the variable set empty, which plants nothing ([`plant_envs`]), and the
+//! report's `against` says so. In baseline mode the one arm is the current one, planted as before.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -107,18 +113,20 @@ pub fn run(o: &Options) -> Result<i32> {
             Err(e) => return Err(e),
         };
         let label = label_for(old.sha.as_deref().unwrap_or(&commit));
+        let (env_old, env_current, plant_note) = plant_envs(std::env::var(funcscope::env::PLANT).ok());
         let arms = vec![
             Arm {
                 label: label.clone(),
                 programs: ids.iter().map(|&i| old.programs[i].clone()).collect(),
-                env: Vec::new(),
+                env: env_old,
             },
             Arm {
                 label: "current".into(),
                 programs: ids.iter().map(|&i| current[i].clone()).collect(),
-                env: Vec::new(),
+                env: env_current,
             },
         ];
+        let label = label + &plant_note;
         let sc = ids.iter().map(|&i| all_specs[i].clone()).collect();
         parts.push(Part {
             exp: new_experiment(&cfg, sc, arms, None, o.select.quiet),
@@ -174,4 +182,40 @@ pub fn run(o: &Options) -> Result<i32> {
     };
     let report = run_adaptive(&mut parts, &cfg, cfg.run.warmup_runs, &judge_now);
     super::finish(&report, outputs(&cfg, "regress", &o.json, &o.markdown))
+}
+
+/// Extra environment of one arm.
+type Env = Vec<(String, String)>;
+
+/// The environment of the two arms of a paired comparison given the harness's own
+/// `FUNCSCOPE_PLANT` (`plant`): (other arm, current arm, a note for the report). A plant goes to
+/// the current arm only; the other arm gets the variable set empty, which the scenarios read as
+/// "nothing planted" (an inherited variable cannot be removed per arm, only overridden). An unset
+/// or blank plant changes nothing.
+pub(crate) fn plant_envs(plant: Option<String>) -> (Env, Env, String) {
+    match plant {
+        Some(p) if !p.trim().is_empty() => {
+            let var = funcscope::env::PLANT.to_owned();
+            let note = format!(" ({var}={p} planted in the current arm only)");
+            (vec![(var.clone(), String::new())], vec![(var, p)], note)
+        }
+        _ => (Vec::new(), Vec::new(), String::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plant_envs;
+
+    #[test]
+    fn a_plant_reaches_the_current_arm_only() {
+        let (old, current, note) = plant_envs(Some("crc32c=20".into()));
+        // The other arm overrides the inherited variable with an empty value (plants nothing).
+        assert_eq!(old, [(funcscope::env::PLANT.to_owned(), String::new())]);
+        assert_eq!(current, [(funcscope::env::PLANT.to_owned(), "crc32c=20".to_owned())]);
+        assert!(note.contains("current arm only") && note.contains("crc32c=20"), "{note}");
+        for unset in [None, Some(String::new()), Some("  ".into())] {
+            assert_eq!(plant_envs(unset), (Vec::new(), Vec::new(), String::new()));
+        }
+    }
 }
