@@ -15,6 +15,12 @@
 //! * **cross-machine** (the baseline comes from another machine and its commit is not in the
 //!   repository): judged against the baseline as it is, reported loudly and non-gating unless
 //!   `--strict`.
+//! * **paired against `--base REV`** (CI on a pull request: its base commit): every buildable
+//!   scenario runs interleaved with `REV` instead of its baseline's commit, so changes merged since
+//!   the baselines were recorded are not blamed on the pull request; no baseline is needed. `REV`'s
+//!   binaries are built once and cached by commit like a baseline commit's
+//!   (`TARGET/funcscope/bin/<sha>`). A `REV` that cannot be built is an error, never a fallback:
+//!   the caller named it. Prebuilt programs (`path`) stay in baseline mode.
 //!
 //! **Planted slowdowns** (`FUNCSCOPE_PLANT` in the harness's environment, to rehearse the gate):
 //! every process inherits the harness's environment, so in a paired comparison the plant would
@@ -52,6 +58,9 @@ pub struct Options {
     pub against_baseline: bool,
     /// Do not run the reference workload (no drift correction).
     pub no_reference: bool,
+    /// Compare paired against this revision (a commit, branch or tag) instead of the baselines'
+    /// commits.
+    pub base: Option<String>,
 }
 
 /// Runs `regress`; returns the exit code of the report.
@@ -71,6 +80,10 @@ pub fn run(o: &Options) -> Result<i32> {
     let mut baseline_ids = Vec::new();
     let mut fallback_ids = Vec::new();
     for (i, b) in baselines.iter().enumerate() {
+        if let (Some(base), Some(_)) = (&o.base, &cfg.scenarios[i].bin) {
+            by_commit.entry(base.clone()).or_default().push(i);
+            continue;
+        }
         match b {
             // A prebuilt program (`path`) cannot be rebuilt at another commit: baseline mode.
             Some(b)
@@ -82,19 +95,26 @@ pub fn run(o: &Options) -> Result<i32> {
             _ => baseline_ids.push(i),
         }
     }
+    if let Some(base) = &o.base {
+        // A mistyped or unfetched base fails now, not after building the working tree.
+        workspace::resolve_rev(&workspace::repo_root(&cfg.root)?, base)?;
+    }
     let current = o.select.build_working_tree(&cfg)?;
     let all_specs = specs(&cfg);
     let mut parts = Vec::new();
     for (commit, ids) in by_commit {
-        let label_for = |sha: &str| format!("baseline commit {}", short_sha(sha));
-        let old = match workspace::build_revision(
-            &cfg,
-            Some(&commit),
-            "baseline",
-            &label_for(&commit),
-            o.select.build_flags(),
-        ) {
+        let label_for = |sha: &str| match &o.base {
+            Some(base) => format!("base {base} ({})", short_sha(sha)),
+            None => format!("baseline commit {}", short_sha(sha)),
+        };
+        let what = match &o.base {
+            Some(base) => format!("base {base}"),
+            None => label_for(&commit),
+        };
+        let old = match workspace::build_revision(&cfg, Some(&commit), "baseline", &what, o.select.build_flags()) {
             Ok(old) => old,
+            // The caller named this revision: no fallback to stored values.
+            Err(e) if o.base.is_some() => return Err(e),
             Err(e @ (Error::UnknownRevision { .. } | Error::Git(_) | Error::Build(_))) => {
                 // Without the baseline's commit no paired comparison is possible: compare with the
                 // baseline as it is, in baseline mode (session offset in the model) on its own
@@ -112,6 +132,13 @@ pub fn run(o: &Options) -> Result<i32> {
             }
             Err(e) => return Err(e),
         };
+        // A scenario the base does not have yet (added by the change under test) has nothing to
+        // pair with: judged against its committed baseline, if any, like a prebuilt program.
+        let (ids, absent): (Vec<usize>, Vec<usize>) = ids.into_iter().partition(|&i| old.programs[i].is_some());
+        baseline_ids.extend(absent);
+        if ids.is_empty() {
+            continue;
+        }
         let label = label_for(old.sha.as_deref().unwrap_or(&commit));
         let (env_old, env_current, plant_note) = plant_envs(std::env::var(funcscope::env::PLANT).ok());
         let arms = vec![
