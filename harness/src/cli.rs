@@ -112,6 +112,11 @@ pub struct RegressArgs {
     /// Do not run the reference workload (no machine-drift correction).
     #[arg(long)]
     pub no_reference: bool,
+    /// Compare paired against this revision instead of the baselines' commits: in CI, the pull
+    /// request's base commit (`--base ${{ github.event.pull_request.base.sha }}`), so changes
+    /// merged since the baselines were recorded are not blamed on it. Needs the full history.
+    #[arg(long, value_name = "REV", conflicts_with = "against_baseline")]
+    pub base: Option<String>,
 }
 
 /// `baseline`.
@@ -264,6 +269,7 @@ pub fn run_cli(cli: Cli) -> i32 {
             strict: a.strict,
             against_baseline: a.against_baseline,
             no_reference: a.no_reference,
+            base: a.base,
         }),
         Command::Baseline(a) => commands::baseline::run(&commands::baseline::Options {
             select: selection(&a.common, None),
