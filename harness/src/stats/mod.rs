@@ -99,7 +99,9 @@ mod verdict;
 #[cfg(test)]
 mod properties;
 
-pub use compare::{compare_paired, compare_paired_rank, compare_runs, compare_runs_rank, Comparison, Method};
+pub use compare::{
+    compare_paired, compare_paired_rank, compare_runs, compare_runs_rank, Comparison, Method, MIN_SAME_STATE_ROUNDS,
+};
 pub use location::{geo_mean, median};
 pub use modes::{
     decompose_variance, detect_modes, fisher_exact, median_sampling_var, min_gap, min_separation, shared_state, Fisher,
