@@ -38,14 +38,17 @@ const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Backing {
     /// An anonymous `memfd` (4 KiB pages), sealed against resizing so a reader can never be hit
-    /// by SIGBUS. The default.
+    /// by SIGBUS, and against new writes so no reader can write into it. The default.
     #[default]
     Memfd,
     /// A file in the given directory (meant for tmpfs such as `/dev/shm`), 4 KiB pages, size
     /// rounded up to 4 KiB. Unlinked right after creation: nothing is left behind on a crash.
+    /// It cannot be sealed: readers refuse it unless they accept the SIGBUS risk
+    /// (`reader::Unsealed::Accept`; the harness does not).
     TmpfsFile(PathBuf),
     /// A file on a hugetlbfs mount (2 MiB pages), size rounded up to 2 MiB. Needs free huge pages
-    /// (`echo N > /proc/sys/vm/nr_hugepages`); see [`Builder::hugepage_fallback`].
+    /// (`echo N > /proc/sys/vm/nr_hugepages`); see [`Builder::hugepage_fallback`]. Like
+    /// [`Backing::TmpfsFile`], it cannot be sealed.
     HugetlbfsFile(PathBuf),
 }
 
