@@ -162,8 +162,9 @@ impl Session {
     ///
     /// **Bound.** Whatever clients do (connect and stay silent, send half a hello, flood the
     /// socket, attach and leave), one call never waits: every socket it touches is non-blocking,
-    /// and it makes at most [`attach::MAX_ACCEPTS_PER_POLL`] `accept`s and one `recv`, one
-    /// `getsockopt` and one `send` for each of at most [`attach::MAX_PENDING`] +
+    /// and it makes at most [`attach::MAX_ACCEPTS_PER_POLL`] `accept`s, one `poll(2)` of the
+    /// attached reader, and one `getsockopt`, reads of at most the 16 hello bytes (normally one
+    /// `recv`) and one `send` for each of at most [`attach::MAX_PENDING`] +
     /// [`attach::MAX_ACCEPTS_PER_POLL`] handshakes, plus one `open` and `sendmsg` when it hands
     /// the region out: a few dozen non-blocking syscalls (tens of microseconds). A silent
     /// client costs the loop nothing; it is turned away after [`attach::HELLO_DEADLINE`].
