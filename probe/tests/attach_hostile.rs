@@ -19,9 +19,35 @@ fn lock() -> MutexGuard<'static, ()> {
     ONE_SESSION.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn session(tag: &str) -> Session {
+/// A session whose socket directory is removed when the test ends.
+struct Sess {
+    s: Session,
+    dir: PathBuf,
+}
+
+impl std::ops::Deref for Sess {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.s
+    }
+}
+
+impl std::ops::DerefMut for Sess {
+    fn deref_mut(&mut self) -> &mut Session {
+        &mut self.s
+    }
+}
+
+impl Drop for Sess {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn session(tag: &str) -> Sess {
     let dir: PathBuf = std::env::temp_dir().join(format!("funcscope-hostile-{}-{tag}", std::process::id()));
-    Builder::new(Level::Normal).checkpoints(&["x"]).ring_capacity(16).socket_dir(dir).init().unwrap()
+    let s = Builder::new(Level::Normal).checkpoints(&["x"]).ring_capacity(16).socket_dir(&dir).init().unwrap();
+    Sess { s, dir }
 }
 
 /// A real `reader::attach` from a helper thread while this thread plays the program's loop.

@@ -148,6 +148,7 @@ fn received_region_cannot_be_reopened_or_mapped_writable() {
     funcscope::record_ticks(0, 7);
     assert_eq!(att.region.aggregates(0).unwrap().count, 1);
     s.cleanup();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The child's side (not a test of its own: without the env var it returns at once).
