@@ -292,19 +292,21 @@ pub fn run_cli(cli: Cli) -> i32 {
             no_reference: a.no_reference,
         }),
         Command::Run(a) => run_options(a).and_then(|o| commands::run::run(&o)),
-        Command::VerdictBench(a) => commands::verdict_bench::run(&verdict_bench::Options {
-            select: Selection {
-                config: a.config,
-                scenarios: a.scenarios,
-                runs: a.runs,
-                budget_s: a.budget,
-                no_build: a.no_build,
-                quiet: a.quiet,
-            },
-            trials: a.trials,
-            sizes: a.sizes,
-            mode: a.mode,
-            json: a.json,
+        Command::VerdictBench(a) => count("--trials", a.trials, MAX_TRIALS).and_then(|trials| {
+            commands::verdict_bench::run(&verdict_bench::Options {
+                select: Selection {
+                    config: a.config,
+                    scenarios: a.scenarios,
+                    runs: a.runs,
+                    budget_s: a.budget,
+                    no_build: a.no_build,
+                    quiet: a.quiet,
+                },
+                trials,
+                sizes: a.sizes,
+                mode: a.mode,
+                json: a.json,
+            })
         }),
         Command::Reference { args } => return crate::reference::reference_main(&args),
     };
@@ -329,10 +331,17 @@ fn parse_env(kv: &[String]) -> Result<Vec<(String, String)>> {
 
 fn seconds(flag: &str, s: f64) -> Result<Duration> {
     let max = crate::config::MAX_SECONDS;
-    Duration::try_from_secs_f64(s)
-        .ok()
-        .filter(|_| s <= max)
-        .ok_or_else(|| Error::Usage(format!("{flag} {s}: expected seconds in [0, {max}]")))
+    Duration::try_from_secs_f64(s).ok().filter(|_| s <= max).ok_or_else(|| {
+        Error::Usage(format!("{flag} {}: expected seconds in [0, {max}]", crate::config::show_number(s)))
+    })
+}
+
+/// Most trials `verdict-bench --trials` may ask for (each is a whole gate run).
+const MAX_TRIALS: usize = 10_000;
+
+/// `n` checked against `[1, max]` for `flag` (a huge count would run forever).
+fn count(flag: &str, n: usize, max: usize) -> Result<usize> {
+    (1..=max).contains(&n).then_some(n).ok_or_else(|| Error::Usage(format!("{flag} {n}: expected 1 to {max}")))
 }
 
 fn run_options(a: RunArgs) -> Result<commands::run::Options> {
@@ -340,7 +349,7 @@ fn run_options(a: RunArgs) -> Result<commands::run::Options> {
     Ok(commands::run::Options {
         program: program.clone(),
         args: args.to_vec(),
-        runs: a.runs,
+        runs: count("--runs", a.runs, crate::config::MAX_RUNS)?,
         timeout: seconds("--timeout", a.timeout)?,
         attach_timeout: seconds("--attach-timeout", a.attach_timeout)?,
         pin: !a.no_pin,

@@ -54,6 +54,16 @@ pub const MAX_RUNS: usize = 100_000;
 /// cannot hold every `f64`.
 pub const MAX_SECONDS: f64 = 86_400.0;
 
+/// `v` for a message: in exponent form where it would print with many digits (`1e300`, not 301
+/// digits; `1e-300`, not 300 zeros).
+pub fn show_number(v: f64) -> String {
+    if v.is_finite() && v != 0.0 && !(1e-3..1e9).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 /// The configuration file name looked up from the current directory upwards.
 pub const CONFIG_FILE: &str = "funcscope.toml";
 
@@ -328,7 +338,10 @@ impl Config {
             ("attach_timeout_s", raw.run.attach_timeout_s, MAX_SECONDS),
         ] {
             if v > max {
-                return Err(invalid(key_line(key), format!("run.{key} = {v} is more than {max} s (a day); use less")));
+                return Err(invalid(
+                    key_line(key),
+                    format!("run.{key} = {} is more than {max} s (a day); use less", show_number(v)),
+                ));
             }
         }
         if !(raw.run.budget_s >= 0.0 && raw.run.budget_s.is_finite()) {
@@ -343,11 +356,10 @@ impl Config {
                 format!("run.max_runs = {} is below run.runs = {}", raw.run.max_runs, raw.run.runs),
             ));
         }
-        if !(raw.run.timeout_s > 0.0 && raw.run.attach_timeout_s > 0.0) {
-            return Err(invalid(
-                key_line("timeout_s"),
-                "run.timeout_s and run.attach_timeout_s must be positive".into(),
-            ));
+        for (key, v) in [("timeout_s", raw.run.timeout_s), ("attach_timeout_s", raw.run.attach_timeout_s)] {
+            if v.is_nan() || v <= 0.0 {
+                return Err(invalid(key_line(key), format!("run.{key} = {v} must be a positive number of seconds")));
+            }
         }
         if raw.scenarios.is_empty() {
             return Err(invalid(0, "no [[scenario]] defined".into()));

@@ -73,6 +73,7 @@ pub fn run(o: &Options) -> Result<i32> {
     let cfg = o.select.load_config()?;
     // Baselines are read before anything runs: a malformed one stops here, with its line.
     let baselines = load_baselines(&cfg)?;
+    no_baseline_check(&cfg, &baselines, o.strict)?;
     let machine = Fingerprint::current();
     // Paired against the baseline's commit unless baseline mode was asked for on the baseline's
     // own machine (elsewhere only a same-machine comparison is meaningful). Grouped by commit.
@@ -209,6 +210,26 @@ pub fn run(o: &Options) -> Result<i32> {
     };
     let report = run_adaptive(&mut parts, &cfg, cfg.run.warmup_runs, &judge_now);
     super::finish(&report, outputs(&cfg, "regress", &o.json, &o.markdown))
+}
+
+/// A scenario without a baseline is measured, not judged: said up front in every mode, and an
+/// error (exit 2) with `--strict`, which promises that every scenario is judged.
+fn no_baseline_check(
+    cfg: &crate::config::Config,
+    baselines: &[Option<crate::baseline::Baseline>],
+    strict: bool,
+) -> Result<()> {
+    let missing: Vec<&str> =
+        cfg.scenarios.iter().zip(baselines).filter(|(_, b)| b.is_none()).map(|(s, _)| s.name.as_str()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let msg = format!("no baseline: run `cargo xtask baseline` (none for {})", missing.join(", "));
+    if strict {
+        return Err(Error::Usage(format!("{msg}; --strict judges every scenario against its baseline")));
+    }
+    eprintln!("warning: {msg}; measured only, not judged");
+    Ok(())
 }
 
 /// Extra environment of one arm.

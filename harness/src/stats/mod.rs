@@ -85,6 +85,7 @@
 //! assert!((cmp.ratio - 1.2).abs() < 0.01);
 //! ```
 
+mod cells;
 mod compare;
 mod location;
 mod modes;
@@ -99,6 +100,7 @@ mod verdict;
 #[cfg(test)]
 mod properties;
 
+pub use cells::{grouped_quantile_cells, TickCounts};
 pub use compare::{
     compare_paired, compare_paired_rank, compare_runs, compare_runs_rank, Comparison, Method, MIN_SAME_STATE_ROUNDS,
 };
