@@ -40,6 +40,7 @@
 #![forbid(unsafe_code)]
 
 pub mod baseline;
+pub mod callgrind;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -86,6 +86,7 @@
 //! ```
 
 mod compare;
+mod counts;
 mod location;
 mod modes;
 mod multiple;
@@ -100,6 +101,7 @@ mod verdict;
 mod properties;
 
 pub use compare::{compare_paired, compare_paired_rank, compare_runs, compare_runs_rank, Comparison, Method};
+pub use counts::{compare_counts, CountComparison, NOISE_FACTOR};
 pub use location::{geo_mean, median};
 pub use modes::{
     decompose_variance, detect_modes, fisher_exact, median_sampling_var, min_gap, min_separation, shared_state, Fisher,
