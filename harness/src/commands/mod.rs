@@ -20,6 +20,7 @@
 pub mod baseline;
 pub mod calibrate;
 pub mod compare;
+pub mod instructions;
 pub mod regress;
 pub mod run;
 pub mod verdict_bench;

@@ -39,6 +39,8 @@ use super::{
 use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
 use crate::judge::{self, Decisions, Invocation, Look, Policy};
+use crate::model::Report;
+use crate::report::Outputs;
 use crate::rounds::Arm;
 use crate::workspace::{self, short_sha};
 
@@ -68,6 +70,15 @@ pub struct Options {
 /// # Errors
 /// Configuration, baseline, build and git errors (nothing judged).
 pub fn run(o: &Options) -> Result<i32> {
+    let (report, outputs) = report(o)?;
+    super::finish(&report, outputs)
+}
+
+/// `regress` up to its report (not printed), and where its files go.
+///
+/// # Errors
+/// As [`run`].
+pub(crate) fn report(o: &Options) -> Result<(Report, Outputs)> {
     let started = now_rfc3339();
     let t0 = Instant::now();
     let cfg = o.select.load_config()?;
@@ -209,7 +220,7 @@ pub fn run(o: &Options) -> Result<i32> {
         report
     };
     let report = run_adaptive(&mut parts, &cfg, cfg.run.warmup_runs, &judge_now);
-    super::finish(&report, outputs(&cfg, "regress", &o.json, &o.markdown))
+    Ok((report, outputs(&cfg, "regress", &o.json, &o.markdown)))
 }
 
 /// A scenario without a baseline is measured, not judged: said up front in every mode, and an
