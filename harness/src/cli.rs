@@ -44,6 +44,9 @@ pub enum Command {
     Calibrate(CalibrateArgs),
     /// Run any instrumented program and print per-checkpoint statistics (no baseline needed).
     Run(RunArgs),
+    /// Judge two saved JSON reports offline (B against A's runs, as a baseline); runs nothing.
+    /// Same exit codes as regress.
+    Diff(DiffArgs),
     /// Benchmark the gate's verdicts on this machine: A/A and planted-slowdown trials in
     /// baseline and paired mode; prints detection and false-alarm rates against the targets.
     VerdictBench(VerdictBenchArgs),
@@ -85,10 +88,46 @@ pub struct Judging {
     /// Write the Markdown report here (default: TARGET/funcscope/COMMAND.md).
     #[arg(long)]
     pub markdown: Option<PathBuf>,
+    /// Also write a JUnit XML report here: a test case per checkpoint metric, a failure per
+    /// regression that fails the gate.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
     /// Adaptive sampling budget in seconds: keep adding rounds while some verdict is
     /// inconclusive (0: fixed number of runs). Default: run.budget_s of the configuration.
     #[arg(long)]
     pub budget: Option<f64>,
+    /// An intended slowdown, SCENARIO/CHECKPOINT (repeatable): judged and shown, but its
+    /// regression does not fail the gate; recorded in the report (see also gate.accept).
+    #[arg(long = "accept", value_name = "SCENARIO/CHECKPOINT")]
+    pub accept: Vec<String>,
+}
+
+/// `diff`.
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The reference report (JSON written by --json).
+    pub a: PathBuf,
+    /// The report judged against it.
+    pub b: PathBuf,
+    /// The configuration file, for the gate's settings (default: funcscope.toml in this
+    /// directory or above).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Write the JSON report here (default: TARGET/funcscope/diff.json).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the Markdown report here (default: TARGET/funcscope/diff.md).
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// Also write a JUnit XML report here.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// An intended slowdown, SCENARIO/CHECKPOINT (repeatable): shown, not gating.
+    #[arg(long = "accept", value_name = "SCENARIO/CHECKPOINT")]
+    pub accept: Vec<String>,
+    /// Let regressions between reports from different machines fail.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// `regress`.
@@ -255,6 +294,8 @@ pub fn run_cli(cli: Cli) -> i32 {
             select: selection(&a.common, a.judging.budget),
             json: a.judging.json,
             markdown: a.judging.markdown,
+            junit: a.judging.junit,
+            accept: a.judging.accept,
             strict: a.strict,
             against_baseline: a.against_baseline,
             no_reference: a.no_reference,
@@ -269,6 +310,8 @@ pub fn run_cli(cli: Cli) -> i32 {
                 select: selection(&a.common, a.judging.budget),
                 json: a.judging.json,
                 markdown: a.judging.markdown,
+                junit: a.judging.junit,
+                accept: a.judging.accept,
                 rev_a: a.rev_a,
                 rev_b: a.rev_b,
                 env_b,
@@ -280,6 +323,16 @@ pub fn run_cli(cli: Cli) -> i32 {
             no_reference: a.no_reference,
         }),
         Command::Run(a) => run_options(a).and_then(|o| commands::run::run(&o)),
+        Command::Diff(a) => commands::diff::run(&commands::diff::Options {
+            config: a.config,
+            a: a.a,
+            b: a.b,
+            json: a.json,
+            markdown: a.markdown,
+            junit: a.junit,
+            accept: a.accept,
+            strict: a.strict,
+        }),
         Command::VerdictBench(a) => commands::verdict_bench::run(&verdict_bench::Options {
             select: Selection {
                 config: a.config,
@@ -332,6 +385,6 @@ fn run_options(a: RunArgs) -> Result<commands::run::Options> {
         timeout: seconds("--timeout", a.timeout)?,
         attach_timeout: seconds("--attach-timeout", a.attach_timeout)?,
         pin: !a.no_pin,
-        outputs: Outputs { json: a.json, markdown: a.markdown },
+        outputs: Outputs { json: a.json, markdown: a.markdown, junit: None },
     })
 }

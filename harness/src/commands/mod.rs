@@ -9,6 +9,7 @@
 //! | `calibrate` | [`calibrate`] | the working tree twice, 2 arms (A/A) | itself (noise, false alarms) |
 //! | `verdict-bench` | [`verdict_bench`] | many trials with planted slowdowns | in-memory baselines / arm A |
 //! | `run` | [`run`] | any program | nothing (measure only) |
+//! | `diff` | [`diff`] | nothing: two saved JSON reports | report A's runs, as a baseline |
 //!
 //! This module holds what they share: loading the configuration ([`Selection`]), building
 //! ([`crate::workspace::build_revision`]), setting up an [`Experiment`], adaptive sampling
@@ -20,6 +21,7 @@
 pub mod baseline;
 pub mod calibrate;
 pub mod compare;
+pub mod diff;
 pub mod regress;
 pub mod run;
 pub mod verdict_bench;
@@ -170,6 +172,15 @@ pub(crate) fn outputs(cfg: &Config, command: &str, json: &Option<PathBuf>, markd
     Outputs {
         json: Some(json.clone().unwrap_or_else(|| dir.join(format!("{command}.json")))),
         markdown: Some(markdown.clone().unwrap_or_else(|| dir.join(format!("{command}.md")))),
+        junit: None,
+    }
+}
+
+/// Marks the accepted regressions in `report` (see [`judge::accept`]); warns about acceptances that
+/// match nothing (a stale `gate.accept` entry, or a typo).
+pub(crate) fn accept_all(report: &mut Report, accepted: &[judge::Accept]) {
+    for u in judge::accept(report, accepted) {
+        eprintln!("warning: accepted {}/{} matches no checkpoint of this run ({})", u.scenario, u.checkpoint, u.reason);
     }
 }
 
@@ -178,7 +189,7 @@ pub fn finish(report: &Report, outputs: Outputs) -> Result<i32> {
     let mut stdout = std::io::stdout().lock();
     report::render_terminal(report, &mut stdout, Style::detect()).map_err(|e| Error::io("writing the report", e))?;
     report::write_outputs(report, &outputs).map_err(|e| Error::io("writing the report files", e))?;
-    for p in outputs.json.iter().chain(outputs.markdown.iter()) {
+    for p in outputs.json.iter().chain(outputs.markdown.iter()).chain(outputs.junit.iter()) {
         eprintln!("wrote {}", p.display());
     }
     Ok(report.exit_code)

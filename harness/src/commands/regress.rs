@@ -51,6 +51,10 @@ pub struct Options {
     pub json: Option<PathBuf>,
     /// Markdown report path (default `TARGET/funcscope/regress.md`).
     pub markdown: Option<PathBuf>,
+    /// JUnit XML report path (none by default).
+    pub junit: Option<PathBuf>,
+    /// `SCENARIO/CHECKPOINT` regressions that do not gate (besides `gate.accept`).
+    pub accept: Vec<String>,
     /// Regressions against a baseline from another machine gate too.
     pub strict: bool,
     /// Judge against the committed baseline values instead of rebuilding the baseline's commit
@@ -71,6 +75,7 @@ pub fn run(o: &Options) -> Result<i32> {
     let started = now_rfc3339();
     let t0 = Instant::now();
     let cfg = o.select.load_config()?;
+    let accepted = crate::judge::Accept::all(&o.accept, &cfg.gate.accept)?;
     // Baselines are read before anything runs: a malformed one stops here, with its line.
     let baselines = load_baselines(&cfg)?;
     let machine = Fingerprint::current();
@@ -207,8 +212,11 @@ pub fn run(o: &Options) -> Result<i32> {
         }
         report
     };
-    let report = run_adaptive(&mut parts, &cfg, cfg.run.warmup_runs, &judge_now);
-    super::finish(&report, outputs(&cfg, "regress", &o.json, &o.markdown))
+    let mut report = run_adaptive(&mut parts, &cfg, cfg.run.warmup_runs, &judge_now);
+    super::accept_all(&mut report, &accepted);
+    let mut files = outputs(&cfg, "regress", &o.json, &o.markdown);
+    files.junit = o.junit.clone();
+    super::finish(&report, files)
 }
 
 /// Extra environment of one arm.

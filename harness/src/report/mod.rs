@@ -11,6 +11,8 @@
 //! * [`render_markdown`]: GitHub-flavoured Markdown for a pull-request comment or a job summary.
 //! * [`render_json`]: the whole report, pretty-printed, in the versioned schema
 //!   ([`crate::model::REPORT_SCHEMA`]); it reads back into an equal [`Report`].
+//! * [`render_junit`]: JUnit XML, one test case per checkpoint metric, for CI systems that
+//!   display tests.
 //!
 //! [`write_outputs`] is the fan-out point for files: it writes the JSON and Markdown reports a
 //! command was asked for, atomically; [`write_document`] writes any document in any format the
@@ -33,14 +35,16 @@
 //! use funcscope_harness::report::{self, Outputs, Style};
 //!
 //! report::render_terminal(report, &mut std::io::stdout().lock(), Style::detect())?;
-//! let outputs = Outputs { json: Some("target/funcscope/report.json".into()), markdown: None };
+//! let outputs = Outputs { json: Some("target/funcscope/report.json".into()), ..Outputs::default() };
 //! report::write_outputs(report, &outputs)?;
 //! # Ok(())
 //! # }
 //! ```
 
+mod findings;
 mod format;
 mod json;
+mod junit;
 mod markdown;
 mod table;
 mod terminal;
@@ -102,6 +106,8 @@ pub struct Outputs {
     pub json: Option<PathBuf>,
     /// Where to write the Markdown report ([`render_markdown`]).
     pub markdown: Option<PathBuf>,
+    /// Where to write the JUnit XML report ([`render_junit`]).
+    pub junit: Option<PathBuf>,
 }
 
 /// Whether the terminal reporter may use colour.
@@ -155,6 +161,17 @@ pub fn render_json(report: &Report, w: &mut dyn Write) -> io::Result<()> {
     render(Document::Gate(report), Format::Json, w)
 }
 
+/// Renders `report` as JUnit XML: a test suite per scenario, a test case per checkpoint metric,
+/// a `<failure>` (with the change, interval, values, threshold and p-value in its message) for
+/// each regression that fails the gate, `<skipped>` for what does not gate, `<error>` for a
+/// scenario that failed to run.
+///
+/// # Errors
+/// Only those of `w`.
+pub fn render_junit(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+    junit::render(report, w)
+}
+
 /// Writes the file reports `outputs` asks for. Each file is written to a temporary file in its
 /// destination directory (created if missing), flushed to disk and renamed over the destination,
 /// so a reader (or a crash) never sees a half-written report.
@@ -167,6 +184,9 @@ pub fn write_outputs(report: &Report, outputs: &Outputs) -> io::Result<()> {
     }
     if let Some(path) = &outputs.markdown {
         write_atomically(path, |w| render_markdown(report, w))?;
+    }
+    if let Some(path) = &outputs.junit {
+        write_atomically(path, |w| render_junit(report, w))?;
     }
     Ok(())
 }
