@@ -100,6 +100,10 @@ pub struct Judging {
     /// regression does not fail the gate; recorded in the report (see also gate.accept).
     #[arg(long = "accept", value_name = "SCENARIO/CHECKPOINT")]
     pub accept: Vec<String>,
+    /// Print GitHub Actions annotations (::error per regression, ::warning per inconclusive
+    /// checkpoint) after the report.
+    #[arg(long)]
+    pub github_annotations: bool,
 }
 
 /// `diff`.
@@ -128,6 +132,9 @@ pub struct DiffArgs {
     /// Let regressions between reports from different machines fail.
     #[arg(long)]
     pub strict: bool,
+    /// Print GitHub Actions annotations after the report.
+    #[arg(long)]
+    pub github_annotations: bool,
 }
 
 /// `regress`.
@@ -296,6 +303,7 @@ pub fn run_cli(cli: Cli) -> i32 {
             markdown: a.judging.markdown,
             junit: a.judging.junit,
             accept: a.judging.accept,
+            github_annotations: a.judging.github_annotations,
             strict: a.strict,
             against_baseline: a.against_baseline,
             no_reference: a.no_reference,
@@ -312,6 +320,7 @@ pub fn run_cli(cli: Cli) -> i32 {
                 markdown: a.judging.markdown,
                 junit: a.judging.junit,
                 accept: a.judging.accept,
+                github_annotations: a.judging.github_annotations,
                 rev_a: a.rev_a,
                 rev_b: a.rev_b,
                 env_b,
@@ -332,6 +341,7 @@ pub fn run_cli(cli: Cli) -> i32 {
             junit: a.junit,
             accept: a.accept,
             strict: a.strict,
+            github_annotations: a.github_annotations,
         }),
         Command::VerdictBench(a) => commands::verdict_bench::run(&verdict_bench::Options {
             select: Selection {
@@ -385,6 +395,6 @@ fn run_options(a: RunArgs) -> Result<commands::run::Options> {
         timeout: seconds("--timeout", a.timeout)?,
         attach_timeout: seconds("--attach-timeout", a.attach_timeout)?,
         pin: !a.no_pin,
-        outputs: Outputs { json: a.json, markdown: a.markdown, junit: None },
+        outputs: Outputs { json: a.json, markdown: a.markdown, ..Outputs::default() },
     })
 }

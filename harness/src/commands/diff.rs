@@ -35,6 +35,8 @@ pub struct Options {
     pub markdown: Option<PathBuf>,
     /// JUnit XML report path (none by default).
     pub junit: Option<PathBuf>,
+    /// Print GitHub Actions annotations after the report.
+    pub github_annotations: bool,
     /// `SCENARIO/CHECKPOINT` regressions that do not gate.
     pub accept: Vec<String>,
     /// Regressions between reports from different machines gate too.
@@ -57,6 +59,7 @@ pub fn run(o: &Options) -> Result<i32> {
     super::accept_all(&mut report, &accepted);
     let mut files = outputs(&cfg, "diff", &o.json, &o.markdown);
     files.junit = o.junit.clone();
+    files.github_annotations = o.github_annotations;
     super::finish(&report, files)
 }
 

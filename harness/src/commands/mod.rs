@@ -173,6 +173,7 @@ pub(crate) fn outputs(cfg: &Config, command: &str, json: &Option<PathBuf>, markd
         json: Some(json.clone().unwrap_or_else(|| dir.join(format!("{command}.json")))),
         markdown: Some(markdown.clone().unwrap_or_else(|| dir.join(format!("{command}.md")))),
         junit: None,
+        github_annotations: false,
     }
 }
 
@@ -188,6 +189,9 @@ pub(crate) fn accept_all(report: &mut Report, accepted: &[judge::Accept]) {
 pub fn finish(report: &Report, outputs: Outputs) -> Result<i32> {
     let mut stdout = std::io::stdout().lock();
     report::render_terminal(report, &mut stdout, Style::detect()).map_err(|e| Error::io("writing the report", e))?;
+    if outputs.github_annotations {
+        report::render_github_annotations(report, &mut stdout).map_err(|e| Error::io("writing the annotations", e))?;
+    }
     report::write_outputs(report, &outputs).map_err(|e| Error::io("writing the report files", e))?;
     for p in outputs.json.iter().chain(outputs.markdown.iter()).chain(outputs.junit.iter()) {
         eprintln!("wrote {}", p.display());

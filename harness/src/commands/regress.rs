@@ -53,6 +53,8 @@ pub struct Options {
     pub markdown: Option<PathBuf>,
     /// JUnit XML report path (none by default).
     pub junit: Option<PathBuf>,
+    /// Print GitHub Actions annotations after the report.
+    pub github_annotations: bool,
     /// `SCENARIO/CHECKPOINT` regressions that do not gate (besides `gate.accept`).
     pub accept: Vec<String>,
     /// Regressions against a baseline from another machine gate too.
@@ -216,6 +218,7 @@ pub fn run(o: &Options) -> Result<i32> {
     super::accept_all(&mut report, &accepted);
     let mut files = outputs(&cfg, "regress", &o.json, &o.markdown);
     files.junit = o.junit.clone();
+    files.github_annotations = o.github_annotations;
     super::finish(&report, files)
 }
 

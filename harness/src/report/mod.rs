@@ -13,6 +13,7 @@
 //!   ([`crate::model::REPORT_SCHEMA`]); it reads back into an equal [`Report`].
 //! * [`render_junit`]: JUnit XML, one test case per checkpoint metric, for CI systems that
 //!   display tests.
+//! * [`render_github_annotations`]: GitHub Actions `::error`/`::warning` lines.
 //!
 //! [`write_outputs`] is the fan-out point for files: it writes the JSON and Markdown reports a
 //! command was asked for, atomically; [`write_document`] writes any document in any format the
@@ -43,6 +44,7 @@
 
 mod findings;
 mod format;
+mod github;
 mod json;
 mod junit;
 mod markdown;
@@ -108,6 +110,9 @@ pub struct Outputs {
     pub markdown: Option<PathBuf>,
     /// Where to write the JUnit XML report ([`render_junit`]).
     pub junit: Option<PathBuf>,
+    /// Print GitHub Actions annotations to stdout after the report
+    /// ([`render_github_annotations`]); not a file.
+    pub github_annotations: bool,
 }
 
 /// Whether the terminal reporter may use colour.
@@ -170,6 +175,16 @@ pub fn render_json(report: &Report, w: &mut dyn Write) -> io::Result<()> {
 /// Only those of `w`.
 pub fn render_junit(report: &Report, w: &mut dyn Write) -> io::Result<()> {
     junit::render(report, w)
+}
+
+/// Renders GitHub Actions annotations for `report`: an `::error` line per regression that fails
+/// the gate and per failed scenario, a `::warning` line per inconclusive or non-gating
+/// regression, each with the numbers.
+///
+/// # Errors
+/// Only those of `w`.
+pub fn render_github_annotations(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+    github::render(report, w)
 }
 
 /// Writes the file reports `outputs` asks for. Each file is written to a temporary file in its

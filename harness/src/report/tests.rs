@@ -390,8 +390,11 @@ fn report_write_outputs_creates_dirs_and_leaves_no_temp_files() {
     let report = fixture();
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("nested/funcscope");
-    let outputs =
-        Outputs { json: Some(out_dir.join("report.json")), markdown: Some(out_dir.join("summary.md")), junit: None };
+    let outputs = Outputs {
+        json: Some(out_dir.join("report.json")),
+        markdown: Some(out_dir.join("summary.md")),
+        ..Outputs::default()
+    };
     write_outputs(&report, &outputs).unwrap();
     // Twice: the second write replaces the first.
     write_outputs(&report, &outputs).unwrap();
@@ -413,7 +416,7 @@ fn report_write_outputs_names_the_file_on_error() {
     let dir = tempfile::tempdir().unwrap();
     let blocker = dir.path().join("not-a-dir");
     fs::write(&blocker, "x").unwrap();
-    let outputs = Outputs { json: Some(blocker.join("report.json")), markdown: None, junit: None };
+    let outputs = Outputs { json: Some(blocker.join("report.json")), ..Outputs::default() };
     let err = write_outputs(&fixture(), &outputs).unwrap_err();
     assert!(err.to_string().contains("not-a-dir/report.json"), "{err}");
 }
@@ -679,4 +682,28 @@ fn report_junit_has_a_test_case_per_checkpoint_metric_and_fails_exactly_the_gati
     let (cases, root) = parse_junit(&String::from_utf8(out).unwrap());
     assert_eq!(root["failures"], "2");
     assert!(cases.iter().any(|c| c.0 == "conn_table" && c.1 == "insert p50" && c.2 == "failure"));
+}
+
+#[test]
+fn report_github_annotations_are_one_escaped_line_per_finding_worth_a_look() {
+    let mut report = fixture();
+    report.scenarios[0].checkpoints[2].name = "parse,headers: 100%".into();
+    let mut out = Vec::new();
+    render_github_annotations(&report, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let errors: Vec<&&str> = lines.iter().filter(|l| l.starts_with("::error ")).collect();
+    let warnings: Vec<&&str> = lines.iter().filter(|l| l.starts_with("::warning ")).collect();
+    // The gating regression and the crashed scenario; the inconclusive p99, the cross-machine
+    // regression and the inconclusive lookup.
+    assert_eq!((errors.len(), warnings.len(), lines.len()), (2, 3, 5), "{text}");
+    // Property values escape ',' and ':' (they would end the property), data escapes '%'.
+    assert!(
+        errors[0].starts_with("::error title=funcscope%3A http_parse/parse%2Cheaders%3A 100%25 p50 regressed::"),
+        "{text}"
+    );
+    assert!(errors[0].contains("+4.1%25") && errors[0].contains("812.3 ns -> 845.6 ns"), "{text}");
+    assert!(errors[1].contains("crashy") && errors[1].contains("SIGSEGV"), "{text}");
+    // One line each: the crash message's line breaks never split an annotation.
+    assert!(lines.iter().all(|l| l.starts_with("::")), "{text}");
 }
