@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::commands::{self, verdict_bench, Selection};
 use crate::error::{Error, Result};
 use crate::exit_code;
-use crate::report::Outputs;
+use crate::report::{ColorChoice, Outputs};
 
 /// funcscope: per-call latency of instrumented code, and a regression gate for CI.
 #[derive(Parser, Debug)]
@@ -22,6 +22,9 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+    /// Colour the report: auto (a terminal without NO_COLOR), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 /// Commands.
@@ -296,6 +299,7 @@ fn selection(c: &Common, budget_s: Option<f64>) -> Selection {
 
 /// Runs a parsed command; returns the process exit code.
 pub fn run_cli(cli: Cli) -> i32 {
+    crate::report::set_color_choice(cli.color);
     let r = match cli.command {
         Command::Regress(a) => commands::regress::run(&commands::regress::Options {
             select: selection(&a.common, a.judging.budget),

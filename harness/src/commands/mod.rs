@@ -308,9 +308,6 @@ pub(crate) fn run_adaptive(parts: &mut [Part], cfg: &Config, warmup: usize, judg
             break;
         }
     }
-    for p in parts.iter() {
-        p.exp.progress_done();
-    }
     report.unwrap_or_else(|| judge_now(parts, &policy, policy.single_look(), &decisions))
 }
 

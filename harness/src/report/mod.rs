@@ -48,6 +48,7 @@ mod github;
 mod json;
 mod junit;
 mod markdown;
+pub mod progress;
 mod table;
 mod terminal;
 
@@ -56,6 +57,7 @@ mod tests;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::model::{BenchReport, CalibrationReport, Report};
 
@@ -125,10 +127,42 @@ pub enum Style {
     Color,
 }
 
+/// Whether to colour the terminal report (`--color`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stdout is a terminal and `NO_COLOR` is unset.
+    #[default]
+    Auto,
+    /// Always colour (e.g. a CI log viewer that renders ANSI colours).
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// The process's `--color` choice, read by [`Style::detect`]: 0 auto, 1 always, 2 never. A
+/// process-wide setting, like the terminal it describes, set once by the CLI.
+static COLOR: AtomicU8 = AtomicU8::new(0);
+
+/// Sets the `--color` choice for every later [`Style::detect`].
+pub fn set_color_choice(choice: ColorChoice) {
+    let v = match choice {
+        ColorChoice::Auto => 0,
+        ColorChoice::Always => 1,
+        ColorChoice::Never => 2,
+    };
+    COLOR.store(v, Ordering::Relaxed);
+}
+
 impl Style {
-    /// [`Style::Color`] if stdout is a terminal and the `NO_COLOR` environment variable is unset
-    /// or empty (<https://no-color.org>), else [`Style::Plain`].
+    /// With `--color always` [`Style::Color`], with `--color never` [`Style::Plain`]; otherwise
+    /// (auto) [`Style::Color`] if stdout is a terminal and the `NO_COLOR` environment variable is
+    /// unset or empty (<https://no-color.org>), else [`Style::Plain`].
     pub fn detect() -> Style {
+        match COLOR.load(Ordering::Relaxed) {
+            1 => return Style::Color,
+            2 => return Style::Plain,
+            _ => {}
+        }
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         if io::stdout().is_terminal() && !no_color {
             Style::Color
