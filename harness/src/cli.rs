@@ -177,6 +177,11 @@ pub struct BaselineArgs {
     /// Do not run the reference workload (the baseline then allows no drift correction).
     #[arg(long)]
     pub no_reference: bool,
+    /// Add this session's runs to the existing baselines (same commit, arguments and machine)
+    /// instead of replacing them: baselines recorded over several sessions measure how much a
+    /// whole session moves, which `--against-baseline` then allows for.
+    #[arg(long)]
+    pub append: bool,
 }
 
 /// `calibrate`.
@@ -283,6 +288,12 @@ pub fn main() -> i32 {
             return if e.use_stderr() { exit_code::USAGE } else { exit_code::PASS };
         }
     };
+    // The reference workload is a measured child: it has nothing to clean up.
+    if !matches!(cli.command, Command::Reference { .. }) {
+        if let Err(e) = crate::cleanup::install() {
+            eprintln!("warning: no cleanup on Ctrl-C (signal handling could not be set up: {e})");
+        }
+    }
     run_cli(cli)
 }
 
@@ -316,6 +327,7 @@ pub fn run_cli(cli: Cli) -> i32 {
         Command::Baseline(a) => commands::baseline::run(&commands::baseline::Options {
             select: selection(&a.common, None),
             no_reference: a.no_reference,
+            append: a.append,
         }),
         Command::Compare(a) => parse_env(&a.env_b).and_then(|env_b| {
             commands::compare::run(&commands::compare::Options {

@@ -18,7 +18,8 @@
 //! * [`stats`]: pure functions (quantiles, Welch / paired t on log ratios, Holm/BH, noise,
 //!   thresholds, verdicts, Wilson intervals, the one PRNG). No I/O; tested against known values.
 //! * [`model`]: the result documents (gate report, calibration, verdict benchmark), serialized as
-//!   versioned JSON. [`fingerprint`]: machine identity. [`error`]: the typed [`Error`] and its
+//!   versioned JSON. [`fingerprint`]: machine identity. [`cleanup`]: nothing started outlives a
+//!   run or a signal. [`error`]: the typed [`Error`] and its
 //!   exit code. [`fsutil`]: atomic file writes.
 //! * [`config`]: `funcscope.toml`. [`baseline`]: the committed TOML baselines (a file format: it
 //!   knows no policy). [`report`]: renderers of the model; they compute nothing.
@@ -40,6 +41,7 @@
 #![forbid(unsafe_code)]
 
 pub mod baseline;
+pub mod cleanup;
 pub mod cli;
 pub mod commands;
 pub mod config;

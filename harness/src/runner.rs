@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use funcscope::reader::{self, Drain, Region};
 
+use crate::cleanup;
 use crate::model::{CheckpointRun, RunResult};
 use crate::stats::RunSummary;
 
@@ -336,11 +337,11 @@ fn follow_process(sock: PathBuf, attach_timeout: Duration, stop: Arc<Mutex<bool>
     Ok(ProcessData {
         pid: info.pid,
         names: info.names.clone(),
-        tick_hz: region.freq_hz(),
+        tick_hz: region.freq_hz()?,
         floor_ticks: info.floor_p50_ticks,
         bad_index: region.bad_index_count(),
         counts: drain.counts().to_vec(),
-        aggregates: (0..n).map(|i| region.aggregates(i).unwrap_or_default()).collect(),
+        aggregates: (0..n).map(|i| region.aggregates(i)).collect::<Result<_, _>>()?,
         samples,
         exited_cleanly,
     })
@@ -348,10 +349,17 @@ fn follow_process(sock: PathBuf, attach_timeout: Duration, stop: Arc<Mutex<bool>
 
 /// Kills the program's whole process group (it runs in its own), so that children holding its
 /// pipes or its sockets do not outlive the run, and reaps the program.
-fn kill_group(child: &mut Child) {
+///
+/// Then [`cleanup::end_run`] ends what escaped the group (a `setsid()`'d child, or a grandchild
+/// re-parented after its parent died): every process holding this run's `FUNCSCOPE_SOCKET_DIR`
+/// and its descendants. While a signal is being handled, the calling thread stops here for good
+/// (the signal thread reports and exits).
+fn kill_group(child: &mut Child, dir: &Path) {
     let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL);
     let _ = child.kill();
+    cleanup::halt_if_closing();
     let _ = child.wait();
+    cleanup::end_run(child.id(), funcscope::env::SOCKET_DIR, dir);
 }
 
 /// Joins a pipe-tail thread, but gives up after `limit` (a process that escaped the process
@@ -374,6 +382,8 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
         .prefix("funcscope-run-")
         .tempdir()
         .map_err(|e| RunError::Setup { name: name.clone(), message: format!("creating a socket directory: {e}") })?;
+    // Registered so that a signal removes it (with the sockets in it); see `cleanup`.
+    let mut guard = cleanup::RunGuard::new(dir.path());
     let t0 = Instant::now();
     let program = if l.fresh_copy {
         private_copy(&l.program, dir.path()).map_err(|e| RunError::Setup {
@@ -416,6 +426,10 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
     };
     let mut child =
         spawn(&mut cmd).map_err(|source| RunError::Spawn { name: name.clone(), program: l.program.clone(), source })?;
+    if !guard.spawned(child.id()) {
+        // A signal arrived while it was being started: end it; the signal thread exits.
+        kill_group(&mut child, dir.path());
+    }
     let (err_buf, err_thread) = tail_reader(child.stderr.take().expect("stderr is piped"));
     let (out_buf, out_thread) = tail_reader(child.stdout.take().expect("stdout is piped"));
     let stop = Arc::new(Mutex::new(false));
@@ -427,28 +441,29 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
     let status = loop {
         f.scan(dir.path(), l.attach_timeout, &stop);
         if let Some((pid, e)) = f.collect_finished() {
-            kill_group(&mut child);
+            kill_group(&mut child, dir.path());
             set_stop(&stop);
             return Err(RunError::Reader { name, pid, message: e.to_string() });
         }
+        cleanup::halt_if_closing();
         match child.try_wait() {
             Ok(Some(st)) => break st,
             Ok(None) => {}
             Err(e) => {
-                kill_group(&mut child);
+                kill_group(&mut child, dir.path());
                 set_stop(&stop);
                 return Err(RunError::Setup { name, message: format!("waiting for the program: {e}") });
             }
         }
         let elapsed = t0.elapsed();
         if elapsed > l.timeout {
-            kill_group(&mut child);
+            kill_group(&mut child, dir.path());
             set_stop(&stop);
             join_within(err_thread, grace);
             return Err(RunError::Timeout { name, limit: l.timeout, stderr: tail_text(&err_buf) });
         }
         if f.attached() == 0 && elapsed > l.attach_timeout {
-            kill_group(&mut child);
+            kill_group(&mut child, dir.path());
             set_stop(&stop);
             join_within(err_thread, grace);
             return Err(RunError::NeverAttached { name, waited: l.attach_timeout, stderr: tail_text(&err_buf) });
@@ -460,7 +475,7 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
     loop {
         f.scan(dir.path(), l.attach_timeout, &stop);
         if let Some((pid, e)) = f.collect_finished() {
-            kill_group(&mut child);
+            kill_group(&mut child, dir.path());
             set_stop(&stop);
             return Err(RunError::Reader { name, pid, message: e.to_string() });
         }
@@ -468,14 +483,14 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
             break;
         }
         if t0.elapsed() > l.timeout {
-            kill_group(&mut child);
+            kill_group(&mut child, dir.path());
             set_stop(&stop);
             join_within(err_thread, grace);
             return Err(RunError::Timeout { name, limit: l.timeout, stderr: tail_text(&err_buf) });
         }
         std::thread::sleep(POLL_INTERVAL);
     }
-    kill_group(&mut child);
+    kill_group(&mut child, dir.path());
     set_stop(&stop);
     join_within(err_thread, grace);
     join_within(out_thread, grace);

@@ -112,7 +112,7 @@ fn the_baseline_file_format_sits_below_policy() {
 /// The harness's layers, bottom first (ARCHITECTURE.md, "Layers"): a module may use modules of
 /// lower layers only. `exit_code` (in lib.rs) is a set of constants anyone may name.
 const LAYERS: &[&[&str]] = &[
-    &["stats", "fingerprint", "fsutil"],
+    &["stats", "fingerprint", "fsutil", "cleanup"],
     &["model", "config"],
     &["baseline", "report"],
     &["runner", "drift"],

@@ -153,6 +153,7 @@ fn baseline_of(runs: &[RunResult], a: &Report) -> std::result::Result<Baseline, 
         runs: runs.len(),
         funcscope: a.tool_version.clone(),
         args: Vec::new(),
+        sessions: Vec::new(),
     };
     Baseline::from_runs(&runs[0].scenario, runs, &pooled, machine, recorded)
 }

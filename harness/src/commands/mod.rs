@@ -374,6 +374,7 @@ pub(crate) fn record_baseline(
         runs: results.len(),
         funcscope: env!("CARGO_PKG_VERSION").to_owned(),
         args: scenario.args.clone(),
+        sessions: Vec::new(),
     };
     let b =
         Baseline::from_runs(&scenario.name, &results, &pool(&outs), machine, recorded).map_err(NotRecorded::Invalid)?;
