@@ -14,7 +14,7 @@ use crate::commands::{self, verdict_bench, Selection};
 use crate::config::Measure;
 use crate::error::{Error, Result};
 use crate::exit_code;
-use crate::report::Outputs;
+use crate::report::{ColorChoice, Outputs};
 
 /// funcscope: per-call latency of instrumented code, and a regression gate for CI.
 #[derive(Parser, Debug)]
@@ -23,6 +23,9 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+    /// Colour the report: auto (a terminal without NO_COLOR), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 /// Commands.
@@ -45,6 +48,9 @@ pub enum Command {
     Calibrate(CalibrateArgs),
     /// Run any instrumented program and print per-checkpoint statistics (no baseline needed).
     Run(RunArgs),
+    /// Judge two saved JSON reports offline (B against A's runs, as a baseline); runs nothing.
+    /// Same exit codes as regress.
+    Diff(DiffArgs),
     /// Benchmark the gate's verdicts on this machine: A/A and planted-slowdown trials in
     /// baseline and paired mode; prints detection and false-alarm rates against the targets.
     VerdictBench(VerdictBenchArgs),
@@ -90,10 +96,53 @@ pub struct Judging {
     /// Write the Markdown report here (default: TARGET/funcscope/COMMAND.md).
     #[arg(long)]
     pub markdown: Option<PathBuf>,
+    /// Also write a JUnit XML report here: a test case per checkpoint metric, a failure per
+    /// regression that fails the gate.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
     /// Adaptive sampling budget in seconds: keep adding rounds while some verdict is
     /// inconclusive (0: fixed number of runs). Default: run.budget_s of the configuration.
     #[arg(long)]
     pub budget: Option<f64>,
+    /// An intended slowdown, SCENARIO/CHECKPOINT (repeatable): judged and shown, but its
+    /// regression does not fail the gate; recorded in the report (see also gate.accept).
+    #[arg(long = "accept", value_name = "SCENARIO/CHECKPOINT")]
+    pub accept: Vec<String>,
+    /// Print GitHub Actions annotations (::error per regression, ::warning per inconclusive
+    /// checkpoint) after the report.
+    #[arg(long)]
+    pub github_annotations: bool,
+}
+
+/// `diff`.
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The reference report (JSON written by --json).
+    pub a: PathBuf,
+    /// The report judged against it.
+    pub b: PathBuf,
+    /// The configuration file, for the gate's settings (default: funcscope.toml in this
+    /// directory or above).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Write the JSON report here (default: TARGET/funcscope/diff.json).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the Markdown report here (default: TARGET/funcscope/diff.md).
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// Also write a JUnit XML report here.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// An intended slowdown, SCENARIO/CHECKPOINT (repeatable): shown, not gating.
+    #[arg(long = "accept", value_name = "SCENARIO/CHECKPOINT")]
+    pub accept: Vec<String>,
+    /// Let regressions between reports from different machines fail.
+    #[arg(long)]
+    pub strict: bool,
+    /// Print GitHub Actions annotations after the report.
+    #[arg(long)]
+    pub github_annotations: bool,
 }
 
 /// `regress`.
@@ -273,12 +322,16 @@ fn selection(c: &Common, budget_s: Option<f64>) -> Selection {
 
 /// Runs a parsed command; returns the process exit code.
 pub fn run_cli(cli: Cli) -> i32 {
+    crate::report::set_color_choice(cli.color);
     let r = match cli.command {
         Command::Regress(a) => commands::instructions::regress_measures(
             &commands::regress::Options {
                 select: selection(&a.common, a.judging.budget),
                 json: a.judging.json,
                 markdown: a.judging.markdown,
+                junit: a.judging.junit,
+                accept: a.judging.accept,
+                github_annotations: a.judging.github_annotations,
                 strict: a.strict,
                 against_baseline: a.against_baseline,
                 no_reference: a.no_reference,
@@ -300,6 +353,9 @@ pub fn run_cli(cli: Cli) -> i32 {
                     select: selection(&a.common, a.judging.budget),
                     json: a.judging.json,
                     markdown: a.judging.markdown,
+                    junit: a.judging.junit,
+                    accept: a.judging.accept,
+                    github_annotations: a.judging.github_annotations,
                     rev_a: a.rev_a,
                     rev_b: a.rev_b,
                     env_b,
@@ -326,6 +382,17 @@ pub fn run_cli(cli: Cli) -> i32 {
                 Ok(tc.max(ic))
             })
         }
+        Command::Diff(a) => commands::diff::run(&commands::diff::Options {
+            config: a.config,
+            a: a.a,
+            b: a.b,
+            json: a.json,
+            markdown: a.markdown,
+            junit: a.junit,
+            accept: a.accept,
+            strict: a.strict,
+            github_annotations: a.github_annotations,
+        }),
         Command::VerdictBench(a) => count("--trials", a.trials, MAX_TRIALS).and_then(|trials| {
             commands::verdict_bench::run(&verdict_bench::Options {
                 select: Selection {
@@ -401,6 +468,6 @@ fn run_options(a: RunArgs) -> Result<commands::run::Options> {
         timeout: seconds("--timeout", a.timeout)?,
         attach_timeout: seconds("--attach-timeout", a.attach_timeout)?,
         pin: !a.no_pin,
-        outputs: Outputs { json: a.json, markdown: a.markdown },
+        outputs: Outputs { json: a.json, markdown: a.markdown, ..Outputs::default() },
     })
 }

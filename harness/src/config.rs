@@ -130,6 +130,19 @@ pub struct Gate {
     pub report_metrics: Vec<Metric>,
     /// Margin of the report-only metrics.
     pub report_min_effect: f64,
+    /// Known, intended slowdowns: a regression of these checkpoints is shown but does not fail
+    /// the gate (like `--accept`), with the reason in the report.
+    pub accept: Vec<Acceptance>,
+}
+
+/// One entry of `gate.accept`: `{ checkpoint = "SCENARIO/CHECKPOINT", reason = "..." }`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Acceptance {
+    /// `SCENARIO/CHECKPOINT`.
+    pub checkpoint: String,
+    /// Why the slowdown is intended (shown in the report).
+    pub reason: String,
 }
 
 impl Default for Gate {
@@ -144,6 +157,7 @@ impl Default for Gate {
             metrics: vec![Metric::P50],
             report_metrics: vec![Metric::P90, Metric::P99],
             report_min_effect: 0.10,
+            accept: Vec::new(),
         }
     }
 }

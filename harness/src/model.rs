@@ -143,6 +143,10 @@ pub struct CheckpointResult {
     /// The checkpoint's overall verdict: regressed if any metric regressed, else improved if
     /// any improved, else unchanged if all unchanged, else inconclusive.
     pub verdict: Verdict,
+    /// Why a regression of this checkpoint is accepted (`--accept` or `gate.accept`): it is
+    /// still shown as regressed but does not fail the gate. `None`: not accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<String>,
 }
 
 /// How the current runs were compared.

@@ -25,7 +25,7 @@
 //! **Planted slowdowns** (`FUNCSCOPE_PLANT` in the harness's environment, to rehearse the gate):
 //! every process inherits the harness's environment, so in a paired comparison the plant would
 //! slow both arms alike and measure nothing. It goes to the current arm (the working tree) only:
-//! the other arm runs with the variable set empty, which plants nothing ([`plant_envs`]), and the
+//! the other arm runs with the variable set empty, which plants nothing (`plant_envs`), and the
 //! report's `against` says so. In baseline mode the one arm is the current one, planted as before.
 
 use std::collections::BTreeMap;
@@ -53,6 +53,12 @@ pub struct Options {
     pub json: Option<PathBuf>,
     /// Markdown report path (default `TARGET/funcscope/regress.md`).
     pub markdown: Option<PathBuf>,
+    /// JUnit XML report path (none by default).
+    pub junit: Option<PathBuf>,
+    /// Print GitHub Actions annotations after the report.
+    pub github_annotations: bool,
+    /// `SCENARIO/CHECKPOINT` regressions that do not gate (besides `gate.accept`).
+    pub accept: Vec<String>,
     /// Regressions against a baseline from another machine gate too.
     pub strict: bool,
     /// Judge against the committed baseline values instead of rebuilding the baseline's commit
@@ -82,6 +88,7 @@ pub(crate) fn report(o: &Options) -> Result<(Report, Outputs)> {
     let started = now_rfc3339();
     let t0 = Instant::now();
     let cfg = o.select.load_config()?;
+    let accepted = crate::judge::Accept::all(&o.accept, &cfg.gate.accept)?;
     // Baselines are read before anything runs: a malformed one stops here, with its line.
     let baselines = load_baselines(&cfg)?;
     no_baseline_check(&cfg, &baselines, o.strict)?;
@@ -219,8 +226,12 @@ pub(crate) fn report(o: &Options) -> Result<(Report, Outputs)> {
         }
         report
     };
-    let report = run_adaptive(&mut parts, &cfg, cfg.run.warmup_runs, &judge_now);
-    Ok((report, outputs(&cfg, "regress", &o.json, &o.markdown)))
+    let mut report = run_adaptive(&mut parts, &cfg, cfg.run.warmup_runs, &judge_now);
+    super::accept_all(&mut report, &accepted);
+    let mut files = outputs(&cfg, "regress", &o.json, &o.markdown);
+    files.junit = o.junit.clone();
+    files.github_annotations = o.github_annotations;
+    Ok((report, files))
 }
 
 /// A scenario without a baseline is measured, not judged: said up front in every mode, and an

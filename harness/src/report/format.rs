@@ -198,6 +198,11 @@ pub(crate) fn context_lines(s: &crate::model::ScenarioResult) -> Vec<String> {
             d.baseline_runs
         ));
     }
+    for c in &s.checkpoints {
+        if let Some(reason) = &c.accepted {
+            v.push(format!("accepted (a regression of {} does not gate): {reason}", c.name));
+        }
+    }
     v
 }
 
