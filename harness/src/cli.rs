@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{self, verdict_bench, Selection};
+use crate::config::Measure;
 use crate::error::{Error, Result};
 use crate::exit_code;
 use crate::report::Outputs;
@@ -74,6 +75,10 @@ pub struct Common {
     /// Less progress output.
     #[arg(long, short)]
     pub quiet: bool,
+    /// What to measure: time, instructions (under callgrind), or both, comma-separated
+    /// (default: `run.measure` of the configuration). Instructions: regress and baseline only.
+    #[arg(long, value_delimiter = ',', value_parser = parse_measure)]
+    pub measure: Option<Vec<Measure>>,
 }
 
 /// Report outputs and gating options.
@@ -112,6 +117,11 @@ pub struct RegressArgs {
     /// Do not run the reference workload (no machine-drift correction).
     #[arg(long)]
     pub no_reference: bool,
+    /// Compare paired against this revision instead of the baselines' commits: in CI, the pull
+    /// request's base commit (`--base ${{ github.event.pull_request.base.sha }}`), so changes
+    /// merged since the baselines were recorded are not blamed on it. Needs the full history.
+    #[arg(long, value_name = "REV", conflicts_with = "against_baseline")]
+    pub base: Option<String>,
 }
 
 /// `baseline`.
@@ -123,6 +133,11 @@ pub struct BaselineArgs {
     /// Do not run the reference workload (the baseline then allows no drift correction).
     #[arg(long)]
     pub no_reference: bool,
+    /// Add this session's runs to the existing baselines (same commit, arguments and machine)
+    /// instead of replacing them: baselines recorded over several sessions measure how much a
+    /// whole session moves, which `--against-baseline` then allows for.
+    #[arg(long)]
+    pub append: bool,
 }
 
 /// `calibrate`.
@@ -180,6 +195,13 @@ pub struct RunArgs {
     /// which makes runs far more repeatable).
     #[arg(long)]
     pub no_pin: bool,
+    /// What to measure: time (default), instructions (under callgrind; pass the program a fixed
+    /// amount of work), or time,instructions.
+    #[arg(long, value_delimiter = ',', value_parser = parse_measure)]
+    pub measure: Option<Vec<Measure>>,
+    /// With instructions: simulate caches (L1/LL misses, estimated cycles).
+    #[arg(long)]
+    pub cache_sim: bool,
     /// The instrumented program and its arguments.
     #[arg(required = true, last = true, value_name = "PROGRAM [ARGS]")]
     pub program: Vec<String>,
@@ -252,34 +274,58 @@ fn selection(c: &Common, budget_s: Option<f64>) -> Selection {
 /// Runs a parsed command; returns the process exit code.
 pub fn run_cli(cli: Cli) -> i32 {
     let r = match cli.command {
-        Command::Regress(a) => commands::regress::run(&commands::regress::Options {
-            select: selection(&a.common, a.judging.budget),
-            json: a.judging.json,
-            markdown: a.judging.markdown,
-            strict: a.strict,
-            against_baseline: a.against_baseline,
-            no_reference: a.no_reference,
-        }),
-        Command::Baseline(a) => commands::baseline::run(&commands::baseline::Options {
-            select: selection(&a.common, None),
-            no_reference: a.no_reference,
-        }),
-        Command::Compare(a) => parse_env(&a.env_b).and_then(|env_b| {
-            commands::compare::run(&commands::compare::Options {
+        Command::Regress(a) => commands::instructions::regress_measures(
+            &commands::regress::Options {
                 select: selection(&a.common, a.judging.budget),
                 json: a.judging.json,
                 markdown: a.judging.markdown,
-                rev_a: a.rev_a,
-                rev_b: a.rev_b,
-                env_b,
+                strict: a.strict,
+                against_baseline: a.against_baseline,
+                no_reference: a.no_reference,
+                base: a.base,
+            },
+            a.common.measure.as_deref(),
+        ),
+        Command::Baseline(a) => commands::instructions::baseline_measures(
+            &commands::baseline::Options {
+                select: selection(&a.common, None),
+                no_reference: a.no_reference,
+                append: a.append,
+            },
+            a.common.measure.as_deref(),
+        ),
+        Command::Compare(a) => {
+            no_instructions("compare", &a.common).and_then(|()| parse_env(&a.env_b)).and_then(|env_b| {
+                commands::compare::run(&commands::compare::Options {
+                    select: selection(&a.common, a.judging.budget),
+                    json: a.judging.json,
+                    markdown: a.judging.markdown,
+                    rev_a: a.rev_a,
+                    rev_b: a.rev_b,
+                    env_b,
+                })
+            })
+        }
+        Command::Calibrate(a) => no_instructions("calibrate", &a.common).and_then(|()| {
+            commands::calibrate::run(&commands::calibrate::Options {
+                select: selection(&a.common, None),
+                write: a.write,
+                no_reference: a.no_reference,
             })
         }),
-        Command::Calibrate(a) => commands::calibrate::run(&commands::calibrate::Options {
-            select: selection(&a.common, None),
-            write: a.write,
-            no_reference: a.no_reference,
-        }),
-        Command::Run(a) => run_options(a).and_then(|o| commands::run::run(&o)),
+        Command::Run(a) => {
+            let measure = a.measure.clone().unwrap_or_else(|| vec![Measure::Time]);
+            let cache_sim = a.cache_sim;
+            run_options(a).and_then(|o| {
+                let tc = if measure.contains(&Measure::Time) { commands::run::run(&o)? } else { 0 };
+                let ic = if measure.contains(&Measure::Instructions) {
+                    commands::instructions::run_program(&o, cache_sim)?
+                } else {
+                    0
+                };
+                Ok(tc.max(ic))
+            })
+        }
         Command::VerdictBench(a) => count("--trials", a.trials, MAX_TRIALS).and_then(|trials| {
             commands::verdict_bench::run(&verdict_bench::Options {
                 select: Selection {
@@ -305,6 +351,20 @@ pub fn run_cli(cli: Cli) -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// `--measure instructions` on a command that has no instruction pass yet.
+fn no_instructions(command: &str, c: &Common) -> Result<()> {
+    match &c.measure {
+        Some(m) if m.contains(&Measure::Instructions) => Err(Error::Usage(format!(
+            "--measure instructions is not supported by {command} yet; use `regress --measure instructions` (against the instruction baseline)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn parse_measure(s: &str) -> std::result::Result<Measure, String> {
+    Measure::parse(s).ok_or_else(|| format!("{s:?} is not a measure: use time, instructions, or time,instructions"))
 }
 
 fn parse_env(kv: &[String]) -> Result<Vec<(String, String)>> {

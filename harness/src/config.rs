@@ -24,12 +24,22 @@
 //! pin = true                # run every measured process on one CPU (repeatability)
 //! fresh_copy = true         # run a private copy of the program per run (layout is per file)
 //!
+//! measure = ["time"]       # or ["time", "instructions"]: also count instructions under callgrind
+//!
+//! [instructions]            # the instruction-count pass (see `crate::callgrind`)
+//! iterations = 500          # fixed work per run: scenarios get `--duration-ms 0 --iterations N`
+//! runs = 3                  # runs per arm: their spread is the noise the verdict allows for
+//! min_effect = 0.0025       # smallest relative change of mean instructions per call that counts
+//! cache_sim = false         # also L1/LL misses and estimated cycles (about 2x slower)
+//! timeout_s = 300           # per run under valgrind
+//!
 //! [[scenario]]
 //! name = "http_parse"
 //! bin = "http_parse"        # a binary of `run.package`, built in release; or:
 //! # path = "target/release/my-instrumented-server"
 //! args = ["--duration-ms", "600"]
 //! env = { RUST_LOG = "off" }
+//! measure = ["time", "instructions"]  # optional: overrides run.measure for this scenario
 //!
 //! [checkpoint."http_parse/parse_headers"]   # optional per-checkpoint overrides
 //! min_effect = 0.08
@@ -167,6 +177,54 @@ pub struct RunOptions {
     /// files of one binary have different physical code layouts for a whole session, which an
     /// A/B would measure as a difference. Turn off for a program that must run from its place.
     pub fresh_copy: bool,
+    /// What to measure by default: wall time through the rings, instruction counts under
+    /// callgrind, or both (`--measure` overrides; a scenario's `measure` overrides this).
+    pub measure: Vec<Measure>,
+}
+
+/// One kind of measurement (`[run] measure`, a scenario's `measure`, `--measure`).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Measure {
+    /// Per-call durations from the probe's rings (the default).
+    Time,
+    /// Per-call instruction counts under `valgrind --tool=callgrind` (see `crate::callgrind`).
+    Instructions,
+}
+
+impl Measure {
+    /// Parses `time` or `instructions` (the `--measure` values).
+    pub fn parse(s: &str) -> Option<Measure> {
+        match s {
+            "time" => Some(Measure::Time),
+            "instructions" => Some(Measure::Instructions),
+            _ => None,
+        }
+    }
+}
+
+/// `[instructions]`: the instruction-count pass.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InstructionOptions {
+    /// Iterations per run (`--duration-ms 0 --iterations N` appended to the scenario's args), so
+    /// every run does the same work; >= 1.
+    pub iterations: u64,
+    /// Runs per arm (>= 2): instruction counts are nearly but not exactly deterministic (hash
+    /// seeds, address-dependent paths); the spread over these runs is the noise allowed for.
+    pub runs: usize,
+    /// Smallest relative change of mean instructions per call that is a regression, in [0, 1).
+    pub min_effect: f64,
+    /// Simulate caches: L1/LL misses and estimated cycles per call.
+    pub cache_sim: bool,
+    /// Per-run limit under valgrind, seconds.
+    pub timeout_s: f64,
+}
+
+impl Default for InstructionOptions {
+    fn default() -> InstructionOptions {
+        InstructionOptions { iterations: 500, runs: 3, min_effect: 0.0025, cache_sim: false, timeout_s: 300.0 }
+    }
 }
 
 impl Default for RunOptions {
@@ -182,6 +240,7 @@ impl Default for RunOptions {
             max_runs: 30,
             pin: true,
             fresh_copy: true,
+            measure: vec![Measure::Time],
         }
     }
 }
@@ -204,6 +263,9 @@ pub struct Scenario {
     /// Extra environment.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// What to measure for this scenario (overrides `run.measure`).
+    #[serde(default)]
+    pub measure: Option<Vec<Measure>>,
 }
 
 /// `[checkpoint."scenario/checkpoint"]` overrides.
@@ -225,6 +287,8 @@ struct RawConfig {
     gate: Gate,
     #[serde(default)]
     run: RunOptions,
+    #[serde(default)]
+    instructions: InstructionOptions,
     #[serde(default, rename = "scenario")]
     scenarios: Vec<Scenario>,
     #[serde(default, rename = "checkpoint")]
@@ -242,6 +306,8 @@ pub struct Config {
     pub gate: Gate,
     /// `[run]`.
     pub run: RunOptions,
+    /// `[instructions]`.
+    pub instructions: InstructionOptions,
     /// Scenarios in file order.
     pub scenarios: Vec<Scenario>,
     /// Overrides keyed `scenario/checkpoint`.
@@ -361,6 +427,25 @@ impl Config {
                 return Err(invalid(key_line(key), format!("run.{key} = {v} must be a positive number of seconds")));
             }
         }
+        let ins = &raw.instructions;
+        if ins.iterations == 0 || ins.runs < 2 || ins.runs > MAX_RUNS {
+            return Err(invalid(
+                key_line("iterations"),
+                format!(
+                    "instructions.iterations = {} must be >= 1 and instructions.runs = {} in 2..={MAX_RUNS}",
+                    ins.iterations, ins.runs
+                ),
+            ));
+        }
+        if !((0.0..1.0).contains(&ins.min_effect) && ins.timeout_s > 0.0 && ins.timeout_s <= MAX_SECONDS) {
+            return Err(invalid(
+                key_line("min_effect"),
+                format!(
+                    "instructions.min_effect = {} must be in [0, 1) (e.g. 0.0025) and instructions.timeout_s = {} in (0, {MAX_SECONDS}]",
+                    ins.min_effect, ins.timeout_s
+                ),
+            ));
+        }
         if raw.scenarios.is_empty() {
             return Err(invalid(0, "no [[scenario]] defined".into()));
         }
@@ -401,6 +486,7 @@ impl Config {
             root,
             gate: raw.gate,
             run: raw.run,
+            instructions: raw.instructions,
             scenarios: raw.scenarios,
             checkpoints: raw.checkpoints,
         })
@@ -413,6 +499,7 @@ impl Config {
             root: PathBuf::new(),
             gate: Gate::default(),
             run: RunOptions::default(),
+            instructions: InstructionOptions::default(),
             scenarios: Vec::new(),
             checkpoints: BTreeMap::new(),
         }
@@ -421,6 +508,17 @@ impl Config {
     /// The baseline file of a scenario.
     pub fn baseline_path(&self, scenario: &str) -> PathBuf {
         self.root.join(&self.run.baseline_dir).join(format!("{scenario}.toml"))
+    }
+
+    /// The instruction-count baseline file of a scenario (beside its time baseline).
+    pub fn instruction_baseline_path(&self, scenario: &str) -> PathBuf {
+        self.root.join(&self.run.baseline_dir).join(format!("{scenario}.instructions.toml"))
+    }
+
+    /// What to measure for `scenario`: `over` (from `--measure`) if given, else the scenario's
+    /// own `measure`, else `run.measure`.
+    pub fn measures(&self, scenario: &Scenario, over: Option<&[Measure]>) -> Vec<Measure> {
+        over.map(<[Measure]>::to_vec).or_else(|| scenario.measure.clone()).unwrap_or_else(|| self.run.measure.clone())
     }
 }
 

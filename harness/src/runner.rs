@@ -344,11 +344,11 @@ fn follow_process(sock: PathBuf, attach_timeout: Duration, stop: Arc<Mutex<bool>
     Ok(ProcessData {
         pid: info.pid,
         names: info.names.clone(),
-        tick_hz: region.freq_hz(),
+        tick_hz: region.freq_hz()?,
         floor_ticks: info.floor_p50_ticks,
         bad_index: region.bad_index_count(),
         counts: drain.counts().to_vec(),
-        aggregates: (0..n).map(|i| region.aggregates(i).unwrap_or_default()).collect(),
+        aggregates: (0..n).map(|i| region.aggregates(i)).collect::<Result<_, _>>()?,
         samples,
         exited_cleanly,
     })

@@ -101,6 +101,27 @@ fn planted_slowdown_is_a_regression_of_exactly_that_checkpoint() {
     assert_eq!(std::fs::read_to_string(ws.baseline_file()).unwrap(), recorded);
 }
 
+#[test]
+fn baseline_append_records_a_second_session_that_regress_reports() {
+    let ws = Workspace::new();
+    ws.config(codec_binary(), &["--duration-ms", "60"], "", "");
+    let out = ws.funcscope(&["baseline", "--no-reference"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = ws.funcscope(&["baseline", "--no-reference", "--append"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("(8 runs in 2 sessions)"), "{}", text(&out));
+    let recorded = std::fs::read_to_string(ws.baseline_file()).unwrap();
+    assert!(recorded.contains("\nruns = 8\n") && recorded.contains("\nsessions = [4, 4]\n"), "{recorded}");
+    let out = ws.funcscope(&["regress", "--against-baseline"]);
+    assert!(text(&out).contains("in 2 sessions: session spread"), "{}", text(&out));
+    // Other arguments are another experiment: refused, the file untouched, the fix named.
+    ws.config(codec_binary(), &["--duration-ms", "70"], "", "");
+    let out = ws.funcscope(&["baseline", "--no-reference", "--append"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("recorded.args") && text(&out).contains("without --append"), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(ws.baseline_file()).unwrap(), recorded);
+}
+
 fn assert_scenario_failure(program: &Path, args: &[&str], expect: &str) {
     let ws = Workspace::new();
     // A valid baseline from a real run first, so we can check it stays untouched.

@@ -34,7 +34,7 @@
 //! ```text
 //! let att = funcscope::reader::attach(socket_path, Duration::from_secs(2))?; // keep it alive
 //! let mut drain = funcscope::reader::Drain::new(&att.region);
-//! drain.drain(&att.region, |checkpoint, sample| { /* sample.ticks; att.region.freq_hz() */ })?;
+//! drain.drain(&att.region, |checkpoint, sample| { /* sample.ticks; att.region.freq_hz()? */ })?;
 //! ```
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -319,12 +319,12 @@ fn read(socket: &Path, o: &Options) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
         } else {
             for (i, w) in window.iter_mut().enumerate() {
-                let a = region.aggregates(i).unwrap_or_default();
+                let a = region.aggregates(i).map_err(|e| e.to_string())?;
                 *w = (a.count - last_agg[i].0, a.sum - last_agg[i].1);
                 last_agg[i] = (a.count, a.sum);
             }
         }
-        let ghz = region.freq_hz() / 1e9;
+        let ghz = region.freq_hz().map_err(|e| e.to_string())? / 1e9;
         let line: Vec<String> = window
             .iter()
             .zip(&info.names)

@@ -7,18 +7,28 @@
 //! there, the call is one failed `accept`), checks the peer's uid with `SO_PEERCRED` (same uid
 //! or root only), reads the hello and answers with a [`Reply`]; when the status is `OK`, the reply
 //! carries a read-only fd of the region (`SCM_RIGHTS`), opened afresh through
-//! `/proc/self/fd/N` with `O_RDONLY` so the reader cannot map it writable.
+//! `/proc/self/fd/N` with `O_RDONLY` so the reader cannot map it writable (the session also
+//! seals the memfd against writes through any new fd or mapping; see `session.rs`).
+//!
+//! **The program's loop never waits for a client.** Accepted connections are non-blocking and
+//! their hellos are collected across calls (a small state machine in `Server`); a client that
+//! connects and says nothing is turned away after [`HELLO_DEADLINE`] or when newer ones push it
+//! out of the [`MAX_PENDING`] slots, at no cost to the loop. The bound per call is stated on
+//! [`crate::Session::poll_attach`].
 //!
 //! One reader at a time: while the connection of an attached reader stays open, another gets
 //! [`status::BUSY`] and the holder's pid. Readers keep their connection open while attached and
-//! close it when done.
+//! close it when done; a closed connection (seen by `poll(2)` as a hang-up, whatever the reader
+//! sent before closing) frees the slot.
 
-use std::io::{IoSlice, Read, Write};
+use std::collections::VecDeque;
+use std::io::{IoSlice, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{getsockopt, sendmsg, sockopt, ControlMessage, MsgFlags};
 
 use crate::layout::ABI_VERSION;
@@ -127,15 +137,28 @@ pub enum AttachStatus {
     Attached,
     /// Nobody was waiting (the common case: one failed `accept`).
     NoClient,
-    /// A reader connected but was turned away (busy, wrong version, wrong uid, bad hello); the
-    /// program keeps running unaffected.
+    /// A reader connected but was turned away (busy, wrong version, wrong uid, bad or missing
+    /// hello, or it left); the program keeps running unaffected.
     Refused,
+    /// A reader is connected but its hello has not arrived yet; a later call answers it (or
+    /// turns it away after [`HELLO_DEADLINE`]). Nothing waited for it.
+    Pending,
 }
 
-/// How long the writer waits for a connected reader's hello. The reader sends it right after
-/// `connect`, so it is normally already queued; this bounds the main-loop stall if a peer
-/// connects and says nothing.
-const HELLO_TIMEOUT: Duration = Duration::from_millis(50);
+/// How long a connected reader has to deliver its hello before it is turned away. The writer
+/// never waits for it: each `poll_attach` looks once, without blocking, so this is a deadline
+/// across calls, not a stall. Readers send the hello right after `connect`, so normally it is
+/// already queued when the connection is accepted.
+pub const HELLO_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Connections accepted per `poll_attach` call. With [`MAX_PENDING`] this bounds the work of
+/// one call whatever clients do (see [`crate::Session::poll_attach`]).
+pub const MAX_ACCEPTS_PER_POLL: usize = 4;
+
+/// Handshakes kept in progress at once. A new connection beyond that turns away the oldest
+/// pending one, so silent clients can neither grow the writer's memory nor lock out a real
+/// reader (whose hello is queued when it is accepted, and is answered in that same call).
+pub const MAX_PENDING: usize = 8;
 
 /// Where sockets go when the caller does not say: `FUNCSCOPE_SOCKET_DIR`, else
 /// `$XDG_RUNTIME_DIR/funcscope`, else `<temp dir>/funcscope-<uid>`, created 0700.
@@ -213,79 +236,174 @@ pub(crate) fn listen(path: &Path) -> Result<UnixListener, Error> {
     Ok(l)
 }
 
-/// The writer's side of the handshake, kept by the session.
+/// A connection whose hello is still arriving.
+struct Handshake {
+    stream: UnixStream,
+    hello: [u8; Hello::SIZE],
+    got: usize,
+    since: Instant,
+}
+
+/// The writer's side of the handshake, kept by the session: a non-blocking state machine.
+///
+/// Every socket the server touches is non-blocking (the listener, and each accepted connection
+/// from the moment it is accepted), so no call waits for a client. One [`Server::poll`] does at
+/// most [`MAX_ACCEPTS_PER_POLL`] `accept`s, one liveness `poll(2)` of the attached reader, and
+/// for each of at most [`MAX_PENDING`] + [`MAX_ACCEPTS_PER_POLL`] handshakes one `getsockopt`,
+/// non-blocking reads of at most the 16 hello bytes (normally one `recv`) and one
+/// `send`/`sendmsg` (plus the `open` of the read-only fd when one is handed out): a few dozen
+/// non-blocking syscalls, tens of microseconds, whatever clients do.
 pub(crate) struct Server {
     pub(crate) listener: UnixListener,
     pub(crate) path: PathBuf,
     /// The connection of the attached reader, kept open while it is attached.
     pub(crate) reader: Option<(UnixStream, u32)>,
+    /// Handshakes in progress, oldest first; at most [`MAX_PENDING`] between calls.
+    pending: VecDeque<Handshake>,
 }
 
 impl Server {
+    /// A server over a listener made by [`listen`].
+    pub(crate) fn new(listener: UnixListener, path: PathBuf) -> Server {
+        Server { listener, path, reader: None, pending: VecDeque::new() }
+    }
+
+    /// Handshakes in progress (at most [`MAX_PENDING`] between calls).
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
     /// One non-blocking poll; see [`crate::Session::poll_attach`]. `region` is the writable fd;
     /// a read-only one is opened per attach.
     pub(crate) fn poll(&mut self, region: BorrowedFd<'_>, region_size: u64) -> Result<AttachStatus, Error> {
-        let mut stream = match self.listener.accept() {
-            Ok((s, _)) => s,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(AttachStatus::NoClient),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(AttachStatus::NoClient),
-            Err(e) => return Err(Error::io("accepting an attach connection", e)),
-        };
-        let pid = std::process::id();
-        let mut reply =
-            Reply { abi_version: ABI_VERSION, status: status::OK, writer_pid: pid, holder_pid: 0, region_size };
-        // Blocking with a short timeout from here: the reader's hello is normally already queued.
-        let _ = stream.set_nonblocking(false);
-        let _ = stream.set_read_timeout(Some(HELLO_TIMEOUT));
-        let _ = stream.set_write_timeout(Some(HELLO_TIMEOUT));
-
-        let creds = getsockopt(&stream, sockopt::PeerCredentials);
-        let me = nix::unistd::geteuid().as_raw();
-        let allowed = matches!(&creds, Ok(c) if c.uid() == me || c.uid() == 0);
-        let mut hello_buf = [0u8; Hello::SIZE];
-        let hello = stream.read_exact(&mut hello_buf).ok().and_then(|_| Hello::from_bytes(&hello_buf));
-
-        if !allowed {
-            reply.status = status::DENIED;
-        } else if let Some(h) = hello {
-            if h.abi_version != ABI_VERSION {
-                reply.status = status::VERSION;
-            } else if let Some(holder) = self.live_reader() {
-                reply.status = status::BUSY;
-                reply.holder_pid = holder;
+        let mut accepted = false;
+        for _ in 0..MAX_ACCEPTS_PER_POLL {
+            let stream = match self.listener.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => break,
+                // The client gave up between connect and accept: nothing to answer.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => continue,
+                Err(e) => return Err(Error::io("accepting an attach connection", e)),
+            };
+            // An accepted socket does not inherit the listener's O_NONBLOCK. If it cannot be made
+            // non-blocking, drop it rather than risk a blocking read.
+            if stream.set_nonblocking(true).is_err() {
+                continue;
             }
-        } else {
-            reply.status = status::PROTOCOL;
+            accepted = true;
+            self.pending.push_back(Handshake { stream, hello: [0; Hello::SIZE], got: 0, since: Instant::now() });
         }
+        if self.pending.is_empty() {
+            return Ok(if accepted { AttachStatus::Refused } else { AttachStatus::NoClient });
+        }
+        let now = Instant::now();
+        let mut result = AttachStatus::NoClient;
+        let mut note = |st: AttachStatus| {
+            // Attached > Refused > Pending > NoClient.
+            let rank = |s: AttachStatus| match s {
+                AttachStatus::Attached => 3,
+                AttachStatus::Refused => 2,
+                AttachStatus::Pending => 1,
+                AttachStatus::NoClient => 0,
+            };
+            if rank(st) > rank(result) {
+                result = st;
+            }
+        };
+        let mut waiting = VecDeque::with_capacity(self.pending.len());
+        while let Some(h) = self.pending.pop_front() {
+            match self.step(h, now, region, region_size)? {
+                Ok(h) => {
+                    note(AttachStatus::Pending);
+                    waiting.push_back(h);
+                }
+                Err(st) => note(st),
+            }
+        }
+        // Between calls at most MAX_PENDING wait: the oldest beyond that are turned away.
+        while waiting.len() > MAX_PENDING {
+            if let Some(oldest) = waiting.pop_front() {
+                refuse(&oldest.stream, status::PROTOCOL, 0);
+                note(AttachStatus::Refused);
+            }
+        }
+        self.pending = waiting;
+        Ok(result)
+    }
 
-        if reply.status != status::OK {
-            let _ = stream.write_all(&reply.to_bytes());
-            return Ok(AttachStatus::Refused);
+    /// Advances one handshake by at most one non-blocking read and one answer: `Ok(h)` if it is
+    /// still waiting for its hello, `Err(status)` once it is answered or gone.
+    fn step(
+        &mut self,
+        mut h: Handshake,
+        now: Instant,
+        region: BorrowedFd<'_>,
+        region_size: u64,
+    ) -> Result<Result<Handshake, AttachStatus>, Error> {
+        let refused = Ok(Err(AttachStatus::Refused));
+        let creds = getsockopt(&h.stream, sockopt::PeerCredentials);
+        let me = nix::unistd::geteuid().as_raw();
+        if !matches!(&creds, Ok(c) if c.uid() == me || c.uid() == 0) {
+            refuse(&h.stream, status::DENIED, 0);
+            return refused;
+        }
+        while h.got < Hello::SIZE {
+            match (&h.stream).read(&mut h.hello[h.got..]) {
+                Ok(0) => return refused, // it left before saying hello
+                Ok(n) => h.got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if now.saturating_duration_since(h.since) < HELLO_DEADLINE {
+                        return Ok(Ok(h));
+                    }
+                    refuse(&h.stream, status::PROTOCOL, 0);
+                    return refused;
+                }
+                Err(_) => return refused,
+            }
+        }
+        let Some(hello) = Hello::from_bytes(&h.hello) else {
+            refuse(&h.stream, status::PROTOCOL, 0);
+            return refused;
+        };
+        if hello.abi_version != ABI_VERSION {
+            refuse(&h.stream, status::VERSION, 0);
+            return refused;
+        }
+        if let Some(holder) = self.live_reader() {
+            refuse(&h.stream, status::BUSY, holder);
+            return refused;
         }
         let ro = open_read_only(region)?;
-        let bytes = reply.to_bytes();
+        let bytes = reply(status::OK, 0, region_size).to_bytes();
         let iov = [IoSlice::new(&bytes)];
         let fds = [ro.as_raw_fd()];
-        match sendmsg::<()>(stream.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::MSG_NOSIGNAL, None)
-        {
-            Ok(_) => {
-                self.reader = Some((stream, hello.map(|h| h.reader_pid).unwrap_or(0)));
-                Ok(AttachStatus::Attached)
+        let flags = MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT;
+        match sendmsg::<()>(h.stream.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], flags, None) {
+            Ok(n) if n == bytes.len() => {
+                self.reader = Some((h.stream, hello.reader_pid));
+                Ok(Err(AttachStatus::Attached))
             }
-            // The reader went away between connect and reply: not the program's problem.
-            Err(_) => Ok(AttachStatus::Refused),
+            // A short send, or a reader that went away between connect and reply: not the
+            // program's problem (a fresh socket's buffer takes 32 bytes, so this is rare).
+            _ => refused,
         }
     }
 
     /// The pid of the attached reader if its connection is still open.
+    ///
+    /// Asks `poll(2)` for a hang-up with a zero timeout instead of peeking at the data: a reader
+    /// that sent stray bytes and then closed would otherwise look alive forever (the peeked byte
+    /// stays queued), and every later attach would be BUSY until the program restarts.
     fn live_reader(&mut self) -> Option<u32> {
         let (s, pid) = self.reader.as_ref()?;
-        let mut b = [0u8; 1];
-        let _ = s.set_nonblocking(true);
-        let alive = match nix::sys::socket::recv(s.as_raw_fd(), &mut b, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT) {
-            Ok(0) => false,                         // orderly close
-            Ok(_) => true,                          // it sent something; still there
-            Err(nix::errno::Errno::EAGAIN) => true, // open, quiet
+        let mut fds = [PollFd::new(s.as_fd(), PollFlags::POLLIN)];
+        let alive = match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(_) => {
+                let ev = fds[0].revents().unwrap_or(PollFlags::empty());
+                !ev.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL)
+            }
             Err(_) => false,
         };
         if alive {
@@ -295,6 +413,18 @@ impl Server {
             None
         }
     }
+}
+
+/// The writer's reply with `code`.
+fn reply(code: u32, holder_pid: u32, region_size: u64) -> Reply {
+    Reply { abi_version: ABI_VERSION, status: code, writer_pid: std::process::id(), holder_pid, region_size }
+}
+
+/// Sends a refusal without waiting (a client that does not read it loses nothing but the
+/// reason) and without SIGPIPE.
+fn refuse(stream: &UnixStream, code: u32, holder_pid: u32) {
+    let bytes = reply(code, holder_pid, 0).to_bytes();
+    let _ = nix::sys::socket::send(stream.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT);
 }
 
 /// Opens a new read-only file description of the region, so the reader cannot map it writable.

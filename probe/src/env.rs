@@ -34,3 +34,10 @@ pub const PLANT: &str = "FUNCSCOPE_PLANT";
 /// Set by users (e.g. on a machine whose TSC the checks distrust). Read by the probe when a session
 /// is created (see [`crate::clock::decide`]).
 pub const CLOCK: &str = "FUNCSCOPE_CLOCK";
+
+/// `1` asks a program running under `valgrind --tool=callgrind` to delimit its checkpoint regions
+/// with labelled callgrind dumps instead of timing them (see [`crate::callgrind`]).
+///
+/// Set by the harness's instruction-count pass (`funcscope_harness::callgrind`). Read by the probe
+/// once, at `init`; without valgrind underneath it has no effect.
+pub const CALLGRIND: &str = "FUNCSCOPE_CALLGRIND";

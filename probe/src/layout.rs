@@ -57,6 +57,29 @@ pub const NAME_SLOT: usize = 64;
 /// Longest checkpoint name in bytes.
 pub const MAX_NAME_LEN: usize = NAME_SLOT - 1;
 
+/// Why `name` cannot be a checkpoint name, or `None` if it can. The one rule, applied by the
+/// writer at `init` and by the reader to every name in a region (a region is untrusted input,
+/// and names end up in terminals, logs and baseline files): 1 to [`MAX_NAME_LEN`] bytes, no
+/// whitespace, no control characters (ESC sequences, newlines: log spoofing), and no invisible
+/// Unicode format characters (bidirectional overrides, zero-width characters) that make a name
+/// print as another. Uniqueness is checked by the callers, over all names.
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    // Bidi embeddings/overrides/isolates, zero-width space/joiners, marks, word joiner, BOM.
+    let invisible =
+        |c: char| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}');
+    if name.is_empty() {
+        Some("it is empty")
+    } else if name.len() > MAX_NAME_LEN {
+        Some("it is longer than 63 bytes")
+    } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("it contains whitespace or control characters")
+    } else if name.chars().any(invisible) {
+        Some("it contains invisible Unicode format characters (bidirectional or zero-width)")
+    } else {
+        None
+    }
+}
+
 /// Bits of a ring entry that hold the duration in ticks.
 pub const DURATION_BITS: u32 = 40;
 

@@ -15,6 +15,10 @@
 //!   the socket ([`attach`]). It never blocks when nobody is there.
 //! * [`layout`] is the one definition of the region's format (the ABI); [`reader`] maps a
 //!   received region, validates it as untrusted input, and drains it without losing count.
+//! * [`callgrind`]: under `valgrind --tool=callgrind`, when the harness asks for it, ENTER/EXIT
+//!   delimit checkpoint regions with labelled counter dumps instead of reading the clock, so the
+//!   harness gets exact instruction counts per call (decided once at `init`; the time path is
+//!   unchanged).
 //! * [`env`](mod@env) names the environment variables the harness, the probe and instrumented programs
 //!   pass to each other.
 //!
@@ -71,6 +75,7 @@
 #![warn(missing_docs)]
 
 pub mod attach;
+pub mod callgrind;
 pub mod clock;
 pub mod env;
 pub mod layout;

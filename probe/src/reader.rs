@@ -12,10 +12,21 @@
 //! more than a ring's capacity ahead, `overwritten` when an entry's lap tag shows it was replaced
 //! while being read. `read + overrun + overwritten == write_pos` after every drain.
 //!
-//! **SIGBUS.** A mapped file that shrinks under the reader raises SIGBUS on access. The writer
-//! seals its memfd against shrinking (`F_SEAL_SHRINK`), and [`RegionInfo::sealed`] says whether
-//! that seal is present; a tmpfs or hugetlbfs backing cannot be sealed, so a hostile writer could
-//! crash its reader that way. That is a denial of service of the reader, not a wrong number.
+//! **SIGBUS.** A mapped file that shrinks under the reader raises SIGBUS on access, which kills
+//! the reader. The writer seals its memfd against shrinking (`F_SEAL_SHRINK`), and the reader
+//! refuses a region whose fd lacks that seal ([`ReadError::Unsealed`]): a tmpfs or hugetlbfs
+//! backing cannot be sealed, so reading one is an explicit choice ([`Unsealed::Accept`], with
+//! [`attach_with`] or [`Region::from_fd_with`]) that trusts the writer not to truncate it.
+//!
+//! **Absurd values are errors, not numbers.** Names are checked with the writer's own rule
+//! ([`layout::name_problem`], plus uniqueness), so no escape sequence or newline from a region
+//! reaches a terminal; a call count that no process could have reached since the region was
+//! created, a duration beyond [`layout::DURATION_MAX`], or a tick frequency outside
+//! [`MIN_FREQ_HZ`]..=[`MAX_FREQ_HZ`] is a [`ReadError::Implausible`].
+//!
+//! **The mapping** is a read-only shared `memmap2::MmapRaw`: it hands out raw pointers only,
+//! never a `&[u8]` (the bytes change under us, written by another process, so a shared slice
+//! reference would be unsound); every load is an atomic load through [`Region`]'s accessors.
 
 use std::io::{IoSliceMut, Write};
 use std::mem::offset_of;
@@ -28,6 +39,7 @@ use std::time::Duration;
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 
 use crate::attach::{status, Hello, Reply};
+use crate::clock;
 use crate::layout::{
     self, calib_slot, expected_lap, unpack_entry, CalibPair, CheckpointLine, ClockKind, Geometry, Header, Level,
     ENTRY_START_WORD, HIST_BUCKETS,
@@ -73,6 +85,23 @@ pub enum ReadError {
         /// What was seen.
         why: String,
     },
+    /// The region's fd is not sealed against shrinking, so its writer could truncate it and kill
+    /// this reader with SIGBUS. Refused unless [`Unsealed::Accept`] is given.
+    Unsealed,
+    /// A value no real run can produce (a call count beyond what the time since the region was
+    /// created allows, a duration beyond the storable maximum, a tick frequency outside
+    /// [`MIN_FREQ_HZ`]..=[`MAX_FREQ_HZ`]).
+    Implausible {
+        /// Which value, what it is, and the bound it breaks.
+        why: String,
+    },
+    /// A checkpoint index beyond the region's checkpoints.
+    NoCheckpoint {
+        /// The index asked for.
+        index: usize,
+        /// The region's number of checkpoints.
+        count: usize,
+    },
 }
 
 impl std::fmt::Display for ReadError {
@@ -92,6 +121,16 @@ impl std::fmt::Display for ReadError {
             ),
             ReadError::BadHeader { why } => write!(f, "invalid region header: {why}"),
             ReadError::Corrupt { why } => write!(f, "the region was corrupted while running: {why}"),
+            ReadError::Unsealed => write!(
+                f,
+                "the region's fd is not sealed against shrinking (a tmpfs or hugetlbfs backing, or a probe \
+                 older than this reader), so its writer could truncate it and kill this reader with SIGBUS; \
+                 use the memfd backing (the default), or accept the risk with reader::Unsealed::Accept"
+            ),
+            ReadError::Implausible { why } => write!(f, "implausible value in the region: {why}"),
+            ReadError::NoCheckpoint { index, count } => {
+                write!(f, "no checkpoint {index}: the region has {count} (indices 0 to {})", count.saturating_sub(1))
+            }
         }
     }
 }
@@ -171,10 +210,26 @@ impl AttachError {
     }
 }
 
+/// Whether to read a region whose fd is not sealed against shrinking.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Unsealed {
+    /// Refuse it with [`ReadError::Unsealed`] (the default): its writer could kill the reader.
+    #[default]
+    Refuse,
+    /// Read it anyway (a tmpfs or hugetlbfs backing of a trusted program): if the writer
+    /// truncates the file, the reader dies of SIGBUS.
+    Accept,
+}
+
 /// Connects to `<socket>` and attaches: handshake, then map and validate the received region.
 /// Keep the returned [`Attachment`] alive while reading: dropping it tells the program the
-/// reader left (another may then attach).
+/// reader left (another may then attach). Refuses unsealed regions; see [`attach_with`].
 pub fn attach(socket: &Path, timeout: Duration) -> Result<Attachment, AttachError> {
+    attach_with(socket, timeout, Unsealed::Refuse)
+}
+
+/// [`attach`], choosing what to do with a region that is not sealed against shrinking.
+pub fn attach_with(socket: &Path, timeout: Duration, unsealed: Unsealed) -> Result<Attachment, AttachError> {
     let connect_err = |source| AttachError::Connect { path: socket.to_path_buf(), source };
     let mut stream = UnixStream::connect(socket).map_err(connect_err)?;
     stream.set_read_timeout(Some(timeout)).map_err(connect_err)?;
@@ -217,7 +272,7 @@ pub fn attach(socket: &Path, timeout: Duration) -> Result<Attachment, AttachErro
     }
     let mut fds = fds.into_iter();
     let fd = fds.next().ok_or_else(|| AttachError::Protocol { why: "the reply carried no fd".into() })?;
-    let region = Region::from_fd(fd).map_err(AttachError::Region)?;
+    let region = Region::from_fd_with(fd, unsealed).map_err(AttachError::Region)?;
     Ok(Attachment { region, _conn: stream })
 }
 
@@ -251,6 +306,9 @@ pub struct RegionInfo {
     pub floor_p50_ticks: u64,
     /// Whether the fd is sealed against shrinking (no SIGBUS possible).
     pub sealed: bool,
+    /// Whether the fd is sealed against new writes (`F_SEAL_FUTURE_WRITE`): nobody, root
+    /// included, can write into the region through it or any fd reopened from it.
+    pub write_sealed: bool,
 }
 
 /// A calibration pair as read from the header.
@@ -292,57 +350,76 @@ pub struct Sample {
     pub start: Option<u64>,
 }
 
+/// Lowest tick frequency a region may claim: 1 MHz (the slowest generic timers on aarch64 boards
+/// run at 1-25 MHz; `CLOCK_MONOTONIC_RAW` ticks at 1 GHz).
+pub const MIN_FREQ_HZ: f64 = 1e6;
+/// Highest tick frequency a region may claim: 100 GHz (TSCs run at 1-6 GHz).
+pub const MAX_FREQ_HZ: f64 = 1e11;
+/// Most calls per second one checkpoint can record: 1e10 (one every 0.1 ns; a real ENTER/EXIT
+/// pair costs ~10-50 ns and even a bare `record_ticks` a few ns). A count beyond this rate over
+/// the region's whole life is a forged or corrupt count, never a measurement.
+pub const MAX_CALLS_PER_SEC: u64 = 10_000_000_000;
+
+/// The most calls a checkpoint can have recorded, and why.
+struct CallBound {
+    max: u64,
+    life_ns: u64,
+    since: &'static str,
+}
+
 /// A read-only mapping of a region, validated.
 pub struct Region {
-    base: *const u8,
+    /// Read-only, shared. `MmapRaw` rather than `Mmap`: it never hands out `&[u8]`, which would
+    /// be unsound over memory another process writes; we only make atomic loads through raw
+    /// pointers. Unmapped when the region is dropped.
+    map: memmap2::MmapRaw,
     len: usize,
     geo: Geometry,
     info: RegionInfo,
     _fd: OwnedFd,
 }
 
-// SAFETY: the mapping is read-only from our side and only accessed through atomic loads; it is
-// unmapped once, in Drop, when no reference can remain (accessors borrow `self`).
-unsafe impl Send for Region {}
-// SAFETY: as above; shared access is atomic loads only.
-unsafe impl Sync for Region {}
-
-impl Drop for Region {
-    fn drop(&mut self) {
-        // SAFETY: base/len are exactly what mmap returned in from_fd, unmapped only here.
-        unsafe { libc::munmap(self.base as *mut libc::c_void, self.len) };
+impl std::os::fd::AsFd for Region {
+    /// The region's fd as received (read-only).
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self._fd.as_fd()
     }
 }
 
 impl Region {
-    /// Maps `fd` read-only and validates it.
+    /// Maps `fd` read-only and validates it; refuses an fd not sealed against shrinking
+    /// ([`ReadError::Unsealed`]).
     pub fn from_fd(fd: OwnedFd) -> Result<Region, ReadError> {
+        Region::from_fd_with(fd, Unsealed::Refuse)
+    }
+
+    /// [`Region::from_fd`], choosing what to do with an fd not sealed against shrinking.
+    pub fn from_fd_with(fd: OwnedFd, unsealed: Unsealed) -> Result<Region, ReadError> {
         let io = |what: &str| {
             let what = what.to_owned();
             move |source| ReadError::Io { what, source }
         };
+        // Seals first: once F_SEAL_SHRINK is there it stays, so the size read next can only grow
+        // (or not at all: the writer also seals against growing), and the mapping stays backed.
+        // SAFETY: F_GET_SEALS on an fd we own; returns -1 for files that are not memfds.
+        let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+        let sealed = seals >= 0 && seals & libc::F_SEAL_SHRINK != 0;
+        let write_sealed = seals >= 0 && seals & (libc::F_SEAL_FUTURE_WRITE | libc::F_SEAL_WRITE) != 0;
+        if !sealed && unsealed == Unsealed::Refuse {
+            return Err(ReadError::Unsealed);
+        }
         let file = std::fs::File::from(fd);
         let size = file.metadata().map_err(io("reading the region's size"))?.len();
         if size < layout::HEADER_SIZE as u64 {
             return Err(ReadError::TooSmall { size, needed: layout::HEADER_SIZE as u64 });
         }
         let len = usize::try_from(size).map_err(|_| ReadError::TooSmall { size, needed: size })?;
-        // SAFETY: a fresh read-only shared mapping of `len` bytes of our fd at a kernel-chosen
-        // address; it replaces nothing. Checked for MAP_FAILED below.
-        let base =
-            unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, file.as_raw_fd(), 0) };
-        if base == libc::MAP_FAILED {
-            return Err(ReadError::Io {
-                what: "mapping the region read-only".into(),
-                source: std::io::Error::last_os_error(),
-            });
-        }
-        // SAFETY: F_GET_SEALS on an fd we own; returns -1 for files that are not memfds.
-        let seals = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GET_SEALS) };
-        let sealed = seals >= 0 && seals & libc::F_SEAL_SHRINK != 0;
-        // From here `Region`'s Drop unmaps on every error path.
+        let map = memmap2::MmapOptions::new()
+            .len(len)
+            .map_raw_read_only(&file)
+            .map_err(io("mapping the region read-only"))?;
         let mut r = Region {
-            base: base as *const u8,
+            map,
             len,
             geo: Geometry::new(Level::Lite, 1, 0).expect("1 checkpoint at Lite is a valid geometry"),
             info: RegionInfo {
@@ -356,6 +433,7 @@ impl Region {
                 floor_min_ticks: 0,
                 floor_p50_ticks: 0,
                 sealed,
+                write_sealed,
             },
             _fd: OwnedFd::from(file),
         };
@@ -369,12 +447,14 @@ impl Region {
         if end > self.len as u64 || off % 8 != 0 {
             return None;
         }
-        // SAFETY: [off, off+8) lies inside the mapping (checked), the base is page-aligned so the
-        // address is 8-aligned, and an AtomicU64 may alias shared memory another process writes.
-        // The mapping is read-only: Rust permits atomic *loads* of up to 64 bits on read-only
-        // memory on targets with native 64-bit atomics (std::sync::atomic docs, "Atomic accesses
-        // to read-only memory"), and we only ever load.
-        Some(unsafe { &*(self.base.add(off as usize) as *const AtomicU64) })
+        // SAFETY: [off, off+8) lies inside the mapping (checked; `len` is the mapping's length and
+        // the mapping lives as long as `self`), the base is page-aligned so the address is
+        // 8-aligned, and an AtomicU64 may alias shared memory another process writes. The
+        // mapping is read-only: Rust permits atomic *loads* of up to 64 bits on read-only memory
+        // on targets with native 64-bit atomics (std::sync::atomic docs, "Atomic accesses to
+        // read-only memory"), and we only ever load. Nothing here can shrink it: the region was
+        // sealed against shrinking, or the caller accepted the SIGBUS risk (Unsealed::Accept).
+        Some(unsafe { &*(self.map.as_ptr().add(off as usize) as *const AtomicU64) })
     }
 
     fn load(&self, off: u64) -> u64 {
@@ -440,6 +520,14 @@ impl Region {
             }
             let name = std::str::from_utf8(&bytes[1..1 + l])
                 .map_err(|_| bad(format!("checkpoint {i}'s name is not UTF-8")))?;
+            // The writer's rule: names are printed, logged and written to baselines. Debug
+            // formatting escapes whatever the name holds, so the message itself is safe to print.
+            if let Some(why) = layout::name_problem(name) {
+                return Err(bad(format!("checkpoint {i}'s name {name:?} is unusable: {why}")));
+            }
+            if let Some(first) = names.iter().position(|n: &String| n == name) {
+                return Err(bad(format!("checkpoints {first} and {i} have the same name {name:?}")));
+            }
             names.push(name.to_owned());
         }
         self.geo = geo;
@@ -455,6 +543,7 @@ impl Region {
             floor_min_ticks: self.header_word(offset_of!(Header, floor_min_ticks)),
             floor_p50_ticks: self.header_word(offset_of!(Header, floor_p50_ticks)),
             sealed: self.info.sealed,
+            write_sealed: self.info.write_sealed,
         };
         Ok(())
     }
@@ -510,36 +599,89 @@ impl Region {
 
     /// Ticks per second, derived from the two calibration pairs furthest apart (init and the
     /// latest of cleanup/attach), when they span at least 20 ms; else the writer's init estimate.
-    /// `CLOCK_MONOTONIC_RAW` ticks are nanoseconds: exactly 1e9.
-    pub fn freq_hz(&self) -> f64 {
+    /// `CLOCK_MONOTONIC_RAW` ticks are nanoseconds: exactly 1e9. A frequency outside
+    /// [`MIN_FREQ_HZ`]..=[`MAX_FREQ_HZ`] (0 from a writer that could not estimate it, or forged
+    /// calibration pairs) is [`ReadError::Implausible`]: every duration would be wrong by it.
+    pub fn freq_hz(&self) -> Result<f64, ReadError> {
         if self.info.clock == ClockKind::MonotonicRaw {
-            return 1e9;
+            return Ok(1e9);
         }
         let init = self.calibration(calib_slot::INIT);
         let last = self.calibration(calib_slot::CLEANUP).or_else(|| self.calibration(calib_slot::ATTACH));
-        if let (Some(a), Some(b)) = (init, last) {
-            let dns = b.mono_ns.saturating_sub(a.mono_ns);
-            if dns >= 20_000_000 && b.ticks > a.ticks {
-                return (b.ticks - a.ticks) as f64 * 1e9 / dns as f64;
+        let (hz, source) = match (init, last) {
+            (Some(a), Some(b)) if b.mono_ns.saturating_sub(a.mono_ns) >= 20_000_000 && b.ticks > a.ticks => {
+                let dns = b.mono_ns - a.mono_ns;
+                ((b.ticks - a.ticks) as f64 * 1e9 / dns as f64, "from the calibration pairs")
             }
+            _ => (self.info.init_freq_hz as f64, "as estimated by the writer at init"),
+        };
+        if !(MIN_FREQ_HZ..=MAX_FREQ_HZ).contains(&hz) {
+            return Err(ReadError::Implausible {
+                why: format!(
+                    "tick frequency {hz} Hz ({source}) is outside {MIN_FREQ_HZ:e}..={MAX_FREQ_HZ:e} Hz; \
+                     durations cannot be converted to time"
+                ),
+            });
         }
-        self.info.init_freq_hz as f64
+        Ok(hz)
     }
 
-    /// Exact aggregates of checkpoint `i`, or `None` if `i` is out of range.
-    pub fn aggregates(&self, i: usize) -> Option<Aggregates> {
-        if i as u64 >= self.geo.num_checkpoints {
-            return None;
+    /// The most calls a checkpoint can have recorded by now: [`MAX_CALLS_PER_SEC`] over the time
+    /// since the writer's init calibration (or since boot, without one), plus one second.
+    fn max_plausible_calls(&self) -> CallBound {
+        let now = clock::mono_raw_ns();
+        let init = self.calibration(calib_slot::INIT).map(|c| c.mono_ns).filter(|&t| t <= now);
+        let life_ns = now - init.unwrap_or(0) + 1_000_000_000;
+        let max = (life_ns as u128 * MAX_CALLS_PER_SEC as u128 / 1_000_000_000).min(u64::MAX as u128) as u64;
+        CallBound { max, life_ns, since: if init.is_some() { "the region was created" } else { "boot" } }
+    }
+
+    /// Checks that checkpoint `i` claims at most `bound.max` calls.
+    fn check_count(&self, i: usize, count: u64, bound: &CallBound) -> Result<(), ReadError> {
+        if count > bound.max {
+            return Err(ReadError::Implausible {
+                why: format!(
+                    "checkpoint {i} ({}) claims {count} calls, more than the {} possible in the {:.1} s since {} \
+                     (at most {MAX_CALLS_PER_SEC:e} calls/s)",
+                    self.info.names[i],
+                    bound.max,
+                    bound.life_ns as f64 / 1e9,
+                    bound.since
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Exact aggregates of checkpoint `i`, checked for plausibility: a call count no process
+    /// could have reached since the region was created, or a maximum beyond
+    /// [`layout::DURATION_MAX`], is [`ReadError::Implausible`].
+    pub fn aggregates(&self, i: usize) -> Result<Aggregates, ReadError> {
+        let n = self.info.names.len();
+        if i >= n {
+            return Err(ReadError::NoCheckpoint { index: i, count: n });
         }
         let field = |offset: usize| self.line_word(i, offset);
         let min = field(offset_of!(CheckpointLine, min));
-        Some(Aggregates {
+        let agg = Aggregates {
             count: field(offset_of!(CheckpointLine, write_pos)),
             sum: field(offset_of!(CheckpointLine, sum)),
             min: (min != u64::MAX).then_some(min),
             max: field(offset_of!(CheckpointLine, max)),
             clamped: field(offset_of!(CheckpointLine, clamped)),
-        })
+        };
+        self.check_count(i, agg.count, &self.max_plausible_calls())?;
+        if agg.max > layout::DURATION_MAX {
+            return Err(ReadError::Implausible {
+                why: format!(
+                    "checkpoint {i} ({}) claims a longest call of {} ticks; the probe stores at most {}",
+                    self.info.names[i],
+                    agg.max,
+                    layout::DURATION_MAX
+                ),
+            });
+        }
+        Ok(agg)
     }
 
     /// The histogram of checkpoint `i` (bucket counts; see [`layout::hist_bucket_low`]), or
@@ -605,10 +747,17 @@ impl Drain {
 
     /// Delivers every new sample of every checkpoint to `sink(checkpoint, sample)`, in order per
     /// checkpoint, and returns the number delivered. At `Lite` nothing is delivered (there is no
-    /// ring), and counts stay zero: use [`Region::aggregates`].
+    /// ring), and counts stay zero: use [`Region::aggregates`]. A write position that no process
+    /// could have reached since the region was created is [`ReadError::Implausible`] (at every
+    /// level), not a count of lost samples.
     pub fn drain(&mut self, region: &Region, mut sink: impl FnMut(usize, Sample)) -> Result<u64, ReadError> {
         let geo = region.geo;
+        // Counts are checked at every level (at `Lite` they are all there is).
+        let bound = region.max_plausible_calls();
         if !geo.level.has_ring() {
+            for i in 0..self.cursors.len() {
+                region.check_count(i, region.write_pos(i), &bound)?;
+            }
             return Ok(0);
         }
         let cap = geo.ring_capacity;
@@ -617,6 +766,7 @@ impl Drain {
         let mut delivered = 0;
         for i in 0..self.cursors.len() {
             let wp = region.write_pos(i);
+            region.check_count(i, wp, &bound)?;
             let cursor = self.cursors[i];
             if wp < cursor {
                 return Err(ReadError::Corrupt {

@@ -46,6 +46,9 @@ pub(crate) struct Active {
     pub(crate) cap_log2: u32,
     /// First word of checkpoint 0's histogram (null below `Deep`).
     pub(crate) hist: *const AtomicU64,
+    /// In callgrind mode the program's checkpoint count, and `n` is 0 (so every ENTER/EXIT takes
+    /// the cold out-of-range branch, which dumps instead); 0 in time mode. See `callgrind`.
+    pub(crate) callgrind_n: usize,
 }
 
 // SAFETY: `Active` only holds pointers into a mapping that is never unmapped and whose words are
@@ -67,6 +70,28 @@ impl Active {
         }
     }
 
+    /// ENTER outside the recordable range: a callgrind dump, or a bad index.
+    #[cold]
+    #[inline(never)]
+    fn enter_off_path(&self, idx: usize) {
+        if idx < self.callgrind_n {
+            crate::callgrind::enter(idx);
+        } else {
+            self.bad_index();
+        }
+    }
+
+    /// EXIT outside the recordable range: a callgrind dump, or a bad index.
+    #[cold]
+    #[inline(never)]
+    fn exit_off_path(&self, idx: usize) {
+        if idx < self.callgrind_n {
+            crate::callgrind::exit(idx);
+        } else {
+            self.bad_index();
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn bad_index(&self) {
@@ -84,7 +109,7 @@ impl Active {
                 nesting_check_enter(line, idx);
                 line.start.store(clock::ticks(self.clock), Relaxed);
             }
-            None => self.bad_index(),
+            None => self.enter_off_path(idx),
         }
     }
 
@@ -99,7 +124,7 @@ impl Active {
                 let start = line.start.load(Relaxed);
                 self.record(idx, line, start, end.wrapping_sub(start));
             }
-            None => self.bad_index(),
+            None => self.exit_off_path(idx),
         }
     }
 
@@ -207,6 +232,8 @@ pub fn record_ticks(idx: usize, ticks: u64) {
     if let Some(a) = active() {
         match a.line(idx) {
             Some(line) => a.record(idx, line, 0, ticks),
+            // In callgrind mode there is no duration to record.
+            None if idx < a.callgrind_n => {}
             None => a.bad_index(),
         }
     }

@@ -38,14 +38,17 @@ const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Backing {
     /// An anonymous `memfd` (4 KiB pages), sealed against resizing so a reader can never be hit
-    /// by SIGBUS. The default.
+    /// by SIGBUS, and against new writes so no reader can write into it. The default.
     #[default]
     Memfd,
     /// A file in the given directory (meant for tmpfs such as `/dev/shm`), 4 KiB pages, size
     /// rounded up to 4 KiB. Unlinked right after creation: nothing is left behind on a crash.
+    /// It cannot be sealed: readers refuse it unless they accept the SIGBUS risk
+    /// (`reader::Unsealed::Accept`; the harness does not).
     TmpfsFile(PathBuf),
     /// A file on a hugetlbfs mount (2 MiB pages), size rounded up to 2 MiB. Needs free huge pages
-    /// (`echo N > /proc/sys/vm/nr_hugepages`); see [`Builder::hugepage_fallback`].
+    /// (`echo N > /proc/sys/vm/nr_hugepages`); see [`Builder::hugepage_fallback`]. Like
+    /// [`Backing::TmpfsFile`], it cannot be sealed.
     HugetlbfsFile(PathBuf),
 }
 
@@ -79,7 +82,8 @@ impl Builder {
     }
 
     /// Names the checkpoints; their count is the number of names. Names are what baselines key
-    /// on: keep them stable. 1 to 63 bytes, no whitespace or control characters, unique.
+    /// on: keep them stable. 1 to 63 bytes, unique, without whitespace, control characters or
+    /// invisible Unicode format characters ([`layout::name_problem`] is the rule).
     pub fn checkpoints<S: AsRef<str>>(mut self, names: &[S]) -> Builder {
         self.names = Some(names.iter().map(|s| s.as_ref().to_owned()).collect());
         self.num_checkpoints = names.len();
@@ -155,6 +159,15 @@ pub struct Session {
 impl Session {
     /// Non-blocking: hands the region to a waiting reader, if any. Call it from the main loop,
     /// never between ENTER and EXIT. With nobody waiting it costs one failed `accept`.
+    ///
+    /// **Bound.** Whatever clients do (connect and stay silent, send half a hello, flood the
+    /// socket, attach and leave), one call never waits: every socket it touches is non-blocking,
+    /// and it makes at most [`attach::MAX_ACCEPTS_PER_POLL`] `accept`s, one `poll(2)` of the
+    /// attached reader, and one `getsockopt`, reads of at most the 16 hello bytes (normally one
+    /// `recv`) and one `send` for each of at most [`attach::MAX_PENDING`] +
+    /// [`attach::MAX_ACCEPTS_PER_POLL`] handshakes, plus one `open` and `sendmsg` when it hands
+    /// the region out: a few dozen non-blocking syscalls (tens of microseconds). A silent
+    /// client costs the loop nothing; it is turned away after [`attach::HELLO_DEADLINE`].
     pub fn poll_attach(&mut self) -> Result<AttachStatus, Error> {
         let h = self.header;
         h.heartbeat.store(h.heartbeat.load(Relaxed).wrapping_add(1), Relaxed);
@@ -185,6 +198,12 @@ impl Session {
         write_calib(self.header, calib_slot::CLEANUP, self.clock.kind);
         self.header.exit_flag.store(1, Release);
         let _ = std::fs::remove_file(&server.path);
+    }
+
+    /// Attach handshakes in progress (connected readers whose hello has not arrived yet); at
+    /// most [`attach::MAX_PENDING`] between calls of [`Session::poll_attach`].
+    pub fn pending_attaches(&self) -> usize {
+        self.server.as_ref().map_or(0, |s| s.pending())
     }
 
     /// Path of the attach socket.
@@ -255,17 +274,8 @@ fn write_calib(h: &Header, slot: usize, kind: ClockKind) {
 
 fn validate_names(names: &[String]) -> Result<(), Error> {
     for (i, n) in names.iter().enumerate() {
-        let why = if n.is_empty() {
-            Some("it is empty")
-        } else if n.len() > layout::MAX_NAME_LEN {
-            Some("it is longer than 63 bytes")
-        } else if n.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            Some("it contains whitespace or control characters")
-        } else if names[..i].contains(n) {
-            Some("another checkpoint has the same name")
-        } else {
-            None
-        };
+        let why = layout::name_problem(n)
+            .or_else(|| names[..i].contains(n).then_some("another checkpoint has the same name"));
         if let Some(why) = why {
             return Err(Error::CheckpointName { index: i, name: n.clone(), why });
         }
@@ -314,6 +324,10 @@ fn init_with(b: Builder) -> Result<Session, Error> {
         }
         Err(e) => return Err(e),
     };
+    // Raw libc rather than memmap2 (which the reader uses): this mapping is never unmapped (the
+    // hot path holds 'static pointers into it, and a thread racing cleanup must never touch freed
+    // memory), so memmap2's owner type would only be leaked to defeat its Drop, and the hugetlbfs
+    // backing needs the page-stride prefault below rather than MAP_POPULATE's silent best effort.
     // SAFETY: mapping a file we just sized to `size` bytes, shared and writable; the kernel picks
     // the address, so no existing mapping is replaced. Checked for MAP_FAILED below.
     let base = unsafe {
@@ -367,10 +381,20 @@ fn init_with(b: Builder) -> Result<Session, Error> {
         unsafe { &*lines.add(i) }.min.store(u64::MAX, Relaxed);
     }
     let cap_log2 = if geo.ring_capacity > 0 { geo.ring_capacity.trailing_zeros() } else { 0 };
+    // Decided once per process (cached): see `callgrind`. In callgrind mode no checkpoint is
+    // recordable (n = 0), so ENTER/EXIT take their cold branch, which dumps.
+    let callgrind = crate::callgrind::mode() == crate::callgrind::Mode::Callgrind;
+    if callgrind {
+        warnings.push(format!(
+            "callgrind mode ({}=1 under valgrind): ENTER/EXIT dump instruction counts, no durations are recorded",
+            crate::env::CALLGRIND
+        ));
+    }
     let active = Active {
         header,
         lines,
-        n,
+        n: if callgrind { 0 } else { n },
+        callgrind_n: if callgrind { n } else { 0 },
         level: b.level,
         clock: clock.kind,
         // Offsets from the geometry lie within `size` (wrapping_add is plain address arithmetic;
@@ -409,14 +433,7 @@ fn init_with(b: Builder) -> Result<Session, Error> {
     h.init_freq_hz.store(clock::estimate_freq_hz(clock.kind, Duration::from_millis(5)), Relaxed);
     write_calib(h, calib_slot::INIT, clock.kind);
     h.magic.store(layout::MAGIC, Release);
-    if matches!(backing, Backing::Memfd) {
-        // Readers are protected from SIGBUS only if the region can never shrink.
-        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
-        // SAFETY: fcntl on an fd we own, with an integer argument.
-        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
-            warnings.push(format!("could not seal the memfd: {}", std::io::Error::last_os_error()));
-        }
-    }
+    make_read_only_for_others(&fd, &backing, &mut warnings);
 
     let dir = b.socket_dir.unwrap_or_else(attach::default_socket_dir);
     attach::prepare_socket_dir(&dir)?;
@@ -431,11 +448,14 @@ fn init_with(b: Builder) -> Result<Session, Error> {
         let _ = std::fs::remove_file(&path);
         return Err(Error::AlreadyInitialized);
     }
+    if callgrind {
+        crate::callgrind::announce(&names);
+    }
     Ok(Session {
         header,
         region_fd: fd,
         region_size: size,
-        server: Some(Server { listener, path, reader: None }),
+        server: Some(Server::new(listener, path)),
         pid,
         level: b.level,
         clock,
@@ -443,6 +463,57 @@ fn init_with(b: Builder) -> Result<Session, Error> {
         backing,
         warnings,
     })
+}
+
+/// Makes the region read-only for everyone but the mapping this process already holds, before
+/// any reader can receive it. Three layers, each stopping something different:
+///
+/// * **mode 0400** (every backing): a non-root reader cannot reopen `/proc/<pid>/fd/N` (or its
+///   own copy of the fd) for writing: `open(O_RDWR)` fails with `EACCES`. It does not stop root
+///   (`CAP_DAC_OVERRIDE`), nor the file's owner, who may `fchmod` it back: a first fence only.
+/// * **`F_SEAL_FUTURE_WRITE`** (memfd, Linux >= 5.1): no `write(2)` and no new writable shared
+///   mapping (`mmap(PROT_WRITE, MAP_SHARED)` or an `mprotect` upgrade) through *any* fd, for
+///   anyone, root included. Mappings made before the seal (ours, and those a fork inherits) keep
+///   working, which is why it is added only now, after `init` mapped the region. This is the
+///   layer that makes the region read-only for readers. On an older kernel (`EINVAL`) the other
+///   seals are still added and a warning says that root could write into the region.
+/// * **`F_SEAL_SHRINK | F_SEAL_GROW`** (memfd): the size is fixed, so a reader's mapping can
+///   never hit SIGBUS; `F_SEAL_SEAL` then forbids changing the seals.
+///
+/// `F_SEAL_WRITE` cannot be used: it is refused while a writable shared mapping (ours) exists.
+/// A tmpfs or hugetlbfs file cannot be sealed at all; readers refuse such regions unless told
+/// to accept them (`reader::Unsealed::Accept`).
+fn make_read_only_for_others(fd: &OwnedFd, backing: &Backing, warnings: &mut Vec<String>) {
+    use nix::sys::stat::{fchmod, Mode};
+    if let Err(e) = fchmod(fd, Mode::S_IRUSR) {
+        warnings.push(format!("could not make the region file mode 0400: {e}"));
+    }
+    if !matches!(backing, Backing::Memfd) {
+        return;
+    }
+    let size_seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+    let add = |seals: libc::c_int| {
+        // SAFETY: fcntl on an fd we own, with an integer argument.
+        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    };
+    match add(size_seals | libc::F_SEAL_FUTURE_WRITE | libc::F_SEAL_SEAL) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            warnings.push(
+                "the kernel does not support F_SEAL_FUTURE_WRITE (Linux >= 5.1): the region is mode 0400, \
+                 but a reader running as root could reopen it writable"
+                    .to_owned(),
+            );
+            if let Err(e) = add(size_seals | libc::F_SEAL_SEAL) {
+                warnings.push(format!("could not seal the memfd against resizing: {e}"));
+            }
+        }
+        Err(e) => warnings.push(format!("could not seal the memfd: {e}")),
+    }
 }
 
 /// Measures an empty ENTER/EXIT through the real recording code on a private scratch
@@ -470,6 +541,7 @@ fn measure_floor(level: Level, clock: ClockKind) -> (u64, u64) {
         cap_mask: N as u64 - 1,
         cap_log2: N.trailing_zeros(),
         hist: hist.as_ptr(),
+        callgrind_n: 0,
     };
     for _ in 0..N {
         scratch.enter(0);

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use funcscope::layout::{self, Geometry, Level, DURATION_MAX};
-use funcscope::reader::{attach, AttachError, Attachment, Drain, ReadError, Region};
+use funcscope::reader::{attach, attach_with, AttachError, Attachment, Drain, ReadError, Region, Unsealed};
 use funcscope::{AttachStatus, Backing, Builder, ClockChoice, ClockKind, Error, Session};
 
 static ONE_SESSION: Mutex<()> = Mutex::new(());
@@ -149,7 +149,7 @@ fn fenced_clock_is_chosen_and_records() {
     let r = &att.region;
     assert_eq!(r.info().clock, kind, "the header names the fenced clock");
     assert_eq!(r.info().floor_min_ticks, floor_min);
-    assert!(r.freq_hz() > 0.0);
+    assert!(r.freq_hz().unwrap() > 0.0);
     let agg = r.aggregates(0).unwrap();
     assert_eq!(agg.count, N);
     let mut samples = vec![];
@@ -173,7 +173,7 @@ fn out_of_range_index_and_overlong_duration_are_counted() {
     assert_eq!(r.bad_index_count(), 4);
     let agg = r.aggregates(0).unwrap();
     assert_eq!((agg.count, agg.clamped, agg.max), (1, 1, DURATION_MAX));
-    assert!(r.aggregates(1).is_none());
+    assert!(matches!(r.aggregates(1), Err(ReadError::NoCheckpoint { index: 1, count: 1 })));
 }
 
 #[test]
@@ -297,7 +297,21 @@ fn tmpfs_file_backing_works_and_is_rounded_to_pages() {
         .init()
         .unwrap();
     assert_eq!(s.region_size() % 4096, 0);
-    let att = attach_in_process(&mut s);
+    // A tmpfs file cannot be sealed: readers refuse it unless they accept the SIGBUS risk.
+    let path = s.socket_path().unwrap().to_path_buf();
+    let t = std::thread::spawn(move || attach(&path, Duration::from_secs(10)));
+    while !t.is_finished() {
+        s.poll_attach().unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(matches!(t.join().unwrap(), Err(AttachError::Region(ReadError::Unsealed))));
+    let path = s.socket_path().unwrap().to_path_buf();
+    let t = std::thread::spawn(move || attach_with(&path, Duration::from_secs(10), Unsealed::Accept));
+    while s.poll_attach().unwrap() != AttachStatus::Attached {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let att = t.join().unwrap().unwrap();
+    assert!(!att.region.info().sealed);
     funcscope::record_ticks(0, 99);
     assert_eq!(att.region.aggregates(0).unwrap().max, 99);
 }
@@ -357,14 +371,23 @@ fn craft(level: Level, n: u64, cap: u64) -> Vec<u8> {
     b
 }
 
-fn region_from_bytes(bytes: &[u8]) -> Result<Region, ReadError> {
+/// A memfd holding `bytes`, sealed against shrinking (as the writer's is) if `seal`.
+fn memfd_with(bytes: &[u8], seal: bool) -> OwnedFd {
     // SAFETY: memfd_create with a valid name; the fd is owned right away.
-    let fd = unsafe { libc::memfd_create(c"crafted".as_ptr(), libc::MFD_CLOEXEC) };
+    let fd = unsafe { libc::memfd_create(c"crafted".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     assert!(fd >= 0);
     // SAFETY: fd is a fresh fd we own.
     let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
     f.write_all(bytes).unwrap();
-    Region::from_fd(OwnedFd::from(f))
+    if seal {
+        // SAFETY: fcntl on an fd we own, with an integer argument.
+        assert_eq!(unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, libc::F_SEAL_SHRINK | libc::F_SEAL_GROW) }, 0);
+    }
+    OwnedFd::from(f)
+}
+
+fn region_from_bytes(bytes: &[u8]) -> Result<Region, ReadError> {
+    Region::from_fd(memfd_with(bytes, true))
 }
 
 #[test]
@@ -411,14 +434,126 @@ fn hostile_write_positions_never_cause_out_of_bounds_reads() {
     let g = Geometry::new(Level::Full, 2, 16).unwrap();
     let mut b = craft(Level::Full, 2, 16);
     let wp = g.line_offset(0) as usize + 8;
-    b[wp..wp + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+    // Far beyond the ring but possible (a million calls): counted as overrun, nothing read
+    // outside the ring.
+    b[wp..wp + 8].copy_from_slice(&(1u64 << 20).to_le_bytes());
     let r = region_from_bytes(&b).unwrap();
     let mut d = Drain::new(&r);
     let mut n = 0;
     d.drain(&r, |_, _| n += 1).unwrap();
     let c = d.counts()[0];
     // Every sample but the last ring-full is overrun; the ring's zeroed entries carry wrong laps.
-    assert_eq!(c.accounted(), u64::MAX);
-    assert_eq!(c.overrun, u64::MAX - 16);
+    assert_eq!(c.accounted(), 1 << 20);
+    assert_eq!(c.overrun, (1 << 20) - 16);
     assert_eq!(n, 0);
+}
+
+#[test]
+fn impossible_call_counts_are_errors_not_numbers() {
+    // 1.8e19 calls: more than any process could make since boot.
+    for level in [Level::Lite, Level::Normal] {
+        let g = Geometry::new(level, 2, 16).unwrap();
+        let mut b = craft(level, 2, 16);
+        let wp = g.line_offset(1) as usize + 8;
+        b[wp..wp + 8].copy_from_slice(&(u64::MAX - 7).to_le_bytes());
+        let r = region_from_bytes(&b).unwrap();
+        match Drain::new(&r).drain(&r, |_, _| {}) {
+            Err(e @ ReadError::Implausible { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("checkpoint 1 (c1)") && msg.contains("18446744073709551608 calls"), "{msg}");
+            }
+            other => panic!("{level:?}: a count of 1.8e19 drained as {other:?}"),
+        }
+        assert!(matches!(r.aggregates(1), Err(ReadError::Implausible { .. })), "{level:?}");
+        assert!(r.aggregates(0).is_ok(), "the other checkpoint is fine");
+    }
+}
+
+#[test]
+fn impossible_durations_are_errors() {
+    let g = Geometry::new(Level::Normal, 1, 16).unwrap();
+    let mut b = craft(Level::Normal, 1, 16);
+    let l = g.line_offset(0) as usize;
+    b[l + 8..l + 16].copy_from_slice(&1u64.to_le_bytes()); // write_pos
+    b[l + 32..l + 40].copy_from_slice(&(DURATION_MAX + 1).to_le_bytes()); // max
+    let r = region_from_bytes(&b).unwrap();
+    assert!(matches!(r.aggregates(0), Err(ReadError::Implausible { .. })));
+}
+
+#[test]
+fn impossible_tick_frequencies_are_errors() {
+    let off = std::mem::offset_of!(layout::Header, init_freq_hz);
+    for hz in [0u64, 999, u64::MAX] {
+        let mut b = craft(Level::Normal, 1, 16);
+        b[off..off + 8].copy_from_slice(&hz.to_le_bytes());
+        let r = region_from_bytes(&b).unwrap();
+        match r.freq_hz() {
+            Err(e @ ReadError::Implausible { .. }) => assert!(e.to_string().contains("tick frequency"), "{e}"),
+            other => panic!("frequency {hz} read as {other:?}"),
+        }
+    }
+    let mut b = craft(Level::Normal, 1, 16);
+    b[off..off + 8].copy_from_slice(&2_596_122_000u64.to_le_bytes());
+    assert_eq!(region_from_bytes(&b).unwrap().freq_hz().unwrap(), 2_596_122_000.0);
+}
+
+#[test]
+fn hostile_checkpoint_names_are_refused_like_the_writer_refuses_them() {
+    let g = Geometry::new(Level::Normal, 2, 16).unwrap();
+    let with_name = |i: u64, name: &[u8]| {
+        let mut b = craft(Level::Normal, 2, 16);
+        let o = g.name_offset(i) as usize;
+        b[o] = name.len() as u8;
+        b[o + 1..o + 1 + name.len()].copy_from_slice(name);
+        region_from_bytes(&b)
+    };
+    let cases: [&[u8]; 6] = [
+        b"\x1b[2J\x1b[Hall good", // clears the screen
+        b"ok\nPASS parse -0.0%",  // forges a report line
+        b"tab\tname",
+        b"bell\x07",
+        "rtl\u{202E}evil".as_bytes(), // prints reversed
+        "zero\u{200B}width".as_bytes(),
+    ];
+    for name in cases {
+        match with_name(0, name) {
+            Err(e @ ReadError::BadHeader { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("checkpoint 0's name") && !msg.contains('\x1b') && !msg.contains('\n'), "{msg:?}");
+                // The writer refuses the same name.
+                let s = String::from_utf8(name.to_vec()).unwrap();
+                assert!(funcscope::layout::name_problem(&s).is_some());
+            }
+            other => {
+                panic!("name {:?} accepted: {:?}", String::from_utf8_lossy(name), other.map(|r| r.info().names.clone()))
+            }
+        }
+    }
+    // A duplicate: both checkpoints called "c0" (before: merged silently by name downstream).
+    match with_name(1, b"c0") {
+        Err(e @ ReadError::BadHeader { .. }) => assert!(e.to_string().contains("same name"), "{e}"),
+        other => panic!("duplicate names accepted: {:?}", other.map(|r| r.info().names.clone())),
+    }
+    // The writer refuses invisible characters too.
+    let w = Builder::new(Level::Normal).checkpoints(&["a\u{202E}b"]).init();
+    assert!(matches!(w, Err(Error::CheckpointName { index: 0, .. })));
+}
+
+#[test]
+fn unsealed_regions_are_refused_unless_accepted() {
+    let bytes = craft(Level::Normal, 1, 16);
+    // Before the fix this was mapped: a writer truncating it afterwards killed the reader.
+    match Region::from_fd(memfd_with(&bytes, false)) {
+        Err(e @ ReadError::Unsealed) => assert!(e.to_string().contains("SIGBUS"), "{e}"),
+        other => panic!("an unsealed region was accepted: {:?}", other.map(|r| r.info().clone())),
+    }
+    let r = Region::from_fd_with(memfd_with(&bytes, false), Unsealed::Accept).unwrap();
+    assert!(!r.info().sealed);
+    // A sealed one cannot be shrunk under the reader at all.
+    let fd = memfd_with(&bytes, true);
+    let r = Region::from_fd(fd.try_clone().unwrap()).unwrap();
+    assert!(r.info().sealed);
+    let f = std::fs::File::from(fd);
+    assert_eq!(f.set_len(0).unwrap_err().raw_os_error(), Some(libc::EPERM));
+    assert_eq!(r.aggregates(0).unwrap().count, 0, "still readable");
 }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use funcscope::reader::{attach, Drain};
-use funcscope::{AttachStatus, Builder, Level};
+use funcscope::reader::{attach, AttachError, Drain, ReadError};
+use funcscope::{AttachStatus, Backing, Builder, Level};
 
 const CHILD_ENV: &str = "FUNCSCOPE_TEST_CHILD";
 
@@ -45,12 +45,34 @@ fn child_entry() {
     let workload = it.next().unwrap().to_owned();
     let calls: u64 = it.next().unwrap().parse().unwrap();
     let capacity: u64 = it.next().unwrap().parse().unwrap();
-    let mut s = Builder::new(Level::Normal).checkpoints(&["known", "timed"]).ring_capacity(capacity).init().unwrap();
+    let mut b = Builder::new(Level::Normal).checkpoints(&["known", "timed"]).ring_capacity(capacity);
+    if workload == "truncate" {
+        // A tmpfs file: it cannot be sealed, so its writer can shrink it under a reader.
+        b = b.backing(Backing::TmpfsFile(std::env::temp_dir()));
+    }
+    let mut s = b.init().unwrap();
     // Wait for the reader so the whole run is observed.
     let t0 = Instant::now();
     while s.poll_attach().unwrap() != AttachStatus::Attached {
         assert!(t0.elapsed() < Duration::from_secs(20), "no reader attached");
         std::thread::sleep(Duration::from_millis(1));
+    }
+    if workload == "truncate" {
+        // Give the reader time to map it, then shrink the file to nothing: a reader that
+        // mapped it dies of SIGBUS at its next access.
+        std::thread::sleep(Duration::from_millis(300));
+        let fd = std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .flatten()
+            .find(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy().contains(".region")))
+            .expect("the region's fd");
+        let f = std::fs::OpenOptions::new().write(true).open(fd.path()).unwrap();
+        f.set_len(0).unwrap();
+        // The writer must not touch its region any more either (it would fault too): wait
+        // for the reader to try, then leave without the session's cleanup.
+        std::thread::sleep(Duration::from_millis(500));
+        std::mem::forget(s);
+        return;
     }
     for i in 0..calls {
         // Known values: the reader checks each sample equals its index + 1.
@@ -108,7 +130,8 @@ fn run_two_process(workload: &str, calls: u64, capacity: u64) -> (Vec<funcscope:
     assert_eq!(known.sum, calls * (calls + 1) / 2);
     assert_eq!(known.min, Some(1));
     assert_eq!(known.max, calls);
-    assert!(region.freq_hz() > 1e6, "frequency {}", region.freq_hz());
+    let hz = region.freq_hz().unwrap();
+    assert!(hz > 1e6, "frequency {hz}");
     let _ = std::fs::remove_dir_all(&dir);
     (drain.counts().to_vec(), drains_while_running)
 }
@@ -151,5 +174,31 @@ fn never_attaching_program_times_out_clearly() {
         Ok(_) => panic!("attach to a silent socket succeeded"),
     };
     assert!(err.to_string().contains("poll_attach"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn writer_truncating_an_unsealed_region_cannot_kill_the_reader() {
+    if std::env::var(CHILD_ENV).is_ok() {
+        return;
+    }
+    let dir = temp_socket_dir("truncate");
+    let mut child = spawn_child("truncate", &dir, 10, 16);
+    let sock = wait_for_socket(&dir, child.id());
+    match attach(&sock, Duration::from_secs(20)) {
+        Err(AttachError::Region(ReadError::Unsealed)) => {}
+        Err(e) => panic!("expected the unsealed region to be refused, got: {e}"),
+        Ok(att) => {
+            // Before the fix: mapped, and the child's truncation killed this process (SIGBUS).
+            let mut drain = Drain::new(&att.region);
+            while child.try_wait().unwrap().is_none() {
+                let _ = drain.drain(&att.region, |_, _| {});
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            panic!("an unsealed region was mapped");
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the child truncated its region and exited: {status}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -66,6 +66,16 @@ pub(super) fn check(b: &Baseline) -> Result<(), Problem> {
             format!("{runs} run(s) recorded, at least {MIN_RUNS} needed to measure run-to-run noise"),
         );
     }
+    let sessions = &b.recorded.sessions;
+    if sessions.is_empty() || sessions.contains(&0) || sessions.iter().sum::<usize>() != runs {
+        return problem(
+            "recorded.sessions".into(),
+            None,
+            format!(
+                "{sessions:?} must be runs per recording session, each at least 1, summing to recorded.runs = {runs}"
+            ),
+        );
+    }
     if !is_rfc3339_utc(&b.recorded.date) {
         return problem(
             "recorded.date".into(),

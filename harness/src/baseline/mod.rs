@@ -139,6 +139,10 @@ pub struct Recorded {
     pub funcscope: String,
     /// The scenario's arguments.
     pub args: Vec<String>,
+    /// Runs per recording session, in run order: one entry for a baseline recorded once, one per
+    /// `cargo xtask baseline --append` after that. Each `>= 1`, summing to `runs`. Written to the
+    /// file only when there is more than one session. [`Baseline::from_runs`] sets it to `[runs]`.
+    pub sessions: Vec<usize>,
 }
 
 /// Statistics pooled over every call of every run of one checkpoint, in ns. Informational: tests
@@ -385,6 +389,118 @@ impl Baseline {
         Ok(self)
     }
 
+    /// Appends the runs of `newer`, the same scenario recorded in a later session from the same
+    /// commit, with the same arguments, on the same machine and toolchain (`cargo xtask baseline
+    /// --append`): the per-run arrays (and reference runs) are concatenated, `recorded.sessions`
+    /// gains an entry, `lost` is summed, `calls_per_run` and the pooled quantiles become
+    /// run-weighted means (pooled values stay informational: the calls of old sessions are not
+    /// kept), `noise_cv` is recomputed over all runs, and the date becomes `newer`'s.
+    ///
+    /// Why: a baseline from one session cannot say how much a whole session moves (the machine's
+    /// state that day, its neighbours, the binary's placement), which is what a comparison against
+    /// stored values must allow for; several sessions measure it ([`Baseline::session_var`]).
+    ///
+    /// # Errors
+    /// [`BaselineError::Refused`] naming the field that differs (scenario, commit, arguments,
+    /// machine, checkpoints, reference workload) or a merged baseline that breaks an invariant.
+    pub fn append(mut self, newer: Baseline) -> Result<Baseline, BaselineError> {
+        let scenario = self.scenario.clone();
+        let refused = |field: &str, message: String| BaselineError::Refused {
+            scenario: scenario.clone(),
+            field: field.to_owned(),
+            message: format!("{message}; record a fresh baseline (without --append) instead"),
+        };
+        if newer.scenario != self.scenario {
+            return Err(refused("scenario", format!("cannot append runs of scenario {:?}", newer.scenario)));
+        }
+        if newer.recorded.commit != self.recorded.commit {
+            let message = format!(
+                "the baseline was recorded at commit {} and the new runs at {}: sessions are appended only for the same code",
+                self.recorded.commit, newer.recorded.commit
+            );
+            return Err(refused("recorded.commit", message));
+        }
+        if newer.recorded.args != self.recorded.args {
+            let message =
+                format!("arguments {:?} differ from the baseline's {:?}", newer.recorded.args, self.recorded.args);
+            return Err(refused("recorded.args", message));
+        }
+        if let Some(d) = self
+            .machine
+            .machine_difference(&newer.machine)
+            .or_else(|| self.machine.toolchain_difference(&newer.machine))
+        {
+            return Err(refused("machine", format!("the new runs come from another machine or toolchain ({d})")));
+        }
+        if !self.checkpoints.keys().eq(newer.checkpoints.keys()) {
+            let names = |b: &Baseline| b.checkpoints.keys().cloned().collect::<Vec<_>>().join(", ");
+            let message = format!("checkpoints [{}] differ from the baseline's [{}]", names(&newer), names(&self));
+            return Err(refused("checkpoints", message));
+        }
+        self.reference = match (self.reference.take(), newer.reference) {
+            (None, None) => None,
+            (Some(mut old), Some(new)) if old.workload == new.workload => {
+                for (m, v) in new.runs {
+                    old.runs.entry(m).or_default().extend(v);
+                }
+                Some(old)
+            }
+            (old, new) => {
+                let w = |r: &Option<ReferenceRuns>| r.as_ref().map_or("none".to_owned(), |r| r.workload.clone());
+                let message = format!("reference workload {} differs from the baseline's {}", w(&new), w(&old));
+                return Err(refused("reference", message));
+            }
+        };
+        let (n_old, n_new) = (self.recorded.runs as f64, newer.recorded.runs as f64);
+        let weighted = |a: f64, b: f64| round_ns((a * n_old + b * n_new) / (n_old + n_new));
+        for (name, new) in newer.checkpoints {
+            let Some(cp) = self.checkpoints.get_mut(&name) else { continue };
+            cp.lost = cp.lost.saturating_add(new.lost);
+            cp.calls_per_run = weighted(cp.calls_per_run, new.calls_per_run);
+            let old_pooled = cp.pooled;
+            cp.pooled =
+                Pooled::from_fn(|m| weighted(old_pooled.get(m).unwrap_or(0.0), new.pooled.get(m).unwrap_or(0.0)));
+            for (m, v) in new.runs {
+                let all = cp.runs.entry(m).or_default();
+                all.extend(v);
+                let cv =
+                    noise_cv(all).map_err(|e| refused(&format!("checkpoints.{}.{m}", key(&name)), e.to_string()))?;
+                cp.noise_cv.insert(m, round_cv(cv));
+            }
+        }
+        self.recorded.runs += newer.recorded.runs;
+        self.recorded.sessions.extend(newer.recorded.sessions);
+        self.recorded.date = newer.recorded.date;
+        self.recorded.funcscope = newer.recorded.funcscope;
+        check(&self).map_err(|p| refused(&p.field, p.message))?;
+        Ok(self)
+    }
+
+    /// The variance (log scale) of a whole recording session's offset, estimated from the
+    /// baseline's sessions ([`Recorded::sessions`]): per checkpoint the between-session variance of
+    /// the log per-run p50 ([`crate::stats::between_group_var`]), averaged over the checkpoints
+    /// (a session moves the whole machine, and one checkpoint's estimate has only `sessions - 1`
+    /// degrees of freedom). `None` for a baseline recorded in one session, or sessions too small to
+    /// separate within-session spread.
+    pub fn session_var(&self) -> Option<f64> {
+        let sessions = &self.recorded.sessions;
+        if sessions.len() < 2 {
+            return None;
+        }
+        let mut estimates = Vec::new();
+        for cp in self.checkpoints.values() {
+            let logs: Vec<f64> = cp.runs.get(&Metric::P50)?.iter().map(|v| v.ln()).collect();
+            let mut groups = Vec::with_capacity(sessions.len());
+            let mut start = 0;
+            for &n in sessions {
+                groups.push(logs.get(start..start + n)?);
+                start += n;
+            }
+            estimates.push(crate::stats::between_group_var(&groups).ok()?);
+        }
+        (!estimates.is_empty()).then(|| estimates.iter().sum::<f64>() / estimates.len() as f64)
+    }
+
     /// The per-run values (ns) of `metric` at `checkpoint`, one per recorded run.
     pub fn values(&self, checkpoint: &str, metric: Metric) -> Option<&[f64]> {
         self.checkpoints.get(checkpoint)?.runs.get(&metric).map(Vec::as_slice)
@@ -490,7 +606,7 @@ impl Baseline {
         let baseline = Baseline {
             schema: BASELINE_SCHEMA,
             scenario: scenario.to_owned(),
-            recorded: Recorded { runs: runs.len(), ..recorded },
+            recorded: Recorded { runs: runs.len(), sessions: vec![runs.len()], ..recorded },
             machine,
             checkpoints,
             reference: None,

@@ -163,6 +163,8 @@ struct RawRecorded {
     runs: Spanned<usize>,
     funcscope: String,
     args: Vec<String>,
+    #[serde(default)]
+    sessions: Option<Spanned<Vec<usize>>>,
 }
 
 /// A per-run array, with the span of the array and of each value.
@@ -424,12 +426,15 @@ impl RawBaseline {
         let schema = spans.value("schema".into(), self.schema);
         let scenario = spans.value("scenario".into(), self.scenario);
         let r = self.recorded;
+        let runs = spans.value("recorded.runs".into(), r.runs);
         let recorded = Recorded {
             commit: r.commit,
             date: spans.value("recorded.date".into(), r.date),
-            runs: spans.value("recorded.runs".into(), r.runs),
+            runs,
             funcscope: r.funcscope,
             args: r.args,
+            // Absent: recorded in one session.
+            sessions: r.sessions.map_or_else(|| vec![runs], |s| spans.value("recorded.sessions".into(), s)),
         };
         let reference = self.reference.map(|r| ReferenceRuns {
             workload: r.workload,

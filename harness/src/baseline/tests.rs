@@ -27,6 +27,7 @@ fn recorded() -> Recorded {
         runs: 0,
         funcscope: "0.1.0".into(),
         args: vec!["--requests".into(), "200000".into()],
+        sessions: Vec::new(),
     }
 }
 
@@ -482,6 +483,70 @@ fn baseline_rfc3339() {
     assert!(!is_rfc3339_utc("2026-05-04 09:12:44Z"));
     assert!(!is_rfc3339_utc("2026-05-04T09:12:44.Z"));
     assert!(!is_rfc3339_utc(""));
+}
+
+#[test]
+fn baseline_append_adds_a_session_that_round_trips_and_measures_the_session_spread() {
+    let first = baseline();
+    assert_eq!(first.recorded.sessions, vec![4]);
+    assert_eq!(first.session_var(), None, "one session says nothing about sessions");
+    // A second session of the same code, 3 runs, every value 10 % slower.
+    let slow: Vec<RunResult> = (0..3)
+        .map(|i| {
+            let mut r = run(i, &NAMES);
+            let scale = 1.0 + 0.0137 * i as f64 - 0.004 * (i % 2) as f64;
+            for (k, n) in NAMES.iter().enumerate() {
+                r.checkpoints.get_mut(*n).unwrap().summary = Some(summary(1.1 * scale * (1.0 + k as f64)));
+            }
+            r
+        })
+        .collect();
+    let mut later = recorded();
+    later.date = "2026-05-05T10:00:00Z".into();
+    let second = Baseline::from_runs("http_parse", &slow, &pooled(&NAMES), machine(), later).unwrap();
+    let both = first.clone().append(second.clone()).unwrap();
+    assert_eq!(both.recorded.runs, 7);
+    assert_eq!(both.recorded.sessions, vec![4, 3]);
+    assert_eq!(both.recorded.date, "2026-05-05T10:00:00Z");
+    assert_eq!(both.values("parse_headers", Metric::P50).unwrap().len(), 7);
+    assert_eq!(both.checkpoints["parse_headers"].lost, (0..4).sum::<u64>() + (0..3).sum::<u64>());
+    // Two sessions `d = ln 1.1` apart estimate a session variance of d^2 / 2 (two draws of the
+    // session offset differ by 2 * variance in expectation); the runs' own trend makes it inexact.
+    let v = both.session_var().unwrap();
+    assert!((v / (1.1f64.ln().powi(2) / 2.0) - 1.0).abs() < 0.25, "{v}");
+    // Written with `sessions = [4, 3]` and read back identical.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("http_parse.toml");
+    both.save_atomic(&path).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\nsessions = [4, 3]\n"), "{text}");
+    assert_eq!(Baseline::load(&path).unwrap(), both);
+    // A single-session file does not gain the key: existing baselines stay byte-identical.
+    first.save_atomic(&path).unwrap();
+    assert!(!std::fs::read_to_string(&path).unwrap().contains("sessions"));
+    // Another commit is refused, naming the field and the fix.
+    let mut other = second.clone();
+    other.recorded.commit = "0123456".into();
+    let err = first.clone().append(other).unwrap_err().to_string();
+    assert!(err.contains("recorded.commit") && err.contains("without --append"), "{err}");
+    let mut other = second;
+    other.checkpoints.remove("parse_headers");
+    assert!(first.append(other).unwrap_err().to_string().contains("field checkpoints"));
+}
+
+#[test]
+fn baseline_sessions_must_add_up_to_the_runs() {
+    let text = GOOD.replace("args = []", "args = []\nsessions = [2, 2]");
+    let (_d, r) = load_text(&text);
+    let err = r.unwrap_err().to_string();
+    assert!(
+        err.contains("http_parse.toml:11: field recorded.sessions") && err.contains("summing to recorded.runs = 3"),
+        "{err}"
+    );
+    let (_d, r) = load_text(&GOOD.replace("args = []", "args = []\nsessions = [3, 0]"));
+    assert!(r.unwrap_err().to_string().contains("recorded.sessions"));
+    let (_d, r) = load_text(&GOOD.replace("args = []", "args = []\nsessions = [2, 1]"));
+    assert_eq!(r.unwrap().recorded.sessions, vec![2, 1]);
 }
 
 /// Poisoned values: a reference of 1e-300 ns would turn every checkpoint into "improved -100 %",

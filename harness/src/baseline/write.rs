@@ -46,6 +46,10 @@ impl Baseline {
         let _ = writeln!(s, "funcscope = {}", string(&r.funcscope));
         let args: Vec<String> = r.args.iter().map(|a| string(a)).collect();
         let _ = writeln!(s, "args = [{}]", args.join(", "));
+        if r.sessions.len() > 1 {
+            let sessions: Vec<String> = r.sessions.iter().map(usize::to_string).collect();
+            let _ = writeln!(s, "sessions = [{}]", sessions.join(", "));
+        }
         let _ = writeln!(s, "\n[machine]");
         // The fingerprint is a flat struct of scalars: serde writes `key = value` lines in field order.
         match toml::to_string(&self.machine) {

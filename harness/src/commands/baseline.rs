@@ -4,7 +4,10 @@
 
 use std::time::Instant;
 
-use super::{arm_runs, failed_input, new_experiment, now_rfc3339, record_baseline, reference_spec, specs, Selection};
+use super::{
+    arm_runs, failed_input, new_experiment, now_rfc3339, record_baseline, reference_spec, specs, NotRecorded, Selection,
+};
+use crate::baseline::{Baseline, BaselineError};
 use crate::error::{Error, Result};
 use crate::exit_code;
 use crate::fingerprint::Fingerprint;
@@ -20,6 +23,9 @@ pub struct Options {
     pub select: Selection,
     /// Do not run the reference workload (the baseline then allows no drift correction).
     pub no_reference: bool,
+    /// Append this session's runs to each existing baseline ([`crate::baseline::Baseline::append`]);
+    /// a scenario without one is recorded fresh.
+    pub append: bool,
 }
 
 /// Runs `baseline`; returns 0, or 3 if some scenario could not be recorded.
@@ -40,11 +46,27 @@ pub fn run(o: &Options) -> Result<i32> {
     let mut code = exit_code::PASS;
     let mut inputs = Vec::new();
     for (k, s) in cfg.scenarios.iter().enumerate() {
-        let written = match record_baseline(s, &exp.results[k], &machine, &commit) {
+        let path = cfg.baseline_path(&s.name);
+        let recorded = record_baseline(s, &exp.results[k], &machine, &commit).and_then(|b| {
+            if !o.append {
+                return Ok(b);
+            }
+            match Baseline::load(&path) {
+                Ok(old) => old.append(b).map_err(NotRecorded::Invalid),
+                Err(BaselineError::NotFound { .. }) => Ok(b),
+                Err(e) => Err(NotRecorded::Invalid(e)),
+            }
+        });
+        let written = match recorded {
             Ok(b) => {
-                let path = cfg.baseline_path(&s.name);
                 b.save_atomic(&path)?;
-                eprintln!("{}: wrote {}", s.name, path.display());
+                let sessions = b.recorded.sessions.len();
+                let how = if sessions > 1 {
+                    format!(" ({} runs in {sessions} sessions)", b.recorded.runs)
+                } else {
+                    String::new()
+                };
+                eprintln!("{}: wrote {}{how}", s.name, path.display());
                 Ok(())
             }
             Err(why) => {

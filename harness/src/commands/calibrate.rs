@@ -397,6 +397,7 @@ mod tests {
             runs: 20,
             funcscope: "0".into(),
             args: Vec::new(),
+            sessions: Vec::new(),
         };
         let b = Baseline::from_runs("s", &base_runs, &pooled, Fingerprint::default(), recorded).unwrap();
         let cfg = Config::parse(

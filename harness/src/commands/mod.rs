@@ -20,6 +20,7 @@
 pub mod baseline;
 pub mod calibrate;
 pub mod compare;
+pub mod instructions;
 pub mod regress;
 pub mod run;
 pub mod verdict_bench;
@@ -362,6 +363,7 @@ pub(crate) fn record_baseline(
         runs: results.len(),
         funcscope: env!("CARGO_PKG_VERSION").to_owned(),
         args: scenario.args.clone(),
+        sessions: Vec::new(),
     };
     let b =
         Baseline::from_runs(&scenario.name, &results, &pool(&outs), machine, recorded).map_err(NotRecorded::Invalid)?;

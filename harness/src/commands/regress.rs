@@ -15,6 +15,18 @@
 //! * **cross-machine** (the baseline comes from another machine and its commit is not in the
 //!   repository): judged against the baseline as it is, reported loudly and non-gating unless
 //!   `--strict`.
+//! * **paired against `--base REV`** (CI on a pull request: its base commit): every buildable
+//!   scenario runs interleaved with `REV` instead of its baseline's commit, so changes merged since
+//!   the baselines were recorded are not blamed on the pull request; no baseline is needed. `REV`'s
+//!   binaries are built once and cached by commit like a baseline commit's
+//!   (`TARGET/funcscope/bin/<sha>`). A `REV` that cannot be built is an error, never a fallback:
+//!   the caller named it. Prebuilt programs (`path`) stay in baseline mode.
+//!
+//! **Planted slowdowns** (`FUNCSCOPE_PLANT` in the harness's environment, to rehearse the gate):
+//! every process inherits the harness's environment, so in a paired comparison the plant would
+//! slow both arms alike and measure nothing. It goes to the current arm (the working tree) only:
+//! the other arm runs with the variable set empty, which plants nothing ([`plant_envs`]), and the
+//! report's `against` says so. In baseline mode the one arm is the current one, planted as before.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -27,6 +39,8 @@ use super::{
 use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
 use crate::judge::{self, Decisions, Invocation, Look, Policy};
+use crate::model::Report;
+use crate::report::Outputs;
 use crate::rounds::Arm;
 use crate::workspace::{self, short_sha};
 
@@ -46,6 +60,9 @@ pub struct Options {
     pub against_baseline: bool,
     /// Do not run the reference workload (no drift correction).
     pub no_reference: bool,
+    /// Compare paired against this revision (a commit, branch or tag) instead of the baselines'
+    /// commits.
+    pub base: Option<String>,
 }
 
 /// Runs `regress`; returns the exit code of the report.
@@ -53,6 +70,15 @@ pub struct Options {
 /// # Errors
 /// Configuration, baseline, build and git errors (nothing judged).
 pub fn run(o: &Options) -> Result<i32> {
+    let (report, outputs) = report(o)?;
+    super::finish(&report, outputs)
+}
+
+/// `regress` up to its report (not printed), and where its files go.
+///
+/// # Errors
+/// As [`run`].
+pub(crate) fn report(o: &Options) -> Result<(Report, Outputs)> {
     let started = now_rfc3339();
     let t0 = Instant::now();
     let cfg = o.select.load_config()?;
@@ -66,6 +92,10 @@ pub fn run(o: &Options) -> Result<i32> {
     let mut baseline_ids = Vec::new();
     let mut fallback_ids = Vec::new();
     for (i, b) in baselines.iter().enumerate() {
+        if let (Some(base), Some(_)) = (&o.base, &cfg.scenarios[i].bin) {
+            by_commit.entry(base.clone()).or_default().push(i);
+            continue;
+        }
         match b {
             // A prebuilt program (`path`) cannot be rebuilt at another commit: baseline mode.
             Some(b)
@@ -77,19 +107,26 @@ pub fn run(o: &Options) -> Result<i32> {
             _ => baseline_ids.push(i),
         }
     }
+    if let Some(base) = &o.base {
+        // A mistyped or unfetched base fails now, not after building the working tree.
+        workspace::resolve_rev(&workspace::repo_root(&cfg.root)?, base)?;
+    }
     let current = o.select.build_working_tree(&cfg)?;
     let all_specs = specs(&cfg);
     let mut parts = Vec::new();
     for (commit, ids) in by_commit {
-        let label_for = |sha: &str| format!("baseline commit {}", short_sha(sha));
-        let old = match workspace::build_revision(
-            &cfg,
-            Some(&commit),
-            "baseline",
-            &label_for(&commit),
-            o.select.build_flags(),
-        ) {
+        let label_for = |sha: &str| match &o.base {
+            Some(base) => format!("base {base} ({})", short_sha(sha)),
+            None => format!("baseline commit {}", short_sha(sha)),
+        };
+        let what = match &o.base {
+            Some(base) => format!("base {base}"),
+            None => label_for(&commit),
+        };
+        let old = match workspace::build_revision(&cfg, Some(&commit), "baseline", &what, o.select.build_flags()) {
             Ok(old) => old,
+            // The caller named this revision: no fallback to stored values.
+            Err(e) if o.base.is_some() => return Err(e),
             Err(e @ (Error::UnknownRevision { .. } | Error::Git(_) | Error::Build(_))) => {
                 // Without the baseline's commit no paired comparison is possible: compare with the
                 // baseline as it is, in baseline mode (session offset in the model) on its own
@@ -107,19 +144,28 @@ pub fn run(o: &Options) -> Result<i32> {
             }
             Err(e) => return Err(e),
         };
+        // A scenario the base does not have yet (added by the change under test) has nothing to
+        // pair with: judged against its committed baseline, if any, like a prebuilt program.
+        let (ids, absent): (Vec<usize>, Vec<usize>) = ids.into_iter().partition(|&i| old.programs[i].is_some());
+        baseline_ids.extend(absent);
+        if ids.is_empty() {
+            continue;
+        }
         let label = label_for(old.sha.as_deref().unwrap_or(&commit));
+        let (env_old, env_current, plant_note) = plant_envs(std::env::var(funcscope::env::PLANT).ok());
         let arms = vec![
             Arm {
                 label: label.clone(),
                 programs: ids.iter().map(|&i| old.programs[i].clone()).collect(),
-                env: Vec::new(),
+                env: env_old,
             },
             Arm {
                 label: "current".into(),
                 programs: ids.iter().map(|&i| current[i].clone()).collect(),
-                env: Vec::new(),
+                env: env_current,
             },
         ];
+        let label = label + &plant_note;
         let sc = ids.iter().map(|&i| all_specs[i].clone()).collect();
         parts.push(Part {
             exp: new_experiment(&cfg, sc, arms, None, o.select.quiet),
@@ -174,7 +220,7 @@ pub fn run(o: &Options) -> Result<i32> {
         report
     };
     let report = run_adaptive(&mut parts, &cfg, cfg.run.warmup_runs, &judge_now);
-    super::finish(&report, outputs(&cfg, "regress", &o.json, &o.markdown))
+    Ok((report, outputs(&cfg, "regress", &o.json, &o.markdown)))
 }
 
 /// A scenario without a baseline is measured, not judged: said up front in every mode, and an
@@ -195,4 +241,40 @@ fn no_baseline_check(
     }
     eprintln!("warning: {msg}; measured only, not judged");
     Ok(())
+}
+
+/// Extra environment of one arm.
+type Env = Vec<(String, String)>;
+
+/// The environment of the two arms of a paired comparison given the harness's own
+/// `FUNCSCOPE_PLANT` (`plant`): (other arm, current arm, a note for the report). A plant goes to
+/// the current arm only; the other arm gets the variable set empty, which the scenarios read as
+/// "nothing planted" (an inherited variable cannot be removed per arm, only overridden). An unset
+/// or blank plant changes nothing.
+pub(crate) fn plant_envs(plant: Option<String>) -> (Env, Env, String) {
+    match plant {
+        Some(p) if !p.trim().is_empty() => {
+            let var = funcscope::env::PLANT.to_owned();
+            let note = format!(" ({var}={p} planted in the current arm only)");
+            (vec![(var.clone(), String::new())], vec![(var, p)], note)
+        }
+        _ => (Vec::new(), Vec::new(), String::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plant_envs;
+
+    #[test]
+    fn a_plant_reaches_the_current_arm_only() {
+        let (old, current, note) = plant_envs(Some("crc32c=20".into()));
+        // The other arm overrides the inherited variable with an empty value (plants nothing).
+        assert_eq!(old, [(funcscope::env::PLANT.to_owned(), String::new())]);
+        assert_eq!(current, [(funcscope::env::PLANT.to_owned(), "crc32c=20".to_owned())]);
+        assert!(note.contains("current arm only") && note.contains("crc32c=20"), "{note}");
+        for unset in [None, Some(String::new()), Some("  ".into())] {
+            assert_eq!(plant_envs(unset), (Vec::new(), Vec::new(), String::new()));
+        }
+    }
 }

@@ -289,8 +289,19 @@ fn classify<'a>(inv: &Invocation<'_>, input: &'a ScenarioInput, runs: &[RunResul
     let against = match &partner {
         Partner::None => None,
         Partner::Baseline(b) => Some(format!(
-            "baseline recorded {} from commit {} ({} runs)",
-            b.recorded.date, b.recorded.commit, b.recorded.runs
+            "baseline recorded {} from commit {} ({} runs{})",
+            b.recorded.date,
+            b.recorded.commit,
+            b.recorded.runs,
+            match b.session_var() {
+                Some(v) => format!(
+                    " in {} sessions: session spread {:.1}%, gate.session_cv {:.1}%",
+                    b.recorded.sessions.len(),
+                    (v.exp() - 1.0).sqrt() * 100.0,
+                    (inv.policy.session_var().exp() - 1.0).sqrt() * 100.0
+                ),
+                None => String::new(),
+            }
         )),
         Partner::Paired(label, _) => Some(format!("{label}, run interleaved with the current build")),
     };
@@ -321,7 +332,10 @@ fn collect(
         _ => TestKind::Unpaired,
     };
     let session_var = match &c.partner {
-        Partner::Baseline(_) => policy.session_var(),
+        // Several recorded sessions measure the session offset; one session cannot, and the
+        // configured prior is then the whole model. An estimate never lowers the prior: with a
+        // few sessions it has a few degrees of freedom.
+        Partner::Baseline(b) => policy.session_var().max(b.session_var().unwrap_or(0.0)),
         _ => 0.0,
     };
     let states = match &c.partner {

@@ -99,16 +99,21 @@ pub(crate) fn analyse(a: &[RunResult], b: &[RunResult]) -> Option<ModesReport> {
     Some(report)
 }
 
-/// Per checkpoint of a paired scenario whose slow state is scenario-wide: per round (aligned with
-/// `a` and `b`), whether its two runs were in the same whole-process state (both slow or both
-/// fast), as the scenario's *other* checkpoints with modes see it by majority (`false` when they
-/// are split evenly or lack the round). Empty when fewer than two checkpoints have modes, or when
-/// their slow states do not agree (mean phi below [`stats::SCENARIO_WIDE_PHI`]).
+/// Per checkpoint of a paired scenario with whole-process modes: per round (aligned with `a` and
+/// `b`), whether its two runs were in the same state (both slow or both fast). Where the slow
+/// state is scenario-wide (mean phi at least [`stats::SCENARIO_WIDE_PHI`] over two or more
+/// checkpoints with modes), the state is what the scenario's *other* checkpoints with modes see by
+/// majority (`false` when they are split evenly or lack the round); otherwise a checkpoint whose
+/// own runs split into modes (e.g. a per-process hash seed that only it feels) uses its own
+/// membership. Checkpoints without either get no entry.
 ///
-/// Why the others: a regression of the tested checkpoint moves its own values, not theirs, so it
-/// cannot change which of its rounds are kept. Why it is valid under "no change": the states come
-/// from both arms' runs pooled, so swapping the runs of a round swaps their states and keeps the
-/// round's same-state flag: the flags do not depend on the signs a signed-rank test permutes.
+/// Why the others first: a regression of the tested checkpoint moves its own values, not theirs,
+/// so it cannot change which of its rounds are kept. Its own modes are the fallback: a shift much
+/// smaller than the gap between modes (a mode is at least [`stats::min_separation`] apart) rarely
+/// moves a run across, and the all-rounds tests still see a shift that does. Why both are valid
+/// under "no change": the states come from both arms' runs pooled, so swapping the runs of a round
+/// swaps their states and keeps the round's same-state flag: the flags do not depend on the signs
+/// a signed-rank test permutes.
 pub(crate) fn process_states(a: &[RunResult], b: &[RunResult]) -> BTreeMap<String, Vec<bool>> {
     if a.len() < 3 || a.len() != b.len() {
         return BTreeMap::new();
@@ -118,7 +123,8 @@ pub(crate) fn process_states(a: &[RunResult], b: &[RunResult]) -> BTreeMap<Strin
         names.iter().filter_map(|&cp| Some((cp, round_modes(a, b, cp)?.1))).collect();
     let by_checkpoint: Vec<&RoundModes> = memberships.iter().map(|(_, m)| m).collect();
     if !shared(&by_checkpoint, a.len()).is_some_and(|s| s.is_scenario_wide()) {
-        return BTreeMap::new();
+        let same = |m: &RoundModes| m.iter().map(|r| r.is_some_and(|(x, y)| x == y)).collect();
+        return memberships.iter().map(|(cp, m)| ((*cp).clone(), same(m))).collect();
     }
     // Majority state of one arm's run in round `i` among the other checkpoints: `None` on a tie.
     let vote = |cp: &str, i: usize, arm: fn((bool, bool)) -> bool| -> Option<bool> {
@@ -238,24 +244,18 @@ mod tests {
     use super::*;
     use crate::stats::SplitMix64;
 
-    /// A standard normal draw (Box-Muller).
-    fn normal(rng: &mut SplitMix64) -> f64 {
-        let u = rng.uniform().max(1e-300);
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * rng.uniform()).cos()
-    }
-
     /// Rounds of one checkpoint `cp` whose processes are slow (+30 %) with probability `p_slow`
     /// (arm B: `p_slow_b`), with 1 % per-process noise and a 2 % round effect.
     fn rounds(n: usize, p_slow: f64, p_slow_b: f64, seed: u64) -> (Vec<RunResult>, Vec<RunResult>) {
         let mut rng = SplitMix64::new(seed);
         let side = |p: f64, round: f64, rng: &mut SplitMix64| {
             let slow = if rng.uniform() < p { 1.3 } else { 1.0 };
-            RunResult::uniform(&[("cp", 100.0 * slow * round * (1.0 + 0.01 * normal(rng)))])
+            RunResult::uniform(&[("cp", 100.0 * slow * round * (1.0 + 0.01 * rng.normal()))])
         };
         let mut a = Vec::new();
         let mut b = Vec::new();
         for _ in 0..n {
-            let round = 1.0 + 0.02 * normal(&mut rng);
+            let round = 1.0 + 0.02 * rng.normal();
             a.push(side(p_slow, round, &mut rng));
             b.push(side(p_slow_b, round, &mut rng));
         }

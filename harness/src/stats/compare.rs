@@ -206,7 +206,7 @@ pub fn compare_paired(a: &[f64], b: &[f64], confidence: f64) -> Result<Compariso
 ///   order makes the arms exchangeable within a round, so ignoring the pairing is conservative.)
 /// * with `same_state` (per round: whether both runs were in the same whole-process state, e.g.
 ///   both slow, as the scenario's *other* checkpoints tell; see `judge::modes`) holding at least
-///   `MIN_SAME_STATE_ROUNDS` such rounds: the signed-rank test and shift over those rounds only.
+///   [`MIN_SAME_STATE_ROUNDS`] such rounds: the signed-rank test and shift over those rounds only.
 ///   A slow state shared by every checkpoint of a process (15-70 % slower on the machines this
 ///   was built on) is the largest source of run-to-run variance; rounds where both runs shared
 ///   it compare like with like, and their interval is several times narrower. Valid under "no

@@ -87,6 +87,7 @@
 
 mod cells;
 mod compare;
+mod counts;
 mod location;
 mod modes;
 mod multiple;
@@ -101,7 +102,10 @@ mod verdict;
 mod properties;
 
 pub use cells::{grouped_quantile_cells, TickCounts, DENSE_TICKS, MIN_SIGNIFICANT_BITS, SPARSE_CELLS};
-pub use compare::{compare_paired, compare_paired_rank, compare_runs, compare_runs_rank, Comparison, Method};
+pub use compare::{
+    compare_paired, compare_paired_rank, compare_runs, compare_runs_rank, Comparison, Method, MIN_SAME_STATE_ROUNDS,
+};
+pub use counts::{compare_counts, CountComparison, NOISE_FACTOR};
 pub use location::{geo_mean, median};
 pub use modes::{
     decompose_variance, detect_modes, fisher_exact, median_sampling_var, min_gap, min_separation, shared_state, Fisher,
@@ -110,8 +114,8 @@ pub use modes::{
 };
 pub use multiple::{benjamini_hochberg, holm, Correction};
 pub use noise::{
-    detectable_shift, effective_threshold, effective_threshold_at, log_ratio_sd, min_detectable_effect, noise_cv,
-    paired_as_two_sample_cv, FLOOR_ALPHA, FLOOR_POWER, MAD_TO_SD,
+    between_group_var, detectable_shift, effective_threshold, effective_threshold_at, log_ratio_sd,
+    min_detectable_effect, noise_cv, paired_as_two_sample_cv, FLOOR_ALPHA, FLOOR_POWER, MAD_TO_SD,
 };
 pub use proportion::wilson;
 pub use rank::{rank_sum_shift, signed_rank_shift, Shift};

@@ -519,11 +519,6 @@ mod tests {
     use super::*;
     use crate::stats::SplitMix64;
 
-    fn gauss(rng: &mut SplitMix64) -> f64 {
-        let (u1, u2) = (rng.uniform(), rng.uniform());
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    }
-
     #[track_caller]
     fn close(got: f64, want: f64, tol: f64) {
         assert!((got - want).abs() <= tol, "got {got}, want {want} (tol {tol})");
@@ -578,7 +573,7 @@ mod tests {
                     .filter(|_| {
                         let v: Vec<f64> = (0..n)
                             .map(|_| {
-                                let z = gauss(&mut rng);
+                                let z = rng.normal();
                                 if skewed {
                                     (500.0 * (1.0 + 0.25 * z)).max(1.0).ln()
                                 } else {
@@ -606,7 +601,7 @@ mod tests {
             for _ in 0..trials {
                 let slow_truth: Vec<bool> = (0..n).map(|i| i * 10 < n * 3).collect();
                 let v: Vec<f64> =
-                    slow_truth.iter().map(|&s| base + if s { 8.0 * sd } else { 0.0 } + sd * gauss(&mut rng)).collect();
+                    slow_truth.iter().map(|&s| base + if s { 8.0 * sd } else { 0.0 } + sd * rng.normal()).collect();
                 if let Some(m) = detect_modes(&v).unwrap() {
                     found += 1;
                     misassigned += m.slow.iter().zip(&slow_truth).filter(|(a, b)| a != b).count();
@@ -761,11 +756,11 @@ mod tests {
     ) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
         let (mut a, mut b, mut wa, mut wb) = (vec![], vec![], vec![], vec![]);
         for _ in 0..rounds {
-            let r = round_sd * gauss(rng);
+            let r = round_sd * rng.normal();
             for (arm, (x, w)) in [(0.0, (&mut a, &mut wa)), (shift, (&mut b, &mut wb))] {
                 // Each run's own sampling sd varies around `within_sd` (more or fewer calls).
                 let sd = within_sd * (0.5 + rng.uniform());
-                x.push(6.2 + arm + r + process_sd * gauss(rng) + sd * gauss(rng));
+                x.push(6.2 + arm + r + process_sd * rng.normal() + sd * rng.normal());
                 w.push(sd * sd);
             }
         }

@@ -7,17 +7,10 @@ use super::*;
 
 /// Draws for the simulations, on the harness's one generator.
 trait Draw {
-    /// Standard normal (Box–Muller; one of the pair is discarded, simplicity over speed).
-    fn normal(&mut self) -> f64;
     fn lognormal(&mut self, n: usize, median: f64, sigma: f64) -> Vec<f64>;
 }
 
 impl Draw for SplitMix64 {
-    fn normal(&mut self) -> f64 {
-        let (u1, u2) = (self.uniform(), self.uniform());
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-
     /// `n` log-normal run-level values around `median` with log-scale spread `sigma`.
     fn lognormal(&mut self, n: usize, median: f64, sigma: f64) -> Vec<f64> {
         (0..n).map(|_| median * (sigma * self.normal()).exp()).collect()

@@ -1,0 +1,57 @@
+//! End to end: the CI path. A temporary git repository (see `common/repo.rs`) stands for a pull
+//! request whose base is HEAD; `regress --base HEAD` must build HEAD, run it paired with the
+//! working tree, and, with `FUNCSCOPE_PLANT` set in its own environment, plant into the working
+//! tree's arm only (before, both arms inherited the plant and the gate passed).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+#[path = "common/repo.rs"]
+mod repo;
+
+fn funcscope(repo: &Path, args: &[&str], plant: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_funcscope"));
+    cmd.args(args).current_dir(repo).env_remove("FUNCSCOPE_PLANT").env_remove("CARGO_TARGET_DIR");
+    if let Some(p) = plant {
+        cmd.env("FUNCSCOPE_PLANT", p);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn regress_against_the_pr_base_plants_into_the_working_tree_only() {
+    let (_tmp, repo) = repo::make_repo();
+    let head = {
+        let o = Command::new("git").args(["rev-parse", "HEAD"]).current_dir(&repo).output().unwrap();
+        String::from_utf8(o.stdout).unwrap().trim().to_owned()
+    };
+    // No baselines at all: --base needs none.
+    let json = repo.join("regress.json");
+    let out = funcscope(&repo, &["regress", "--base", "HEAD", "--json", json.to_str().unwrap()], Some("crc32c=200"));
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "the plant in the current arm is a regression:\n{log}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let s = &report["scenarios"][0];
+    assert_eq!(s["mode"], "paired", "{log}");
+    let against = s["against"].as_str().unwrap();
+    assert!(against.contains("base HEAD") && against.contains(&head[..12]), "the report names the base: {against}");
+    assert!(against.contains("current arm only"), "the report says where the plant went: {against}");
+    assert_eq!(repo::regressed(&report), ["crc32c"], "{log}");
+    // The base's binaries are cached by commit for the next run.
+    assert!(repo.join("target/funcscope/bin").join(&head).join("release/manifest").is_file(), "{log}");
+}
+
+#[test]
+fn regress_against_an_unknown_base_is_a_usage_error_before_building() {
+    let (_tmp, repo) = repo::make_repo();
+    let out = funcscope(&repo, &["regress", "--base", "no-such-base"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no-such-base"), "{stderr}");
+    // Failed before building the working tree.
+    assert!(!repo.join("target").exists(), "{stderr}");
+}
