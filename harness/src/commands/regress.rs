@@ -25,7 +25,7 @@
 //! **Planted slowdowns** (`FUNCSCOPE_PLANT` in the harness's environment, to rehearse the gate):
 //! every process inherits the harness's environment, so in a paired comparison the plant would
 //! slow both arms alike and measure nothing. It goes to the current arm (the working tree) only:
-//! the other arm runs with the variable set empty, which plants nothing ([`plant_envs`]), and the
+//! the other arm runs with the variable set empty, which plants nothing (`plant_envs`), and the
 //! report's `against` says so. In baseline mode the one arm is the current one, planted as before.
 
 use std::collections::BTreeMap;
