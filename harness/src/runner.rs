@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use funcscope::reader::{self, Drain, Region};
 
 use crate::cleanup;
-use crate::model::{CheckpointRun, RunResult};
+use crate::model::{CheckpointRun, RunResult, Totals};
 use crate::stats::{RunSummary, TickCounts};
 
 /// How often the runner drains each process and looks for new ones. At 10 M calls/s a 1 Mi-entry
@@ -578,6 +578,10 @@ impl Followers {
 /// One checkpoint merged over the processes of a run: `(ns, count)` cells, exact sum, min, max.
 struct Merged {
     run: CheckpointRun,
+    /// The probe's aggregates (every call, also at level Lite), in ns.
+    agg_sum_ns: f64,
+    agg_min_ns: f64,
+    agg_max_ns: f64,
     cells: Vec<(f64, u64)>,
     sum_ns: f64,
     min_ns: f64,
@@ -595,7 +599,10 @@ fn assemble(name: &str, wall_s: f64, procs: Vec<ProcessData>, stdout_tail: Strin
         let ns_per_tick = 1e9 / p.tick_hz;
         for (i, cp) in p.names.iter().enumerate() {
             let e = merged.entry(cp.clone()).or_insert_with(|| Merged {
-                run: CheckpointRun { count: 0, lost: 0, clamped: 0, summary: None },
+                run: CheckpointRun { count: 0, lost: 0, clamped: 0, summary: None, totals: None },
+                agg_sum_ns: 0.0,
+                agg_min_ns: f64::INFINITY,
+                agg_max_ns: f64::NEG_INFINITY,
                 cells: Vec::new(),
                 sum_ns: 0.0,
                 min_ns: f64::INFINITY,
@@ -604,6 +611,12 @@ fn assemble(name: &str, wall_s: f64, procs: Vec<ProcessData>, stdout_tail: Strin
             e.run.count += p.aggregates[i].count;
             e.run.clamped += p.aggregates[i].clamped;
             e.run.lost += p.counts[i].lost();
+            let a = &p.aggregates[i];
+            if let (true, Some(lo)) = (a.count > 0, a.min) {
+                e.agg_sum_ns += a.sum as f64 * ns_per_tick;
+                e.agg_min_ns = e.agg_min_ns.min(lo as f64 * ns_per_tick);
+                e.agg_max_ns = e.agg_max_ns.max(a.max as f64 * ns_per_tick);
+            }
             let t = &p.samples[i];
             e.cells.extend(t.cells().map(|(v, c)| (v * ns_per_tick, c)));
             e.sum_ns += t.sum() as f64 * ns_per_tick;
@@ -633,6 +646,10 @@ fn assemble(name: &str, wall_s: f64, procs: Vec<ProcessData>, stdout_tail: Strin
         // Tick counters are coarse (10 ns steps on AMD Zen): grid-aware percentiles, see
         // stats::grouped_quantile_sorted.
         m.run.summary = RunSummary::from_grid_cells(&cells, m.min_ns, m.max_ns, m.sum_ns / n.max(1) as f64).ok();
+        if m.run.count > 0 && m.agg_min_ns <= m.agg_max_ns {
+            let mean_ns = (m.agg_sum_ns / m.run.count as f64).clamp(m.agg_min_ns, m.agg_max_ns);
+            m.run.totals = Some(Totals { sum_ns: m.agg_sum_ns, min_ns: m.agg_min_ns, max_ns: m.agg_max_ns, mean_ns });
+        }
         checkpoints.insert(cp.clone(), m.run);
         pooled.insert(cp, h);
     }

@@ -178,14 +178,22 @@ pub fn describe_head(root: &Path) -> String {
 }
 
 /// A checkout of `sha` under `<out>/worktrees/<sha>`, created with `git worktree add --detach` or
-/// reused if already there at that commit. Returns its path.
+/// reused if already there at that commit with its tracked files intact. Returns its path.
+///
+/// Why the check: a harness interrupted while `git worktree add` checked out files leaves a
+/// worktree at the right commit with files missing; it is re-created rather than built.
 pub fn worktree(repo: &Path, out: &Path, sha: &str) -> Result<PathBuf> {
     let dir = out.join("worktrees").join(sha);
     if dir.join(".git").exists() {
-        if git(&dir, &["rev-parse", "HEAD"]).is_ok_and(|h| h == sha) {
+        let intact = || git(&dir, &["status", "--porcelain", "--untracked-files=no"]).is_ok_and(|s| s.is_empty());
+        if git(&dir, &["rev-parse", "HEAD"]).is_ok_and(|h| h == sha) && intact() {
             return Ok(dir);
         }
         let _ = git(repo, &["worktree", "remove", "--force", &dir.to_string_lossy()]);
+    }
+    // A directory without `.git` (interrupted before git wrote it) would make `worktree add` fail.
+    if dir.exists() && !dir.join(".git").exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::at("removing the broken worktree", &dir, e))?;
     }
     let _ = git(repo, &["worktree", "prune"]);
     std::fs::create_dir_all(out.join("worktrees")).map_err(|e| Error::at("creating", out, e))?;
@@ -375,6 +383,33 @@ mod tests {
             text.push_str(&format!("[[scenario]]\nname = \"{b}\"\nbin = \"{b}\"\n"));
         }
         Config::parse(&text, &dir.join("funcscope.toml")).unwrap()
+    }
+
+    /// A worktree left broken by an interrupted harness (files missing, or no `.git` yet) is
+    /// re-created, not reused.
+    #[test]
+    fn an_interrupted_worktree_is_recreated() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        let g = |args: &[&str]| git(&repo, args).unwrap();
+        g(&["init", "-q"]);
+        std::fs::write(repo.join("a.txt"), "a").unwrap();
+        g(&["add", "a.txt"]);
+        g(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c"]);
+        let sha = g(&["rev-parse", "HEAD"]);
+        let out = dir.path().join("out");
+        let wt = worktree(&repo, &out, &sha).unwrap();
+        assert!(wt.join("a.txt").is_file());
+        // Interrupted mid-checkout: the commit is right, a file is missing.
+        std::fs::remove_file(wt.join("a.txt")).unwrap();
+        let wt = worktree(&repo, &out, &sha).unwrap();
+        assert!(wt.join("a.txt").is_file(), "a broken worktree was reused");
+        // Interrupted before `.git` was written: a bare directory is in the way.
+        g(&["worktree", "remove", "--force", &wt.to_string_lossy()]);
+        std::fs::create_dir_all(wt.join("partial")).unwrap();
+        let wt = worktree(&repo, &out, &sha).unwrap();
+        assert!(wt.join("a.txt").is_file());
     }
 
     #[test]

@@ -54,6 +54,7 @@ fn run(i: usize, names: &[&str]) -> RunResult {
                     lost: i as u64,
                     clamped: 0,
                     summary: Some(summary(scale * (1.0 + k as f64))),
+                    totals: None,
                 };
                 ((*n).to_owned(), cp)
             })

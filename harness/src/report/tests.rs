@@ -11,7 +11,7 @@ use crate::fingerprint::Fingerprint;
 use crate::model::{
     AaVerdicts, BenchMode, BenchReport, BenchRow, CalibrationReport, CheckpointResult, CheckpointRun, MetricResult,
     Mode, NoiseRow, Presence, Proportion, RunResult, ScenarioFailure, ScenarioResult, ScenarioStatus, Tally, Target,
-    TargetState, BENCH_SCHEMA, CALIBRATION_SCHEMA, REPORT_SCHEMA,
+    TargetState, Totals, BENCH_SCHEMA, CALIBRATION_SCHEMA, REPORT_SCHEMA,
 };
 use crate::stats::{Comparison, Correction, Method, Metric, RunSummary, Verdict};
 
@@ -104,10 +104,21 @@ fn run(index: u64, scale: f64) -> RunResult {
     let mut checkpoints = BTreeMap::new();
     checkpoints.insert(
         "encode".to_owned(),
-        CheckpointRun { count: 100_000 + index, lost: 0, clamped: 0, summary: Some(summary(100_000 + index, scale)) },
+        CheckpointRun {
+            count: 100_000 + index,
+            lost: 0,
+            clamped: 0,
+            summary: Some(summary(100_000 + index, scale)),
+            totals: None,
+        },
     );
-    // A checkpoint at level Lite: counted, no samples read; it also lost some.
-    checkpoints.insert("flush".to_owned(), CheckpointRun { count: 10, lost: 5, clamped: 1, summary: None });
+    // A checkpoint at level Lite: counted, no samples read (its exact min, mean and max come
+    // from the probe's aggregates); it also lost some.
+    let totals = Totals { sum_ns: 20_000.0, min_ns: 1_500.0, max_ns: 3_000.0, mean_ns: 2_000.0 };
+    checkpoints.insert(
+        "flush".to_owned(),
+        CheckpointRun { count: 10, lost: 5, clamped: 1, summary: None, totals: Some(totals) },
+    );
     RunResult {
         scenario: "codec_run".into(),
         wall_s: 1.25,

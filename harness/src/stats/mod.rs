@@ -101,7 +101,7 @@ mod verdict;
 #[cfg(test)]
 mod properties;
 
-pub use cells::{grouped_quantile_cells, TickCounts};
+pub use cells::{grouped_quantile_cells, TickCounts, DENSE_TICKS, MIN_SIGNIFICANT_BITS, SPARSE_CELLS};
 pub use compare::{
     compare_paired, compare_paired_rank, compare_runs, compare_runs_rank, Comparison, Method, MIN_SAME_STATE_ROUNDS,
 };
