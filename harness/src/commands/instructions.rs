@@ -412,6 +412,16 @@ pub fn baseline(sel: &Selection, over: Option<&[Measure]>) -> Result<i32> {
 /// A scenario without an instruction baseline (2, naming the command that records it), valgrind
 /// missing or too old (2), a build failure (2), a scenario failing under callgrind (3).
 pub fn regress(sel: &Selection, over: Option<&[Measure]>, time: Option<&Report>) -> Result<i32> {
+    regress_to(sel, over, time, None)
+}
+
+/// [`regress`], also appending the table to `markdown` (as a fenced block) when given.
+fn regress_to(
+    sel: &Selection,
+    over: Option<&[Measure]>,
+    time: Option<&Report>,
+    markdown: Option<&Path>,
+) -> Result<i32> {
     let cfg = sel.load_config()?;
     let ids = selected(&cfg, over);
     if ids.is_empty() {
@@ -477,7 +487,18 @@ pub fn regress(sel: &Selection, over: Option<&[Measure]>, time: Option<&Report>)
         results.extend(judge(&l.name, &base, &current, cfg.instructions.min_effect));
     }
     notes.push(format!("instruction pass: {:.1} s", t0.elapsed().as_secs_f64()));
-    render(&results, &notes, time, &mut std::io::stdout().lock()).map_err(|e| Error::io("writing the report", e))?;
+    let mut table = Vec::new();
+    render(&results, &notes, time, &mut table).map_err(|e| Error::io("writing the report", e))?;
+    use std::io::Write;
+    std::io::stdout().lock().write_all(&table).map_err(|e| Error::io("writing the report", e))?;
+    if let Some(md) = markdown {
+        let mut f =
+            std::fs::OpenOptions::new().create(true).append(true).open(md).map_err(|e| Error::at("opening", md, e))?;
+        f.write_all(b"\n## Instructions per call (callgrind)\n\n```text")
+            .and_then(|()| f.write_all(&table))
+            .and_then(|()| f.write_all(b"```\n"))
+            .map_err(|e| Error::at("appending to", md, e))?;
+    }
     Ok(exit_code(&results))
 }
 
@@ -562,7 +583,7 @@ pub fn regress_measures(o: &super::regress::Options, over: Option<&[Measure]>) -
     } else {
         None
     };
-    let ic = regress(&o.select, over, time.as_ref().map(|t| &t.0))?;
+    let ic = regress_to(&o.select, over, time.as_ref().map(|t| &t.0), o.markdown.as_deref())?;
     Ok(time.map_or(ic, |t| t.1.max(ic)))
 }
 
@@ -574,4 +595,88 @@ pub fn baseline_measures(o: &super::baseline::Options, over: Option<&[Measure]>)
     let tc = if wants_time(&o.select, over)? { super::baseline::run(o)? } else { 0 };
     let ic = baseline(&o.select, over)?;
     Ok(tc.max(ic))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callgrind::CheckpointCounts;
+
+    fn run(mean: f64) -> CgRun {
+        CgRun {
+            checkpoints: vec![CheckpointCounts {
+                name: "parse".into(),
+                calls: 10,
+                mean_ir: mean,
+                p50_ir: mean as u64,
+                min_ir: 1,
+                max_ir: 2,
+                mean_l1_misses: None,
+                mean_ll_misses: None,
+                mean_estimated_cycles: None,
+            }],
+            processes: 1,
+            unmatched: 0,
+            wall: Duration::ZERO,
+        }
+    }
+
+    fn fp() -> CountFingerprint {
+        CountFingerprint {
+            funcscope: "0.1.0".into(),
+            rustc: "rustc 1.95.0".into(),
+            target: "x86_64-unknown-linux".into(),
+            valgrind: "valgrind-3.19.0".into(),
+            args: vec!["--iterations".into(), "500".into()],
+            cache_sim: false,
+        }
+    }
+
+    #[test]
+    fn baseline_round_trips_and_judges() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b/codec.instructions.toml");
+        let b = CountBaseline::from_runs("codec", "abc".into(), fp(), &[run(1000.0), run(1000.2), run(999.9)]);
+        b.write(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("[checkpoints.parse.per_run]") || text.contains("per_run"), "{text}");
+        assert_eq!(CountBaseline::load(&path).unwrap().as_ref(), Some(&b));
+        assert_eq!(CountBaseline::load(&dir.path().join("none.toml")).unwrap(), None);
+        let slower = CountBaseline::from_runs("codec", String::new(), fp(), &[run(1005.0), run(1005.1), run(1004.9)]);
+        let r = judge("codec", &b, &slower, 0.0025);
+        assert_eq!(r[0].comparison.verdict, Verdict::Regressed);
+        assert_eq!(exit_code(&r), crate::exit_code::REGRESSION);
+        let same = judge("codec", &b, &b, 0.0025);
+        assert_eq!(same[0].comparison.verdict, Verdict::Unchanged);
+        assert_eq!(exit_code(&same), 0);
+        let mut out = Vec::new();
+        render(&r, &["n".into()], None, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("codec/parse") && out.contains("+0.500%") && out.contains("regressed"), "{out}");
+        std::fs::write(&path, "schema = 1\n").unwrap();
+        assert!(CountBaseline::load(&path).unwrap_err().to_string().contains("baseline --measure instructions"));
+    }
+
+    #[test]
+    fn fingerprint_ignores_the_machine_and_names_what_differs() {
+        assert_eq!(fp().difference(&fp()), None);
+        let other = CountFingerprint { rustc: "rustc 1.96.0".into(), ..fp() };
+        assert_eq!(fp().difference(&other).unwrap(), "rustc: \"rustc 1.95.0\" -> \"rustc 1.96.0\"");
+    }
+
+    #[test]
+    fn disagreements_are_explained() {
+        assert!(disagreement(Verdict::Regressed, Verdict::Unchanged).unwrap().contains("micro-architectural"));
+        assert!(disagreement(Verdict::Inconclusive, Verdict::Regressed).unwrap().contains("too noisy"));
+        assert_eq!(disagreement(Verdict::Regressed, Verdict::Regressed), None);
+        assert_eq!(disagreement(Verdict::Unchanged, Verdict::Unchanged), None);
+    }
+
+    #[test]
+    fn instruction_args_fix_the_work() {
+        assert_eq!(
+            instruction_args(&["--duration-ms".into(), "30".into()], 7),
+            ["--duration-ms", "30", "--duration-ms", "0", "--iterations", "7"]
+        );
+    }
 }
