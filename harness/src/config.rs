@@ -498,9 +498,10 @@ impl Config {
         self.root.join(&self.run.baseline_dir).join(format!("{scenario}.toml"))
     }
 
-    /// The instruction-count baseline file of a scenario (beside its time baseline).
+    /// The instruction-count baseline file of a scenario: `<baseline_dir>/instructions/<scenario>.toml`
+    /// (a directory of its own: the time baselines' directory holds one format only).
     pub fn instruction_baseline_path(&self, scenario: &str) -> PathBuf {
-        self.root.join(&self.run.baseline_dir).join(format!("{scenario}.instructions.toml"))
+        self.root.join(&self.run.baseline_dir).join("instructions").join(format!("{scenario}.toml"))
     }
 
     /// What to measure for `scenario`: `over` (from `--measure`) if given, else the scenario's
@@ -590,7 +591,7 @@ min_effect = 0.1
         assert_eq!(c.measures(&c.scenarios[0], None), [Measure::Time, Measure::Instructions]);
         assert_eq!(c.measures(&c.scenarios[1], None), [Measure::Instructions]);
         assert_eq!(c.measures(&c.scenarios[1], Some(&[Measure::Time])), [Measure::Time]);
-        assert_eq!(c.instruction_baseline_path("codec"), Path::new("/w/baselines/codec.instructions.toml"));
+        assert_eq!(c.instruction_baseline_path("codec"), Path::new("/w/baselines/instructions/codec.toml"));
         assert!(err(&format!("{GOOD}\n[instructions]\nruns = 1\n")).contains("instructions.runs = 1"));
         assert!(err(&GOOD.replace("runs = 6", "runs = 6\nmeasure = [\"cycles\"]")).contains("unknown variant"));
     }

@@ -9,7 +9,7 @@
 //! is reported.
 //!
 //! **Baselines that travel.** The count of the same code built by the same toolchain for the same
-//! target does not depend on the machine's speed, so `<scenario>.instructions.toml` holds a
+//! target does not depend on the machine's speed, so `instructions/<scenario>.toml` (in the baseline directory) holds a
 //! fingerprint of what *does* change it (funcscope version, `rustc -V`, target, valgrind version,
 //! arguments, iterations, cache simulation) and no machine identity: a baseline committed from a
 //! laptop gates on a CI runner of the same architecture. When the fingerprint differs, `regress`
@@ -95,7 +95,7 @@ pub struct CountCheckpoint {
     pub per_run: BTreeMap<String, Vec<f64>>,
 }
 
-/// `<baseline_dir>/<scenario>.instructions.toml`.
+/// `<baseline_dir>/instructions/<scenario>.toml`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CountBaseline {
     /// [`SCHEMA`].
@@ -213,6 +213,52 @@ pub fn measure(launch: &callgrind::Launch, runs: usize, quiet: bool) -> Result<V
         out.push(r);
     }
     Ok(out)
+}
+
+/// Runs every launch `runs` times under callgrind, on as many CPUs as this process may use:
+/// counts do not depend on what else runs (callgrind simulates one CPU), so parallel runs cost
+/// nothing in accuracy. Results in `launches` order.
+///
+/// # Errors
+/// Each launch's first failed run.
+pub fn measure_many(launches: &[callgrind::Launch], runs: usize, quiet: bool) -> Vec<Result<Vec<CgRun>>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let jobs: Vec<(usize, usize)> = (0..launches.len()).flat_map(|i| (0..runs).map(move |r| (i, r))).collect();
+    type Slot = Option<std::result::Result<CgRun, callgrind::CallgrindError>>;
+    let slots: Vec<Mutex<Vec<Slot>>> = launches.iter().map(|_| Mutex::new((0..runs).map(|_| None).collect())).collect();
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len()).max(1);
+    std::thread::scope(|sc| {
+        for _ in 0..workers {
+            sc.spawn(|| {
+                while let Some(&(i, r)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let out = callgrind::run(&launches[i]);
+                    if !quiet {
+                        if let Ok(o) = &out {
+                            eprintln!(
+                                "callgrind: {} run {}/{runs}: {:.2} s",
+                                launches[i].name,
+                                r + 1,
+                                o.wall.as_secs_f64()
+                            );
+                        }
+                    }
+                    slots[i].lock().unwrap_or_else(|e| e.into_inner())[r] = Some(out);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .into_iter()
+                .map(|r| r.expect("every job ran").map_err(Error::from))
+                .collect()
+        })
+        .collect()
 }
 
 /// The verdict of one checkpoint's instructions.
@@ -390,9 +436,10 @@ pub fn baseline(sel: &Selection, over: Option<&[Measure]>) -> Result<i32> {
     let programs = sel.build_working_tree(&cfg)?;
     let commit = workspace::describe_head(&cfg.root);
     let t0 = Instant::now();
-    for i in ids {
-        let l = launch(&cfg, i, programs[i].clone().expect("require_all"), &cfg.instructions);
-        let runs = measure(&l, cfg.instructions.runs, sel.quiet)?;
+    let launches: Vec<_> =
+        ids.iter().map(|&i| launch(&cfg, i, programs[i].clone().expect("require_all"), &cfg.instructions)).collect();
+    for (l, runs) in launches.iter().zip(measure_many(&launches, cfg.instructions.runs, sel.quiet)) {
+        let runs = runs?;
         let fp = CountFingerprint::current(&cfg.root, &valgrind, &l.args, l.cache_sim);
         let b = CountBaseline::from_runs(&l.name, commit.clone(), fp, &runs);
         let path = cfg.instruction_baseline_path(&l.name);
@@ -444,10 +491,12 @@ fn regress_to(
     let t0 = Instant::now();
     let mut results = Vec::new();
     let mut notes = Vec::new();
-    for (&i, stored) in ids.iter().zip(&baselines) {
-        let l = launch(&cfg, i, programs[i].clone().expect("require_all"), &cfg.instructions);
+    let launches: Vec<_> =
+        ids.iter().map(|&i| launch(&cfg, i, programs[i].clone().expect("require_all"), &cfg.instructions)).collect();
+    let measured = measure_many(&launches, cfg.instructions.runs, sel.quiet);
+    for (((&i, stored), l), runs) in ids.iter().zip(&baselines).zip(&launches).zip(measured) {
         let fp = CountFingerprint::current(&cfg.root, &valgrind, &l.args, l.cache_sim);
-        let runs = measure(&l, cfg.instructions.runs, sel.quiet)?;
+        let runs = runs?;
         let current = CountBaseline::from_runs(&l.name, String::new(), fp.clone(), &runs);
         let base = match stored.fingerprint.difference(&fp) {
             None => stored.clone(),
@@ -635,7 +684,7 @@ mod tests {
     #[test]
     fn baseline_round_trips_and_judges() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("b/codec.instructions.toml");
+        let path = dir.path().join("b/instructions/codec.toml");
         let b = CountBaseline::from_runs("codec", "abc".into(), fp(), &[run(1000.0), run(1000.2), run(999.9)]);
         b.write(&path).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
