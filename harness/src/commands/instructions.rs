@@ -339,11 +339,16 @@ pub fn disagreement(time: Verdict, instructions: Verdict) -> Option<&'static str
     }
 }
 
-/// Prints the instruction verdicts as a table, beside the time verdicts of `time` when given.
+/// A checkpoint's time verdict and p50 change, by (scenario, checkpoint), if it was judged.
+pub type TimeLookup<'a> = dyn Fn(&str, &str) -> Option<(Verdict, Option<f64>)> + 'a;
+
+/// Prints the instruction verdicts as a table, beside the time verdicts when `time` is given:
+/// `time(scenario, checkpoint)` is the checkpoint's time verdict and p50 change (from the time
+/// report), and every disagreement is flagged with what it means ([`disagreement`]).
 pub fn render(
     results: &[CountResult],
     notes: &[String],
-    time: Option<&Report>,
+    time: Option<&TimeLookup<'_>>,
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
     writeln!(out, "\nInstructions per call under callgrind (mean; gated at the threshold, noise = run spread):")?;
@@ -371,7 +376,7 @@ pub fn render(
             c.verdict.as_str()
         )?;
         if let Some(t) = time {
-            match time_of(t, &r.scenario, &r.checkpoint) {
+            match t(&r.scenario, &r.checkpoint) {
                 Some((v, ch)) => {
                     let ch = ch.map_or_else(|| "-".to_owned(), |x| format!("{:+.1}%", x * 100.0));
                     write!(out, " {ch:>9} {:<13}", v.as_str())?;
@@ -537,7 +542,9 @@ fn regress_to(
     }
     notes.push(format!("instruction pass: {:.1} s", t0.elapsed().as_secs_f64()));
     let mut table = Vec::new();
-    render(&results, &notes, time, &mut table).map_err(|e| Error::io("writing the report", e))?;
+    let lookup = time.map(|rep| move |s: &str, c: &str| time_of(rep, s, c));
+    let lookup = lookup.as_ref().map(|f| f as &TimeLookup<'_>);
+    render(&results, &notes, lookup, &mut table).map_err(|e| Error::io("writing the report", e))?;
     use std::io::Write;
     std::io::stdout().lock().write_all(&table).map_err(|e| Error::io("writing the report", e))?;
     if let Some(md) = markdown {
@@ -702,6 +709,15 @@ mod tests {
         render(&r, &["n".into()], None, &mut out).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains("codec/parse") && out.contains("+0.500%") && out.contains("regressed"), "{out}");
+        // Beside time: instructions unchanged while time regressed is flagged and explained.
+        let time = |_: &str, c: &str| (c == "parse").then_some((Verdict::Regressed, Some(0.08)));
+        let mut out = Vec::new();
+        render(&same, &[], Some(&time), &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("+8.0%") && out.contains("DISAGREE codec/parse: instructions unchanged, time changed"),
+            "{out}"
+        );
         std::fs::write(&path, "schema = 1\n").unwrap();
         assert!(CountBaseline::load(&path).unwrap_err().to_string().contains("baseline --measure instructions"));
     }
