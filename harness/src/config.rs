@@ -524,9 +524,10 @@ impl Config {
         self.root.join(&self.run.baseline_dir).join(format!("{scenario}.toml"))
     }
 
-    /// The instruction-count baseline file of a scenario (beside its time baseline).
+    /// The instruction-count baseline file of a scenario: `<baseline_dir>/instructions/<scenario>.toml`
+    /// (a directory of its own: the time baselines' directory holds one format only).
     pub fn instruction_baseline_path(&self, scenario: &str) -> PathBuf {
-        self.root.join(&self.run.baseline_dir).join(format!("{scenario}.instructions.toml"))
+        self.root.join(&self.run.baseline_dir).join("instructions").join(format!("{scenario}.toml"))
     }
 
     /// What to measure for `scenario`: `over` (from `--measure`) if given, else the scenario's
@@ -600,5 +601,24 @@ min_effect = 0.1
         assert!(e.starts_with("f.toml:4:") && e.contains("runs"), "{e}");
         let e = err("[gate\n");
         assert!(e.starts_with("f.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn measures_run_default_scenario_override_and_flag() {
+        let c = Config::parse(GOOD, Path::new("/w/funcscope.toml")).unwrap();
+        assert_eq!(c.run.measure, [Measure::Time]);
+        assert_eq!(c.instructions, InstructionOptions::default());
+        let text = format!("{GOOD}\n[instructions]\niterations = 100\ncache_sim = true\n")
+            .replace("[run]\nruns = 6", "[run]\nruns = 6\nmeasure = [\"time\", \"instructions\"]")
+            .replace("name = \"ext\"", "name = \"ext\"\nmeasure = [\"instructions\"]");
+        let c = Config::parse(&text, Path::new("/w/funcscope.toml")).unwrap();
+        assert_eq!(c.instructions.iterations, 100);
+        assert!(c.instructions.cache_sim);
+        assert_eq!(c.measures(&c.scenarios[0], None), [Measure::Time, Measure::Instructions]);
+        assert_eq!(c.measures(&c.scenarios[1], None), [Measure::Instructions]);
+        assert_eq!(c.measures(&c.scenarios[1], Some(&[Measure::Time])), [Measure::Time]);
+        assert_eq!(c.instruction_baseline_path("codec"), Path::new("/w/baselines/instructions/codec.toml"));
+        assert!(err(&format!("{GOOD}\n[instructions]\nruns = 1\n")).contains("instructions.runs = 1"));
+        assert!(err(&GOOD.replace("runs = 6", "runs = 6\nmeasure = [\"cycles\"]")).contains("unknown variant"));
     }
 }

@@ -198,3 +198,56 @@ fn planted_one_percent_is_caught_and_unchanged_never_flagged() {
         }
     }
 }
+
+/// The CLI end to end on a configuration of its own: `baseline --measure instructions` records
+/// `baselines/instructions/codec.toml`; `regress --measure instructions` passes on the same
+/// build, fails (exit 1) with a planted 1 %, and does not gate a baseline whose toolchain
+/// fingerprint differs when its commit cannot be rebuilt.
+#[test]
+fn baseline_and_regress_through_the_cli() {
+    if !have_valgrind() {
+        return;
+    }
+    let codec = common::scenario_binary("codec");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("funcscope.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[run]\nmeasure = [\"instructions\"]\n\n[instructions]\niterations = 40\nruns = 2\n\n\
+             [[scenario]]\nname = \"codec\"\npath = {:?}\n",
+            codec.display().to_string()
+        ),
+    )
+    .unwrap();
+    let cli = |args: &[&str], plant: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_funcscope"));
+        c.args(args).arg("--config").arg(&cfg).arg("-q").current_dir(dir.path()).env_remove("FUNCSCOPE_PLANT");
+        if let Some(p) = plant {
+            c.env("FUNCSCOPE_PLANT", p);
+        }
+        c.output().unwrap()
+    };
+    let b = cli(&["baseline"], None);
+    assert_eq!(b.status.code(), Some(0), "{}", text(&b));
+    let stored = dir.path().join("baselines/instructions/codec.toml");
+    let toml = std::fs::read_to_string(&stored).unwrap();
+    assert!(toml.contains("[checkpoints.crc32c.per_run]") && toml.contains("valgrind = \"valgrind-"), "{toml}");
+    let same = cli(&["regress"], None);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same));
+    assert!(!String::from_utf8_lossy(&same.stdout).contains("regressed"), "{}", text(&same));
+    let planted = cli(&["regress"], Some("crc32c=1"));
+    assert_eq!(planted.status.code(), Some(1), "{}", text(&planted));
+    let out = String::from_utf8_lossy(&planted.stdout);
+    let line = out.lines().find(|l| l.contains("codec/crc32c")).unwrap_or_else(|| panic!("{}", text(&planted)));
+    assert!(line.contains("regressed"), "{line}");
+    // Another toolchain, and a commit that cannot be built here: reported, not gated.
+    std::fs::write(&stored, toml.replace("rustc = \"", "rustc = \"other ")).unwrap();
+    let other = cli(&["regress"], Some("crc32c=1"));
+    assert_eq!(other.status.code(), Some(0), "{}", text(&other));
+    assert!(
+        String::from_utf8_lossy(&other.stdout).contains("NOT JUDGED: baseline fingerprint differs (rustc"),
+        "{}",
+        text(&other)
+    );
+}

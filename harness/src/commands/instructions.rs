@@ -9,7 +9,7 @@
 //! is reported.
 //!
 //! **Baselines that travel.** The count of the same code built by the same toolchain for the same
-//! target does not depend on the machine's speed, so `<scenario>.instructions.toml` holds a
+//! target does not depend on the machine's speed, so `instructions/<scenario>.toml` (in the baseline directory) holds a
 //! fingerprint of what *does* change it (funcscope version, `rustc -V`, target, valgrind version,
 //! arguments, iterations, cache simulation) and no machine identity: a baseline committed from a
 //! laptop gates on a CI runner of the same architecture. When the fingerprint differs, `regress`
@@ -95,7 +95,7 @@ pub struct CountCheckpoint {
     pub per_run: BTreeMap<String, Vec<f64>>,
 }
 
-/// `<baseline_dir>/<scenario>.instructions.toml`.
+/// `<baseline_dir>/instructions/<scenario>.toml`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CountBaseline {
     /// [`SCHEMA`].
@@ -215,6 +215,52 @@ pub fn measure(launch: &callgrind::Launch, runs: usize, quiet: bool) -> Result<V
     Ok(out)
 }
 
+/// Runs every launch `runs` times under callgrind, on as many CPUs as this process may use:
+/// counts do not depend on what else runs (callgrind simulates one CPU), so parallel runs cost
+/// nothing in accuracy. Results in `launches` order.
+///
+/// # Errors
+/// Each launch's first failed run.
+pub fn measure_many(launches: &[callgrind::Launch], runs: usize, quiet: bool) -> Vec<Result<Vec<CgRun>>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let jobs: Vec<(usize, usize)> = (0..launches.len()).flat_map(|i| (0..runs).map(move |r| (i, r))).collect();
+    type Slot = Option<std::result::Result<CgRun, callgrind::CallgrindError>>;
+    let slots: Vec<Mutex<Vec<Slot>>> = launches.iter().map(|_| Mutex::new((0..runs).map(|_| None).collect())).collect();
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len()).max(1);
+    std::thread::scope(|sc| {
+        for _ in 0..workers {
+            sc.spawn(|| {
+                while let Some(&(i, r)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let out = callgrind::run(&launches[i]);
+                    if !quiet {
+                        if let Ok(o) = &out {
+                            eprintln!(
+                                "callgrind: {} run {}/{runs}: {:.2} s",
+                                launches[i].name,
+                                r + 1,
+                                o.wall.as_secs_f64()
+                            );
+                        }
+                    }
+                    slots[i].lock().unwrap_or_else(|e| e.into_inner())[r] = Some(out);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .into_iter()
+                .map(|r| r.expect("every job ran").map_err(Error::from))
+                .collect()
+        })
+        .collect()
+}
+
 /// The verdict of one checkpoint's instructions.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CountResult {
@@ -293,11 +339,16 @@ pub fn disagreement(time: Verdict, instructions: Verdict) -> Option<&'static str
     }
 }
 
-/// Prints the instruction verdicts as a table, beside the time verdicts of `time` when given.
+/// A checkpoint's time verdict and p50 change, by (scenario, checkpoint), if it was judged.
+pub type TimeLookup<'a> = dyn Fn(&str, &str) -> Option<(Verdict, Option<f64>)> + 'a;
+
+/// Prints the instruction verdicts as a table, beside the time verdicts when `time` is given:
+/// `time(scenario, checkpoint)` is the checkpoint's time verdict and p50 change (from the time
+/// report), and every disagreement is flagged with what it means ([`disagreement`]).
 pub fn render(
     results: &[CountResult],
     notes: &[String],
-    time: Option<&Report>,
+    time: Option<&TimeLookup<'_>>,
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
     writeln!(out, "\nInstructions per call under callgrind (mean; gated at the threshold, noise = run spread):")?;
@@ -325,7 +376,7 @@ pub fn render(
             c.verdict.as_str()
         )?;
         if let Some(t) = time {
-            match time_of(t, &r.scenario, &r.checkpoint) {
+            match t(&r.scenario, &r.checkpoint) {
                 Some((v, ch)) => {
                     let ch = ch.map_or_else(|| "-".to_owned(), |x| format!("{:+.1}%", x * 100.0));
                     write!(out, " {ch:>9} {:<13}", v.as_str())?;
@@ -390,9 +441,10 @@ pub fn baseline(sel: &Selection, over: Option<&[Measure]>) -> Result<i32> {
     let programs = sel.build_working_tree(&cfg)?;
     let commit = workspace::describe_head(&cfg.root);
     let t0 = Instant::now();
-    for i in ids {
-        let l = launch(&cfg, i, programs[i].clone().expect("require_all"), &cfg.instructions);
-        let runs = measure(&l, cfg.instructions.runs, sel.quiet)?;
+    let launches: Vec<_> =
+        ids.iter().map(|&i| launch(&cfg, i, programs[i].clone().expect("require_all"), &cfg.instructions)).collect();
+    for (l, runs) in launches.iter().zip(measure_many(&launches, cfg.instructions.runs, sel.quiet)) {
+        let runs = runs?;
         let fp = CountFingerprint::current(&cfg.root, &valgrind, &l.args, l.cache_sim);
         let b = CountBaseline::from_runs(&l.name, commit.clone(), fp, &runs);
         let path = cfg.instruction_baseline_path(&l.name);
@@ -412,6 +464,16 @@ pub fn baseline(sel: &Selection, over: Option<&[Measure]>) -> Result<i32> {
 /// A scenario without an instruction baseline (2, naming the command that records it), valgrind
 /// missing or too old (2), a build failure (2), a scenario failing under callgrind (3).
 pub fn regress(sel: &Selection, over: Option<&[Measure]>, time: Option<&Report>) -> Result<i32> {
+    regress_to(sel, over, time, None)
+}
+
+/// [`regress`], also appending the table to `markdown` (as a fenced block) when given.
+fn regress_to(
+    sel: &Selection,
+    over: Option<&[Measure]>,
+    time: Option<&Report>,
+    markdown: Option<&Path>,
+) -> Result<i32> {
     let cfg = sel.load_config()?;
     let ids = selected(&cfg, over);
     if ids.is_empty() {
@@ -434,10 +496,12 @@ pub fn regress(sel: &Selection, over: Option<&[Measure]>, time: Option<&Report>)
     let t0 = Instant::now();
     let mut results = Vec::new();
     let mut notes = Vec::new();
-    for (&i, stored) in ids.iter().zip(&baselines) {
-        let l = launch(&cfg, i, programs[i].clone().expect("require_all"), &cfg.instructions);
+    let launches: Vec<_> =
+        ids.iter().map(|&i| launch(&cfg, i, programs[i].clone().expect("require_all"), &cfg.instructions)).collect();
+    let measured = measure_many(&launches, cfg.instructions.runs, sel.quiet);
+    for (((&i, stored), l), runs) in ids.iter().zip(&baselines).zip(&launches).zip(measured) {
         let fp = CountFingerprint::current(&cfg.root, &valgrind, &l.args, l.cache_sim);
-        let runs = measure(&l, cfg.instructions.runs, sel.quiet)?;
+        let runs = runs?;
         let current = CountBaseline::from_runs(&l.name, String::new(), fp.clone(), &runs);
         let base = match stored.fingerprint.difference(&fp) {
             None => stored.clone(),
@@ -477,7 +541,20 @@ pub fn regress(sel: &Selection, over: Option<&[Measure]>, time: Option<&Report>)
         results.extend(judge(&l.name, &base, &current, cfg.instructions.min_effect));
     }
     notes.push(format!("instruction pass: {:.1} s", t0.elapsed().as_secs_f64()));
-    render(&results, &notes, time, &mut std::io::stdout().lock()).map_err(|e| Error::io("writing the report", e))?;
+    let mut table = Vec::new();
+    let lookup = time.map(|rep| move |s: &str, c: &str| time_of(rep, s, c));
+    let lookup = lookup.as_ref().map(|f| f as &TimeLookup<'_>);
+    render(&results, &notes, lookup, &mut table).map_err(|e| Error::io("writing the report", e))?;
+    use std::io::Write;
+    std::io::stdout().lock().write_all(&table).map_err(|e| Error::io("writing the report", e))?;
+    if let Some(md) = markdown {
+        let mut f =
+            std::fs::OpenOptions::new().create(true).append(true).open(md).map_err(|e| Error::at("opening", md, e))?;
+        f.write_all(b"\n## Instructions per call (callgrind)\n\n```text")
+            .and_then(|()| f.write_all(&table))
+            .and_then(|()| f.write_all(b"```\n"))
+            .map_err(|e| Error::at("appending to", md, e))?;
+    }
     Ok(exit_code(&results))
 }
 
@@ -562,7 +639,7 @@ pub fn regress_measures(o: &super::regress::Options, over: Option<&[Measure]>) -
     } else {
         None
     };
-    let ic = regress(&o.select, over, time.as_ref().map(|t| &t.0))?;
+    let ic = regress_to(&o.select, over, time.as_ref().map(|t| &t.0), o.markdown.as_deref())?;
     Ok(time.map_or(ic, |t| t.1.max(ic)))
 }
 
@@ -574,4 +651,97 @@ pub fn baseline_measures(o: &super::baseline::Options, over: Option<&[Measure]>)
     let tc = if wants_time(&o.select, over)? { super::baseline::run(o)? } else { 0 };
     let ic = baseline(&o.select, over)?;
     Ok(tc.max(ic))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callgrind::CheckpointCounts;
+
+    fn run(mean: f64) -> CgRun {
+        CgRun {
+            checkpoints: vec![CheckpointCounts {
+                name: "parse".into(),
+                calls: 10,
+                mean_ir: mean,
+                p50_ir: mean as u64,
+                min_ir: 1,
+                max_ir: 2,
+                mean_l1_misses: None,
+                mean_ll_misses: None,
+                mean_estimated_cycles: None,
+            }],
+            processes: 1,
+            unmatched: 0,
+            wall: Duration::ZERO,
+        }
+    }
+
+    fn fp() -> CountFingerprint {
+        CountFingerprint {
+            funcscope: "0.1.0".into(),
+            rustc: "rustc 1.95.0".into(),
+            target: "x86_64-unknown-linux".into(),
+            valgrind: "valgrind-3.19.0".into(),
+            args: vec!["--iterations".into(), "500".into()],
+            cache_sim: false,
+        }
+    }
+
+    #[test]
+    fn baseline_round_trips_and_judges() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b/instructions/codec.toml");
+        let b = CountBaseline::from_runs("codec", "abc".into(), fp(), &[run(1000.0), run(1000.2), run(999.9)]);
+        b.write(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("[checkpoints.parse.per_run]") || text.contains("per_run"), "{text}");
+        assert_eq!(CountBaseline::load(&path).unwrap().as_ref(), Some(&b));
+        assert_eq!(CountBaseline::load(&dir.path().join("none.toml")).unwrap(), None);
+        let slower = CountBaseline::from_runs("codec", String::new(), fp(), &[run(1005.0), run(1005.1), run(1004.9)]);
+        let r = judge("codec", &b, &slower, 0.0025);
+        assert_eq!(r[0].comparison.verdict, Verdict::Regressed);
+        assert_eq!(exit_code(&r), crate::exit_code::REGRESSION);
+        let same = judge("codec", &b, &b, 0.0025);
+        assert_eq!(same[0].comparison.verdict, Verdict::Unchanged);
+        assert_eq!(exit_code(&same), 0);
+        let mut out = Vec::new();
+        render(&r, &["n".into()], None, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("codec/parse") && out.contains("+0.500%") && out.contains("regressed"), "{out}");
+        // Beside time: instructions unchanged while time regressed is flagged and explained.
+        let time = |_: &str, c: &str| (c == "parse").then_some((Verdict::Regressed, Some(0.08)));
+        let mut out = Vec::new();
+        render(&same, &[], Some(&time), &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("+8.0%") && out.contains("DISAGREE codec/parse: instructions unchanged, time changed"),
+            "{out}"
+        );
+        std::fs::write(&path, "schema = 1\n").unwrap();
+        assert!(CountBaseline::load(&path).unwrap_err().to_string().contains("baseline --measure instructions"));
+    }
+
+    #[test]
+    fn fingerprint_ignores_the_machine_and_names_what_differs() {
+        assert_eq!(fp().difference(&fp()), None);
+        let other = CountFingerprint { rustc: "rustc 1.96.0".into(), ..fp() };
+        assert_eq!(fp().difference(&other).unwrap(), "rustc: \"rustc 1.95.0\" -> \"rustc 1.96.0\"");
+    }
+
+    #[test]
+    fn disagreements_are_explained() {
+        assert!(disagreement(Verdict::Regressed, Verdict::Unchanged).unwrap().contains("micro-architectural"));
+        assert!(disagreement(Verdict::Inconclusive, Verdict::Regressed).unwrap().contains("too noisy"));
+        assert_eq!(disagreement(Verdict::Regressed, Verdict::Regressed), None);
+        assert_eq!(disagreement(Verdict::Unchanged, Verdict::Unchanged), None);
+    }
+
+    #[test]
+    fn instruction_args_fix_the_work() {
+        assert_eq!(
+            instruction_args(&["--duration-ms".into(), "30".into()], 7),
+            ["--duration-ms", "30", "--duration-ms", "0", "--iterations", "7"]
+        );
+    }
 }

@@ -88,8 +88,8 @@ mod tests {
 
     #[test]
     fn noise_widens_the_interval() {
-        // Runs spread by +-0.1 %: a 0.5 % change is 5 times the spread but less than 3 spreads
-        // above 0.25 %... it still clears 0 by more than 3 x 0.1 %, so it is regressed.
+        // Runs spread by +-0.1 %: the 0.5 % change clears 0 by more than 3 x 0.1 % and is at
+        // least the 0.25 % threshold: regressed.
         let base = [999.0, 1000.0, 1001.0];
         let new = [1004.0, 1005.0, 1006.0];
         let c = compare_counts(&base, &new, 0.0025).unwrap();
