@@ -77,7 +77,7 @@ pub fn run(o: &Options) -> Result<i32> {
     let started = now_rfc3339();
     let t0 = Instant::now();
     let cfg = o.select.load_config()?;
-    let accepted = crate::judge::Accept::all(&o.accept, &cfg.gate.accept)?;
+    let accepted = crate::judge::Accept::all(&o.accept, &cfg.gate.accept).map_err(Error::Usage)?;
     // Baselines are read before anything runs: a malformed one stops here, with its line.
     let baselines = load_baselines(&cfg)?;
     let machine = Fingerprint::current();
