@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::{failed_input, inputs_of, new_experiment, now_rfc3339, outputs, revision_label, run_adaptive, specs};
 use super::{Part, Selection};
 use crate::baseline::Baseline;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
 use crate::judge::{self, Decisions, Invocation, Look, Policy};
 use crate::rounds::Arm;
@@ -45,7 +45,7 @@ pub fn run(o: &Options) -> Result<i32> {
     let started = now_rfc3339();
     let t0 = Instant::now();
     let cfg = o.select.load_config()?;
-    let accepted = crate::judge::Accept::all(&o.accept, &cfg.gate.accept)?;
+    let accepted = crate::judge::Accept::all(&o.accept, &cfg.gate.accept).map_err(Error::Usage)?;
     let flags = o.select.build_flags();
     // Resolved and built one after the other: the label of a side is known only once its commit is.
     let side = |rev: Option<&str>, key: &str| -> Result<(String, workspace::Revision)> {

@@ -52,7 +52,7 @@ pub fn run(o: &Options) -> Result<i32> {
     let started = now_rfc3339();
     let t0 = std::time::Instant::now();
     let cfg = Selection { config: o.config.clone(), ..Selection::default() }.load_config()?;
-    let accepted = Accept::all(&o.accept, &cfg.gate.accept)?;
+    let accepted = Accept::all(&o.accept, &cfg.gate.accept).map_err(Error::Usage)?;
     let a = read_report(&o.a)?;
     let b = read_report(&o.b)?;
     let mut report = diff(&cfg, &a, &o.a, &b, o.strict, &started, t0.elapsed().as_secs_f64());

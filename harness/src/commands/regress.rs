@@ -88,7 +88,7 @@ pub(crate) fn report(o: &Options) -> Result<(Report, Outputs)> {
     let started = now_rfc3339();
     let t0 = Instant::now();
     let cfg = o.select.load_config()?;
-    let accepted = crate::judge::Accept::all(&o.accept, &cfg.gate.accept)?;
+    let accepted = crate::judge::Accept::all(&o.accept, &cfg.gate.accept).map_err(Error::Usage)?;
     // Baselines are read before anything runs: a malformed one stops here, with its line.
     let baselines = load_baselines(&cfg)?;
     no_baseline_check(&cfg, &baselines, o.strict)?;

@@ -6,7 +6,6 @@
 //! (a stale entry, or a typo).
 
 use crate::config::Acceptance;
-use crate::error::{Error, Result};
 use crate::model::Report;
 
 /// One accepted checkpoint.
@@ -24,15 +23,14 @@ impl Accept {
     /// Parses `SCENARIO/CHECKPOINT` (the first `/` splits; checkpoint names may contain more).
     ///
     /// # Errors
-    /// [`Error::Usage`] naming `what` (the flag or configuration key) when either part is missing.
-    pub fn parse(spec: &str, reason: &str, what: &str) -> Result<Accept> {
+    /// A message naming `what` (the flag or configuration key) when either part is missing: a
+    /// usage error for the caller (this layer sits beside `error`, not above it).
+    pub fn parse(spec: &str, reason: &str, what: &str) -> Result<Accept, String> {
         match spec.split_once('/') {
             Some((s, c)) if !s.is_empty() && !c.is_empty() => {
                 Ok(Accept { scenario: s.to_owned(), checkpoint: c.to_owned(), reason: reason.to_owned() })
             }
-            _ => Err(Error::Usage(format!(
-                "{what} {spec:?}: expected SCENARIO/CHECKPOINT, e.g. http_parse/parse_headers"
-            ))),
+            _ => Err(format!("{what} {spec:?}: expected SCENARIO/CHECKPOINT, e.g. http_parse/parse_headers")),
         }
     }
 
@@ -40,7 +38,7 @@ impl Accept {
     ///
     /// # Errors
     /// The first malformed entry.
-    pub fn all(flags: &[String], config: &[Acceptance]) -> Result<Vec<Accept>> {
+    pub fn all(flags: &[String], config: &[Acceptance]) -> Result<Vec<Accept>, String> {
         let cli = flags.iter().map(|f| Accept::parse(f, "accepted on the command line (--accept)", "--accept"));
         let cfg = config.iter().map(|a| Accept::parse(&a.checkpoint, &a.reason, "gate.accept checkpoint"));
         cli.chain(cfg).collect()
