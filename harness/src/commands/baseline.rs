@@ -40,7 +40,7 @@ pub fn run(o: &Options) -> Result<i32> {
     let arm = Arm { label: "current".into(), programs, env: Vec::new() };
     let mut exp = new_experiment(&cfg, specs(&cfg), vec![arm], reference_spec(o.no_reference)?, o.select.quiet);
     exp.run_rounds(cfg.run.warmup_runs, cfg.run.runs, None);
-    let commit = workspace::describe_head(&cfg.root);
+    let commit = workspace::describe_head(&cfg.root, &cfg.run.baseline_dir);
     let machine = Fingerprint::current();
     let mut code = exit_code::PASS;
     let mut inputs = Vec::new();

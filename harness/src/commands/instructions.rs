@@ -439,7 +439,7 @@ pub fn baseline(sel: &Selection, over: Option<&[Measure]>) -> Result<i32> {
     }
     let valgrind = callgrind::check_valgrind()?;
     let programs = sel.build_working_tree(&cfg)?;
-    let commit = workspace::describe_head(&cfg.root);
+    let commit = workspace::describe_head(&cfg.root, &cfg.run.baseline_dir);
     let t0 = Instant::now();
     let launches: Vec<_> =
         ids.iter().map(|&i| launch(&cfg, i, programs[i].clone().expect("require_all"), &cfg.instructions)).collect();

@@ -414,6 +414,9 @@ fn pool(runs: &[&RunOutput]) -> BTreeMap<String, Pooled> {
 pub(crate) fn revision_label(cfg: &Config, rev: Option<&str>, built: &Revision) -> String {
     match (rev, &built.sha) {
         (Some(rev), Some(sha)) => format!("{rev} ({})", workspace::short_sha(sha)),
-        _ => format!("working tree ({})", workspace::short_sha(&workspace::describe_head(&cfg.root))),
+        _ => format!(
+            "working tree ({})",
+            workspace::short_sha(&workspace::describe_head(&cfg.root, &cfg.run.baseline_dir))
+        ),
     }
 }
