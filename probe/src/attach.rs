@@ -190,9 +190,15 @@ pub(crate) fn prepare_socket_dir(dir: &Path) -> Result<(), Error> {
     if !md.is_dir() {
         return Err(err("it is not a directory (a symlink?)".into()));
     }
+    // Root too: a directory another user made (e.g. `/tmp/funcscope-0` pre-created by an
+    // unprivileged user) is theirs to fill with sockets that impersonate ours.
     let me = nix::unistd::geteuid().as_raw();
-    if md.uid() != me && me != 0 {
-        return Err(err(format!("it belongs to uid {}, not to us (uid {me})", md.uid())));
+    if md.uid() != me {
+        return Err(err(format!(
+            "it belongs to uid {}, not to us (uid {me}); remove it or point {} at a directory of our own",
+            md.uid(),
+            crate::env::SOCKET_DIR
+        )));
     }
     if md.mode() & 0o022 != 0 && md.mode() & 0o1000 == 0 {
         return Err(err(format!("it is writable by others (mode {:o}); use a private directory", md.mode() & 0o7777)));
@@ -435,4 +441,27 @@ fn open_read_only(region: BorrowedFd<'_>) -> Result<OwnedFd, Error> {
         .open(&path)
         .map(OwnedFd::from)
         .map_err(|e| Error::io(format!("reopening the region read-only through {path}"), e))
+}
+
+#[cfg(test)]
+mod socket_dir_tests {
+    use super::*;
+
+    /// Even root refuses a socket directory that another user owns.
+    #[test]
+    fn a_socket_directory_of_another_user_is_refused_also_by_root() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root to give a directory to another user");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("funcscope-dirtest-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        assert!(prepare_socket_dir(&dir).is_ok(), "our own directory is fine");
+        nix::unistd::chown(&dir, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        let e = prepare_socket_dir(&dir).unwrap_err().to_string();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(e.contains("belongs to uid 65534") && e.contains("not to us (uid 0)"), "{e}");
+    }
 }
