@@ -404,8 +404,14 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
         l.program.clone()
     };
     let mut cmd = Command::new(&program);
-    // The program sees its own name, not the copy's.
-    cmd.arg0(&l.program);
+    // The program sees its own file name, not the copy's path, and not the path it was built at:
+    // the two arms of a paired comparison live at paths of different lengths
+    // (`target/funcscope/bin/<sha>/...` and `target/funcscope/targets/current/...`), and a
+    // program that copies argv[0] to the heap at start (Rust's `std::env::args()` does) then
+    // places every later allocation at another offset in one arm than in the other. Measured:
+    // byte-identical http_parse binaries gave parse_request_line -12 % (CI -15 %..-7 %, 48
+    // rounds) between the arms with full paths.
+    cmd.arg0(l.program.file_name().unwrap_or(l.program.as_os_str()));
     cmd.args(&l.args)
         .env(funcscope::env::SOCKET_DIR, dir.path())
         .env(funcscope::env::WAIT_ATTACH_MS, l.attach_timeout.as_millis().to_string())
