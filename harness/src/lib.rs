@@ -55,6 +55,7 @@ pub mod reference;
 pub mod report;
 pub mod rounds;
 pub mod runner;
+pub mod snoop;
 pub mod stats;
 pub mod workspace;
 
