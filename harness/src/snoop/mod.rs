@@ -183,6 +183,19 @@ fn monotonic_ns() -> u64 {
     clock_gettime(ClockId::CLOCK_MONOTONIC).map_or(0, |t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
 }
 
+/// Whether `pid` has exited: no `/proc/PID`, or a zombie waiting for its parent (which may be
+/// the caller, about to wait for it once snoop returns).
+fn process_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // "pid (comm) S ...": the state follows the last ')' (comm may hold spaces and parens).
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_none_or(|st| st == "Z" || st == "X"),
+        Err(_) => true,
+    }
+}
+
 /// Resolves the targets (all, before anything starts).
 pub fn resolve_all(targets: &[String], pid: Option<i32>) -> Result<Vec<Target>, SnoopError> {
     if targets.is_empty() {
@@ -213,7 +226,7 @@ pub fn run(opts: &Options, stop: &AtomicBool, on_report: &mut dyn FnMut(&Summary
                 last = true;
             }
         } else if let Some(pid) = pid {
-            last |= !std::path::Path::new(&format!("/proc/{pid}")).exists();
+            last |= process_gone(pid);
         }
         let until = if last { None } else { Some(monotonic_ns().saturating_sub(perf::HOLD_NS)) };
         let events = tracer.drain(until);
