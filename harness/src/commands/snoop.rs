@@ -80,6 +80,7 @@ pub fn run(o: &Options) -> Result<i32> {
         scope: o.scope.clone(),
         ring_pages: o.ring_pages,
         interval: o.interval,
+        keep_calls: false,
     };
     let mut stdout = std::io::stdout();
     let mut periodic = |s: &report::Summary| {
@@ -87,6 +88,9 @@ pub fn run(o: &Options) -> Result<i32> {
         let _ = writeln!(stdout);
     };
     let out = snoop::run(&opts, &stop, &mut periodic)?;
+    for n in &out.notes {
+        eprintln!("note: {n}");
+    }
     if stop.load(Ordering::Relaxed) {
         eprintln!("Detaching...");
     }

@@ -163,6 +163,9 @@ pub struct Options {
     pub ring_pages: usize,
     /// Print a report this often (None: only the final one).
     pub interval: Option<Duration>,
+    /// Keep every paired call in [`Outcome::calls`] (memory grows with the calls: for tests and
+    /// short runs).
+    pub keep_calls: bool,
 }
 
 /// What a finished session returns.
@@ -174,6 +177,10 @@ pub struct Outcome {
     pub summary: Summary,
     /// The launched command's exit code (None: attached, interrupted, or killed by a signal).
     pub exit_code: Option<i32>,
+    /// Every paired call in pairing order, when [`Options::keep_calls`] asked for them.
+    pub calls: Vec<pair::Call>,
+    /// How the probes were made (tracefs mounted, the PMU fallback), to tell the user.
+    pub notes: Vec<String>,
 }
 
 /// How often the rings are read when they were empty last time.
@@ -218,6 +225,7 @@ pub fn run(opts: &Options, stop: &AtomicBool, on_report: &mut dyn FnMut(&Summary
     let mut pairer = pair::Pairer::new();
     let mut next_report = opts.interval.map(|i| t0 + i);
     let mut exit_code = None;
+    let mut calls = Vec::new();
     loop {
         let mut last = stop.load(Ordering::Relaxed);
         if let Some(c) = tracer.child.as_mut() {
@@ -237,6 +245,9 @@ pub fn run(opts: &Options, stop: &AtomicBool, on_report: &mut dyn FnMut(&Summary
                 perf::EventKind::Return { func, ret } => {
                     if let Some(c) = pairer.ret(func, e.pid, e.tid, e.time_ns, ret) {
                         funcs[func].add(&c);
+                        if opts.keep_calls {
+                            calls.push(c);
+                        }
                     }
                 }
                 perf::EventKind::Lost(n) => pairer.lost(n),
@@ -250,7 +261,8 @@ pub fn run(opts: &Options, stop: &AtomicBool, on_report: &mut dyn FnMut(&Summary
         };
         if last {
             tracer.kill_child();
-            return Ok(Outcome { targets, summary: summary(&funcs, &pairer), exit_code });
+            let notes = std::mem::take(&mut tracer.notes);
+            return Ok(Outcome { targets, summary: summary(&funcs, &pairer), exit_code, calls, notes });
         }
         if let (Some(at), Some(every)) = (next_report, opts.interval) {
             if Instant::now() >= at {

@@ -55,6 +55,13 @@ static void *thread_main(void *p) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 2 && strcmp(argv[1], "many") == 0) {
+        /* Many calls in a burst (the loss test). */
+        long s = 0, n = atol(argv[2]);
+        for (long i = 0; i < n; i++) s += add3(i, 2, 3);
+        printf("%ld\n", s);
+        return 0;
+    }
     if (argc > 1 && strcmp(argv[1], "wait") == 0) {
         /* Attach mode: give the tracer time to attach, then do the work. */
         sleeper(atol(argv[2]));
