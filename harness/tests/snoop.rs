@@ -217,3 +217,32 @@ fn lost_records_drop_calls_and_never_mispair() {
     assert!(add3.len() as u64 + p.gap_dropped <= 20_000, "{} paired, {p:?}", add3.len());
     assert_eq!(o.summary.funcs[0].count, add3.len() as u64);
 }
+
+#[test]
+fn sigint_detaches_and_prints_the_final_report() {
+    let Some(dir) = fixture() else { return };
+    // The program sleeps 30 s before its work and is interrupted during that sleep: the sleeper
+    // call is still open, and the final report must still come, quickly, with exit code 0.
+    let snoop = Command::new(env!("CARGO_BIN_EXE_funcscope"))
+        .args(["snoop", &target(dir, "prog", "sleeper"), "--"])
+        .arg(dir.join("prog"))
+        .args(["wait", "30000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run funcscope snoop");
+    std::thread::sleep(Duration::from_millis(1500));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(snoop.id() as i32), nix::sys::signal::Signal::SIGINT)
+        .expect("send SIGINT");
+    let started = std::time::Instant::now();
+    let out = snoop.wait_with_output().expect("wait for snoop");
+    let text = common::text(&out);
+    if text.contains("perf_event_open refused") || text.contains("no uprobe PMU") {
+        eprintln!("SKIP: uprobes are not available here:\n{text}");
+        return;
+    }
+    assert!(started.elapsed() < Duration::from_secs(20), "snoop did not stop on SIGINT: {text}");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Detaching..."), "{text}");
+    assert!(text.contains("sleeper") && text.contains("1 calls still open at the end"), "{text}");
+}
