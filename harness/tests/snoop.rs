@@ -246,3 +246,29 @@ fn sigint_detaches_and_prints_the_final_report() {
     assert!(text.contains("Detaching..."), "{text}");
     assert!(text.contains("sleeper") && text.contains("1 calls still open at the end"), "{text}");
 }
+
+#[test]
+fn without_privilege_the_error_names_what_is_missing() {
+    let Some(dir) = fixture() else { return };
+    if !nix::unistd::geteuid().is_root() || Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("SKIP: needs root and setpriv to run snoop as an unprivileged user");
+        return;
+    }
+    // As nobody, without capabilities (the fixture is world-readable in the temp directory).
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(env!("CARGO_BIN_EXE_funcscope"))
+        .args(["snoop", &target(dir, "prog", "push_fn"), "--"])
+        .arg(dir.join("prog"))
+        .output()
+        .expect("run setpriv");
+    let text = common::text(&out);
+    if String::from_utf8_lossy(&out.stderr).contains("setpriv:") {
+        eprintln!("SKIP: setpriv could not drop privileges here:\n{text}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    for needle in ["root", "CAP_PERFMON", "perf_event_paranoid"] {
+        assert!(text.contains(needle), "the error names {needle}: {text}");
+    }
+}

@@ -60,13 +60,13 @@ impl TraceFs {
             SnoopError::Perf(format!("{}: a path tracefs cannot take (spaces or not UTF-8)", path.display()))
         })?;
         let line = format!("{}:{}/{} {}:{:#x}\n", if retprobe { 'r' } else { 'p' }, self.group, name, p, offset);
-        self.write(&line).map_err(|e| {
-            let hint = if e.raw_os_error() == Some(libc::EACCES) || e.raw_os_error() == Some(libc::EPERM) {
-                " (uprobe events in tracefs need root)"
-            } else {
-                ""
-            };
-            SnoopError::Perf(format!("creating uprobe event {}: {e}{hint}", line.trim()))
+        self.write(&line).map_err(|e| match e.raw_os_error() {
+            Some(libc::EACCES) | Some(libc::EPERM) => SnoopError::Privilege {
+                paranoid: std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
+                    .map_or_else(|_| "unknown".into(), |s| s.trim().to_owned()),
+                why: format!("creating a uprobe event in {}: {e}", self.dir.display()),
+            },
+            _ => SnoopError::Perf(format!("creating uprobe event {}: {e}", line.trim())),
         })?;
         self.created.push(name.to_owned());
         let id_file = self.dir.join("events").join(&self.group).join(name).join("id");
