@@ -19,7 +19,8 @@ fn fixture() -> Option<&'static Path> {
     static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
     DIR.get_or_init(|| {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snoop_fixture");
-        let dir = std::env::temp_dir().join(format!("funcscope-snoop-fixture-{}", std::process::id()));
+        // Under the target directory (removed by cargo clean), per test process.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("snoop-fixture-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
         let cc = |args: &[&str]| Command::new("cc").args(args).current_dir(&dir).status();
         let lib = cc(&["-O2", "-fPIC", "-shared", "-o", "libsnooplib.so", src.join("lib.c").to_str().unwrap()]);
@@ -254,7 +255,7 @@ fn without_privilege_the_error_names_what_is_missing() {
         eprintln!("SKIP: needs root and setpriv to run snoop as an unprivileged user");
         return;
     }
-    // As nobody, without capabilities (the fixture is world-readable in the temp directory).
+    // As nobody, without capabilities (the fixture is world-readable under target/tmp).
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
         .arg(env!("CARGO_BIN_EXE_funcscope"))
@@ -271,4 +272,30 @@ fn without_privilege_the_error_names_what_is_missing() {
     for needle in ["root", "CAP_PERFMON", "perf_event_paranoid"] {
         assert!(text.contains(needle), "the error names {needle}: {text}");
     }
+}
+
+#[test]
+fn events_left_by_a_killed_snoop_are_removed_by_the_next() {
+    let Some(dir) = fixture() else { return };
+    let events = Path::new("/sys/kernel/tracing/uprobe_events");
+    // A pid that has just exited stands for a snoop killed with SIGKILL.
+    let mut gone = Command::new("true").spawn().expect("run true");
+    let dead = gone.id();
+    gone.wait().expect("wait for true");
+    let t = snoop::resolve(&target(dir, "prog", "push_fn"), None).unwrap();
+    let line = format!("p:funcscope_{dead}/stale {}:{:#x}\n", t.path.display(), t.offset);
+    let written = std::fs::OpenOptions::new().append(true).open(events).and_then(|mut f| {
+        use std::io::Write;
+        f.write_all(line.as_bytes())
+    });
+    if let Err(e) = written {
+        eprintln!("SKIP: cannot create a tracefs uprobe event here ({}: {e})", events.display());
+        return;
+    }
+    let prog = dir.join("prog").display().to_string();
+    let Some(_) = snoop(vec![target(dir, "prog", "push_fn")], Scope::Launch { program: prog, args: vec![] }) else {
+        return;
+    };
+    let left = std::fs::read_to_string(events).unwrap();
+    assert!(!left.contains(&format!("funcscope_{dead}/")), "stale event kept:\n{left}");
 }

@@ -50,7 +50,27 @@ impl TraceFs {
                 PathBuf::from(PLACES[0])
             }
         };
-        Ok(TraceFs { dir, group: format!("funcscope_{}", std::process::id()), created: Vec::new(), note })
+        let fs = TraceFs { dir, group: format!("funcscope_{}", std::process::id()), created: Vec::new(), note };
+        fs.remove_stale();
+        Ok(fs)
+    }
+
+    /// Removes the events of earlier funcscope processes that died without removing them (killed
+    /// with SIGKILL): groups `funcscope_<pid>` whose pid is gone. Best effort.
+    fn remove_stale(&self) {
+        let Ok(list) = std::fs::read_to_string(self.dir.join("uprobe_events")) else { return };
+        for line in list.lines() {
+            // "p:funcscope_123/f0_entry_456 /path:0x..."
+            let Some(event) = line.split_whitespace().next().and_then(|e| e.split_once(':')).map(|(_, e)| e) else {
+                continue;
+            };
+            let Some(pid) = event.strip_prefix("funcscope_").and_then(|r| r.split_once('/')).map(|(p, _)| p) else {
+                continue;
+            };
+            if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+                let _ = self.write(&format!("-:{event}\n"));
+            }
+        }
     }
 
     /// Creates the event `name` (`[A-Za-z0-9_]`) probing `path` at file `offset`, a return probe
