@@ -299,3 +299,29 @@ fn events_left_by_a_killed_snoop_are_removed_by_the_next() {
     let left = std::fs::read_to_string(events).unwrap();
     assert!(!left.contains(&format!("funcscope_{dead}/")), "stale event kept:\n{left}");
 }
+
+#[test]
+fn periodic_reports_come_at_the_interval() {
+    let Some(dir) = fixture() else { return };
+    // The program sleeps 1 s before working; reports every 200 ms meanwhile.
+    let prog = dir.join("prog").display().to_string();
+    let opts = Options {
+        targets: vec![target(dir, "prog", "sleeper")],
+        scope: Scope::Launch { program: prog, args: vec!["wait".into(), "1000".into()] },
+        ring_pages: 16,
+        interval: Some(Duration::from_millis(200)),
+        keep_calls: false,
+    };
+    let mut reports = Vec::new();
+    match snoop::run(&opts, &AtomicBool::new(false), &mut |s| reports.push(s.funcs[0].count)) {
+        Ok(o) => assert_eq!(o.summary.funcs[0].count, 2, "the 1 s wait and the 20 ms sleep"),
+        Err(e @ (SnoopError::Privilege { .. } | SnoopError::Perf(_))) => {
+            eprintln!("SKIP: uprobes are not available here: {e}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    }
+    // ~5 reports in 1 s; a loaded machine may deliver fewer, never none.
+    assert!(reports.len() >= 2, "{reports:?}");
+    assert_eq!(reports[0], 0, "no call has returned 200 ms into a 1 s sleep: {reports:?}");
+}
