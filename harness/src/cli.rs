@@ -11,9 +11,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{self, verdict_bench, Selection};
+use crate::config::Measure;
 use crate::error::{Error, Result};
 use crate::exit_code;
-use crate::report::Outputs;
+use crate::report::{ColorChoice, Outputs};
 
 /// funcscope: per-call latency of instrumented code, and a regression gate for CI.
 #[derive(Parser, Debug)]
@@ -22,6 +23,9 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+    /// Colour the report: auto (a terminal without NO_COLOR), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 /// Commands.
@@ -44,6 +48,9 @@ pub enum Command {
     Calibrate(CalibrateArgs),
     /// Run any instrumented program and print per-checkpoint statistics (no baseline needed).
     Run(RunArgs),
+    /// Judge two saved JSON reports offline (B against A's runs, as a baseline); runs nothing.
+    /// Same exit codes as regress.
+    Diff(DiffArgs),
     /// Benchmark the gate's verdicts on this machine: A/A and planted-slowdown trials in
     /// baseline and paired mode; prints detection and false-alarm rates against the targets.
     VerdictBench(VerdictBenchArgs),
@@ -79,6 +86,10 @@ pub struct Common {
     /// Less progress output.
     #[arg(long, short)]
     pub quiet: bool,
+    /// What to measure: time, instructions (under callgrind), or both, comma-separated
+    /// (default: `run.measure` of the configuration). Instructions: regress and baseline only.
+    #[arg(long, value_delimiter = ',', value_parser = parse_measure)]
+    pub measure: Option<Vec<Measure>>,
 }
 
 /// Report outputs and gating options.
@@ -90,10 +101,53 @@ pub struct Judging {
     /// Write the Markdown report here (default: TARGET/funcscope/COMMAND.md).
     #[arg(long)]
     pub markdown: Option<PathBuf>,
+    /// Also write a JUnit XML report here: a test case per checkpoint metric, a failure per
+    /// regression that fails the gate.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
     /// Adaptive sampling budget in seconds: keep adding rounds while some verdict is
     /// inconclusive (0: fixed number of runs). Default: run.budget_s of the configuration.
     #[arg(long)]
     pub budget: Option<f64>,
+    /// An intended slowdown, SCENARIO/CHECKPOINT (repeatable): judged and shown, but its
+    /// regression does not fail the gate; recorded in the report (see also gate.accept).
+    #[arg(long = "accept", value_name = "SCENARIO/CHECKPOINT")]
+    pub accept: Vec<String>,
+    /// Print GitHub Actions annotations (::error per regression, ::warning per inconclusive
+    /// checkpoint) after the report.
+    #[arg(long)]
+    pub github_annotations: bool,
+}
+
+/// `diff`.
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The reference report (JSON written by --json).
+    pub a: PathBuf,
+    /// The report judged against it.
+    pub b: PathBuf,
+    /// The configuration file, for the gate's settings (default: funcscope.toml in this
+    /// directory or above).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Write the JSON report here (default: TARGET/funcscope/diff.json).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the Markdown report here (default: TARGET/funcscope/diff.md).
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// Also write a JUnit XML report here.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// An intended slowdown, SCENARIO/CHECKPOINT (repeatable): shown, not gating.
+    #[arg(long = "accept", value_name = "SCENARIO/CHECKPOINT")]
+    pub accept: Vec<String>,
+    /// Let regressions between reports from different machines fail.
+    #[arg(long)]
+    pub strict: bool,
+    /// Print GitHub Actions annotations after the report.
+    #[arg(long)]
+    pub github_annotations: bool,
 }
 
 /// `regress`.
@@ -195,6 +249,13 @@ pub struct RunArgs {
     /// which makes runs far more repeatable).
     #[arg(long)]
     pub no_pin: bool,
+    /// What to measure: time (default), instructions (under callgrind; pass the program a fixed
+    /// amount of work), or time,instructions.
+    #[arg(long, value_delimiter = ',', value_parser = parse_measure)]
+    pub measure: Option<Vec<Measure>>,
+    /// With instructions: simulate caches (L1/LL misses, estimated cycles).
+    #[arg(long)]
+    pub cache_sim: bool,
     /// The instrumented program and its arguments.
     #[arg(required = true, last = true, value_name = "PROGRAM [ARGS]")]
     pub program: Vec<String>,
@@ -287,50 +348,92 @@ fn selection(c: &Common, budget_s: Option<f64>) -> Selection {
 
 /// Runs a parsed command; returns the process exit code.
 pub fn run_cli(cli: Cli) -> i32 {
+    crate::report::set_color_choice(cli.color);
     let r = match cli.command {
-        Command::Regress(a) => commands::regress::run(&commands::regress::Options {
-            select: selection(&a.common, a.judging.budget),
-            json: a.judging.json,
-            markdown: a.judging.markdown,
-            strict: a.strict,
-            against_baseline: a.against_baseline,
-            no_reference: a.no_reference,
-            base: a.base,
-        }),
-        Command::Baseline(a) => commands::baseline::run(&commands::baseline::Options {
-            select: selection(&a.common, None),
-            no_reference: a.no_reference,
-            append: a.append,
-        }),
-        Command::Compare(a) => parse_env(&a.env_b).and_then(|env_b| {
-            commands::compare::run(&commands::compare::Options {
+        Command::Regress(a) => commands::instructions::regress_measures(
+            &commands::regress::Options {
                 select: selection(&a.common, a.judging.budget),
                 json: a.judging.json,
                 markdown: a.judging.markdown,
-                rev_a: a.rev_a,
-                rev_b: a.rev_b,
-                env_b,
+                junit: a.judging.junit,
+                accept: a.judging.accept,
+                github_annotations: a.judging.github_annotations,
+                strict: a.strict,
+                against_baseline: a.against_baseline,
+                no_reference: a.no_reference,
+                base: a.base,
+            },
+            a.common.measure.as_deref(),
+        ),
+        Command::Baseline(a) => commands::instructions::baseline_measures(
+            &commands::baseline::Options {
+                select: selection(&a.common, None),
+                no_reference: a.no_reference,
+                append: a.append,
+            },
+            a.common.measure.as_deref(),
+        ),
+        Command::Compare(a) => {
+            no_instructions("compare", &a.common).and_then(|()| parse_env(&a.env_b)).and_then(|env_b| {
+                commands::compare::run(&commands::compare::Options {
+                    select: selection(&a.common, a.judging.budget),
+                    json: a.judging.json,
+                    markdown: a.judging.markdown,
+                    junit: a.judging.junit,
+                    accept: a.judging.accept,
+                    github_annotations: a.judging.github_annotations,
+                    rev_a: a.rev_a,
+                    rev_b: a.rev_b,
+                    env_b,
+                })
+            })
+        }
+        Command::Calibrate(a) => no_instructions("calibrate", &a.common).and_then(|()| {
+            commands::calibrate::run(&commands::calibrate::Options {
+                select: selection(&a.common, None),
+                write: a.write,
+                no_reference: a.no_reference,
             })
         }),
-        Command::Calibrate(a) => commands::calibrate::run(&commands::calibrate::Options {
-            select: selection(&a.common, None),
-            write: a.write,
-            no_reference: a.no_reference,
-        }),
-        Command::Run(a) => run_options(a).and_then(|o| commands::run::run(&o)),
-        Command::VerdictBench(a) => commands::verdict_bench::run(&verdict_bench::Options {
-            select: Selection {
-                config: a.config,
-                scenarios: a.scenarios,
-                runs: a.runs,
-                budget_s: a.budget,
-                no_build: a.no_build,
-                quiet: a.quiet,
-            },
-            trials: a.trials,
-            sizes: a.sizes,
-            mode: a.mode,
+        Command::Run(a) => {
+            let measure = a.measure.clone().unwrap_or_else(|| vec![Measure::Time]);
+            let cache_sim = a.cache_sim;
+            run_options(a).and_then(|o| {
+                let tc = if measure.contains(&Measure::Time) { commands::run::run(&o)? } else { 0 };
+                let ic = if measure.contains(&Measure::Instructions) {
+                    commands::instructions::run_program(&o, cache_sim)?
+                } else {
+                    0
+                };
+                Ok(tc.max(ic))
+            })
+        }
+        Command::Diff(a) => commands::diff::run(&commands::diff::Options {
+            config: a.config,
+            a: a.a,
+            b: a.b,
             json: a.json,
+            markdown: a.markdown,
+            junit: a.junit,
+            accept: a.accept,
+            strict: a.strict,
+            github_annotations: a.github_annotations,
+        }),
+        Command::VerdictBench(a) => count("--trials", a.trials, MAX_TRIALS).and_then(|trials| {
+            commands::verdict_bench::run(&verdict_bench::Options {
+                select: Selection {
+                    config: a.config,
+                    scenarios: a.scenarios,
+                    runs: a.runs,
+                    budget_s: a.budget,
+                    no_build: a.no_build,
+                    quiet: a.quiet,
+                },
+                trials,
+                sizes: a.sizes,
+                mode: a.mode,
+                json: a.json,
+            })
         }),
         Command::Snoop(a) => snoop_options(a).and_then(|o| commands::snoop::run(&o)),
         Command::Reference { args } => return crate::reference::reference_main(&args),
@@ -342,6 +445,20 @@ pub fn run_cli(cli: Cli) -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// `--measure instructions` on a command that has no instruction pass yet.
+fn no_instructions(command: &str, c: &Common) -> Result<()> {
+    match &c.measure {
+        Some(m) if m.contains(&Measure::Instructions) => Err(Error::Usage(format!(
+            "--measure instructions is not supported by {command} yet; use `regress --measure instructions` (against the instruction baseline)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn parse_measure(s: &str) -> std::result::Result<Measure, String> {
+    Measure::parse(s).ok_or_else(|| format!("{s:?} is not a measure: use time, instructions, or time,instructions"))
 }
 
 fn parse_env(kv: &[String]) -> Result<Vec<(String, String)>> {
@@ -356,10 +473,17 @@ fn parse_env(kv: &[String]) -> Result<Vec<(String, String)>> {
 
 fn seconds(flag: &str, s: f64) -> Result<Duration> {
     let max = crate::config::MAX_SECONDS;
-    Duration::try_from_secs_f64(s)
-        .ok()
-        .filter(|_| s <= max)
-        .ok_or_else(|| Error::Usage(format!("{flag} {s}: expected seconds in [0, {max}]")))
+    Duration::try_from_secs_f64(s).ok().filter(|_| s <= max).ok_or_else(|| {
+        Error::Usage(format!("{flag} {}: expected seconds in [0, {max}]", crate::config::show_number(s)))
+    })
+}
+
+/// Most trials `verdict-bench --trials` may ask for (each is a whole gate run).
+const MAX_TRIALS: usize = 10_000;
+
+/// `n` checked against `[1, max]` for `flag` (a huge count would run forever).
+fn count(flag: &str, n: usize, max: usize) -> Result<usize> {
+    (1..=max).contains(&n).then_some(n).ok_or_else(|| Error::Usage(format!("{flag} {n}: expected 1 to {max}")))
 }
 
 fn run_options(a: RunArgs) -> Result<commands::run::Options> {
@@ -367,11 +491,11 @@ fn run_options(a: RunArgs) -> Result<commands::run::Options> {
     Ok(commands::run::Options {
         program: program.clone(),
         args: args.to_vec(),
-        runs: a.runs,
+        runs: count("--runs", a.runs, crate::config::MAX_RUNS)?,
         timeout: seconds("--timeout", a.timeout)?,
         attach_timeout: seconds("--attach-timeout", a.attach_timeout)?,
         pin: !a.no_pin,
-        outputs: Outputs { json: a.json, markdown: a.markdown },
+        outputs: Outputs { json: a.json, markdown: a.markdown, ..Outputs::default() },
     })
 }
 

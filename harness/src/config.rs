@@ -24,12 +24,22 @@
 //! pin = true                # run every measured process on one CPU (repeatability)
 //! fresh_copy = true         # run a private copy of the program per run (layout is per file)
 //!
+//! measure = ["time"]       # or ["time", "instructions"]: also count instructions under callgrind
+//!
+//! [instructions]            # the instruction-count pass (see `crate::callgrind`)
+//! iterations = 500          # fixed work per run: scenarios get `--duration-ms 0 --iterations N`
+//! runs = 3                  # runs per arm: their spread is the noise the verdict allows for
+//! min_effect = 0.0025       # smallest relative change of mean instructions per call that counts
+//! cache_sim = false         # also L1/LL misses and estimated cycles (about 2x slower)
+//! timeout_s = 300           # per run under valgrind
+//!
 //! [[scenario]]
 //! name = "http_parse"
 //! bin = "http_parse"        # a binary of `run.package`, built in release; or:
 //! # path = "target/release/my-instrumented-server"
 //! args = ["--duration-ms", "600"]
 //! env = { RUST_LOG = "off" }
+//! measure = ["time", "instructions"]  # optional: overrides run.measure for this scenario
 //!
 //! [checkpoint."http_parse/parse_headers"]   # optional per-checkpoint overrides
 //! min_effect = 0.08
@@ -53,6 +63,16 @@ pub const MAX_RUNS: usize = 100_000;
 /// Most seconds any time limit or budget may be (a day): larger values are typos, and a `Duration`
 /// cannot hold every `f64`.
 pub const MAX_SECONDS: f64 = 86_400.0;
+
+/// `v` for a message: in exponent form where it would print with many digits (`1e300`, not 301
+/// digits; `1e-300`, not 300 zeros).
+pub fn show_number(v: f64) -> String {
+    if v.is_finite() && v != 0.0 && !(1e-3..1e9).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
 
 /// The configuration file name looked up from the current directory upwards.
 pub const CONFIG_FILE: &str = "funcscope.toml";
@@ -110,6 +130,19 @@ pub struct Gate {
     pub report_metrics: Vec<Metric>,
     /// Margin of the report-only metrics.
     pub report_min_effect: f64,
+    /// Known, intended slowdowns: a regression of these checkpoints is shown but does not fail
+    /// the gate (like `--accept`), with the reason in the report.
+    pub accept: Vec<Acceptance>,
+}
+
+/// One entry of `gate.accept`: `{ checkpoint = "SCENARIO/CHECKPOINT", reason = "..." }`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Acceptance {
+    /// `SCENARIO/CHECKPOINT`.
+    pub checkpoint: String,
+    /// Why the slowdown is intended (shown in the report).
+    pub reason: String,
 }
 
 impl Default for Gate {
@@ -124,6 +157,7 @@ impl Default for Gate {
             metrics: vec![Metric::P50],
             report_metrics: vec![Metric::P90, Metric::P99],
             report_min_effect: 0.10,
+            accept: Vec::new(),
         }
     }
 }
@@ -157,6 +191,54 @@ pub struct RunOptions {
     /// files of one binary have different physical code layouts for a whole session, which an
     /// A/B would measure as a difference. Turn off for a program that must run from its place.
     pub fresh_copy: bool,
+    /// What to measure by default: wall time through the rings, instruction counts under
+    /// callgrind, or both (`--measure` overrides; a scenario's `measure` overrides this).
+    pub measure: Vec<Measure>,
+}
+
+/// One kind of measurement (`[run] measure`, a scenario's `measure`, `--measure`).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Measure {
+    /// Per-call durations from the probe's rings (the default).
+    Time,
+    /// Per-call instruction counts under `valgrind --tool=callgrind` (see `crate::callgrind`).
+    Instructions,
+}
+
+impl Measure {
+    /// Parses `time` or `instructions` (the `--measure` values).
+    pub fn parse(s: &str) -> Option<Measure> {
+        match s {
+            "time" => Some(Measure::Time),
+            "instructions" => Some(Measure::Instructions),
+            _ => None,
+        }
+    }
+}
+
+/// `[instructions]`: the instruction-count pass.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InstructionOptions {
+    /// Iterations per run (`--duration-ms 0 --iterations N` appended to the scenario's args), so
+    /// every run does the same work; >= 1.
+    pub iterations: u64,
+    /// Runs per arm (>= 2): instruction counts are nearly but not exactly deterministic (hash
+    /// seeds, address-dependent paths); the spread over these runs is the noise allowed for.
+    pub runs: usize,
+    /// Smallest relative change of mean instructions per call that is a regression, in [0, 1).
+    pub min_effect: f64,
+    /// Simulate caches: L1/LL misses and estimated cycles per call.
+    pub cache_sim: bool,
+    /// Per-run limit under valgrind, seconds.
+    pub timeout_s: f64,
+}
+
+impl Default for InstructionOptions {
+    fn default() -> InstructionOptions {
+        InstructionOptions { iterations: 500, runs: 3, min_effect: 0.0025, cache_sim: false, timeout_s: 300.0 }
+    }
 }
 
 impl Default for RunOptions {
@@ -172,6 +254,7 @@ impl Default for RunOptions {
             max_runs: 30,
             pin: true,
             fresh_copy: true,
+            measure: vec![Measure::Time],
         }
     }
 }
@@ -194,6 +277,9 @@ pub struct Scenario {
     /// Extra environment.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// What to measure for this scenario (overrides `run.measure`).
+    #[serde(default)]
+    pub measure: Option<Vec<Measure>>,
 }
 
 /// `[checkpoint."scenario/checkpoint"]` overrides.
@@ -215,6 +301,8 @@ struct RawConfig {
     gate: Gate,
     #[serde(default)]
     run: RunOptions,
+    #[serde(default)]
+    instructions: InstructionOptions,
     #[serde(default, rename = "scenario")]
     scenarios: Vec<Scenario>,
     #[serde(default, rename = "checkpoint")]
@@ -232,6 +320,8 @@ pub struct Config {
     pub gate: Gate,
     /// `[run]`.
     pub run: RunOptions,
+    /// `[instructions]`.
+    pub instructions: InstructionOptions,
     /// Scenarios in file order.
     pub scenarios: Vec<Scenario>,
     /// Overrides keyed `scenario/checkpoint`.
@@ -328,7 +418,10 @@ impl Config {
             ("attach_timeout_s", raw.run.attach_timeout_s, MAX_SECONDS),
         ] {
             if v > max {
-                return Err(invalid(key_line(key), format!("run.{key} = {v} is more than {max} s (a day); use less")));
+                return Err(invalid(
+                    key_line(key),
+                    format!("run.{key} = {} is more than {max} s (a day); use less", show_number(v)),
+                ));
             }
         }
         if !(raw.run.budget_s >= 0.0 && raw.run.budget_s.is_finite()) {
@@ -343,10 +436,28 @@ impl Config {
                 format!("run.max_runs = {} is below run.runs = {}", raw.run.max_runs, raw.run.runs),
             ));
         }
-        if !(raw.run.timeout_s > 0.0 && raw.run.attach_timeout_s > 0.0) {
+        for (key, v) in [("timeout_s", raw.run.timeout_s), ("attach_timeout_s", raw.run.attach_timeout_s)] {
+            if v.is_nan() || v <= 0.0 {
+                return Err(invalid(key_line(key), format!("run.{key} = {v} must be a positive number of seconds")));
+            }
+        }
+        let ins = &raw.instructions;
+        if ins.iterations == 0 || ins.runs < 2 || ins.runs > MAX_RUNS {
             return Err(invalid(
-                key_line("timeout_s"),
-                "run.timeout_s and run.attach_timeout_s must be positive".into(),
+                key_line("iterations"),
+                format!(
+                    "instructions.iterations = {} must be >= 1 and instructions.runs = {} in 2..={MAX_RUNS}",
+                    ins.iterations, ins.runs
+                ),
+            ));
+        }
+        if !((0.0..1.0).contains(&ins.min_effect) && ins.timeout_s > 0.0 && ins.timeout_s <= MAX_SECONDS) {
+            return Err(invalid(
+                key_line("min_effect"),
+                format!(
+                    "instructions.min_effect = {} must be in [0, 1) (e.g. 0.0025) and instructions.timeout_s = {} in (0, {MAX_SECONDS}]",
+                    ins.min_effect, ins.timeout_s
+                ),
             ));
         }
         if raw.scenarios.is_empty() {
@@ -389,6 +500,7 @@ impl Config {
             root,
             gate: raw.gate,
             run: raw.run,
+            instructions: raw.instructions,
             scenarios: raw.scenarios,
             checkpoints: raw.checkpoints,
         })
@@ -401,6 +513,7 @@ impl Config {
             root: PathBuf::new(),
             gate: Gate::default(),
             run: RunOptions::default(),
+            instructions: InstructionOptions::default(),
             scenarios: Vec::new(),
             checkpoints: BTreeMap::new(),
         }
@@ -409,6 +522,18 @@ impl Config {
     /// The baseline file of a scenario.
     pub fn baseline_path(&self, scenario: &str) -> PathBuf {
         self.root.join(&self.run.baseline_dir).join(format!("{scenario}.toml"))
+    }
+
+    /// The instruction-count baseline file of a scenario: `<baseline_dir>/instructions/<scenario>.toml`
+    /// (a directory of its own: the time baselines' directory holds one format only).
+    pub fn instruction_baseline_path(&self, scenario: &str) -> PathBuf {
+        self.root.join(&self.run.baseline_dir).join("instructions").join(format!("{scenario}.toml"))
+    }
+
+    /// What to measure for `scenario`: `over` (from `--measure`) if given, else the scenario's
+    /// own `measure`, else `run.measure`.
+    pub fn measures(&self, scenario: &Scenario, over: Option<&[Measure]>) -> Vec<Measure> {
+        over.map(<[Measure]>::to_vec).or_else(|| scenario.measure.clone()).unwrap_or_else(|| self.run.measure.clone())
     }
 }
 
@@ -476,5 +601,24 @@ min_effect = 0.1
         assert!(e.starts_with("f.toml:4:") && e.contains("runs"), "{e}");
         let e = err("[gate\n");
         assert!(e.starts_with("f.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn measures_run_default_scenario_override_and_flag() {
+        let c = Config::parse(GOOD, Path::new("/w/funcscope.toml")).unwrap();
+        assert_eq!(c.run.measure, [Measure::Time]);
+        assert_eq!(c.instructions, InstructionOptions::default());
+        let text = format!("{GOOD}\n[instructions]\niterations = 100\ncache_sim = true\n")
+            .replace("[run]\nruns = 6", "[run]\nruns = 6\nmeasure = [\"time\", \"instructions\"]")
+            .replace("name = \"ext\"", "name = \"ext\"\nmeasure = [\"instructions\"]");
+        let c = Config::parse(&text, Path::new("/w/funcscope.toml")).unwrap();
+        assert_eq!(c.instructions.iterations, 100);
+        assert!(c.instructions.cache_sim);
+        assert_eq!(c.measures(&c.scenarios[0], None), [Measure::Time, Measure::Instructions]);
+        assert_eq!(c.measures(&c.scenarios[1], None), [Measure::Instructions]);
+        assert_eq!(c.measures(&c.scenarios[1], Some(&[Measure::Time])), [Measure::Time]);
+        assert_eq!(c.instruction_baseline_path("codec"), Path::new("/w/baselines/instructions/codec.toml"));
+        assert!(err(&format!("{GOOD}\n[instructions]\nruns = 1\n")).contains("instructions.runs = 1"));
+        assert!(err(&GOOD.replace("runs = 6", "runs = 6\nmeasure = [\"cycles\"]")).contains("unknown variant"));
     }
 }

@@ -100,7 +100,7 @@ mod tests {
             let mut x: Vec<f64> = (0..100).map(|i| ns + f64::from(i) / 7.0).collect();
             RunSummary::from_samples(&mut x).unwrap()
         });
-        let cp = CheckpointRun { count: 100, lost: 0, clamped: 0, summary };
+        let cp = CheckpointRun { count: 100, lost: 0, clamped: 0, summary, totals: None };
         RunResult {
             scenario: "reference".into(),
             wall_s: 0.1,

@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 
 use crate::baseline::BaselineError;
+use crate::callgrind::CallgrindError;
 use crate::config::ConfigError;
 use crate::exit_code;
 use crate::runner::RunError;
@@ -51,6 +52,10 @@ pub enum Error {
     /// A program the command needed could not be run to completion (crash, timeout, no attach).
     #[error(transparent)]
     Run(#[from] RunError),
+    /// An instruction-count run under callgrind could not be made or failed (the message names
+    /// the fix; [`CallgrindError::exit_code`] decides 2 or 3).
+    #[error(transparent)]
+    Callgrind(#[from] CallgrindError),
     /// A scenario failed in a way that leaves the command nothing to report (the message says
     /// which scenario and why).
     #[error("{0}")]
@@ -63,6 +68,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Run(_) | Error::ScenarioFailed(_) => exit_code::SCENARIO_FAILED,
+            Error::Callgrind(e) => e.exit_code(),
             _ => exit_code::USAGE,
         }
     }

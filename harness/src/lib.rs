@@ -42,6 +42,7 @@
 #![forbid(unsafe_code)]
 
 pub mod baseline;
+pub mod callgrind;
 pub mod cleanup;
 pub mod cli;
 pub mod commands;

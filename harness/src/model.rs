@@ -33,6 +33,24 @@ pub struct CheckpointRun {
     pub clamped: u64,
     /// Statistics of the samples read (`None` if none were read, e.g. at level Lite).
     pub summary: Option<RunSummary>,
+    /// The probe's exact aggregates over every call, read whether or not samples were: at level
+    /// Lite (no rings) the only figures there are. `None` in documents from before they existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totals: Option<Totals>,
+}
+
+/// Exact figures over every call of one checkpoint in one run (all processes), from the probe's
+/// aggregates (not from samples), in nanoseconds. Invariant: `min_ns <= mean_ns <= max_ns`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Sum of all durations.
+    pub sum_ns: f64,
+    /// Shortest call.
+    pub min_ns: f64,
+    /// Longest call.
+    pub max_ns: f64,
+    /// `sum_ns` over the call count.
+    pub mean_ns: f64,
 }
 
 /// One process run of a scenario (all of its processes merged by checkpoint name).
@@ -69,7 +87,10 @@ impl RunResult {
                 .iter()
                 .map(|&(name, ns)| {
                     let summary = RunSummary::from_samples(&mut [ns; 10]).expect("finite samples");
-                    (name.to_owned(), CheckpointRun { count: 10, lost: 0, clamped: 0, summary: Some(summary) })
+                    (
+                        name.to_owned(),
+                        CheckpointRun { count: 10, lost: 0, clamped: 0, summary: Some(summary), totals: None },
+                    )
                 })
                 .collect(),
         }
@@ -143,6 +164,10 @@ pub struct CheckpointResult {
     /// The checkpoint's overall verdict: regressed if any metric regressed, else improved if
     /// any improved, else unchanged if all unchanged, else inconclusive.
     pub verdict: Verdict,
+    /// Why a regression of this checkpoint is accepted (`--accept` or `gate.accept`): it is
+    /// still shown as regressed but does not fail the gate. `None`: not accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<String>,
 }
 
 /// How the current runs were compared.

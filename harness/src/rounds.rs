@@ -15,11 +15,11 @@
 //! Every process run goes through the experiment's [`Launcher`] ([`runner::run_once`] unless
 //! replaced), so the design can be tested without processes.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::model::RunResult;
+use crate::report::progress::Progress;
 use crate::runner::{self, Launch, RunError, RunOutput};
 use crate::stats::SplitMix64;
 
@@ -186,24 +186,6 @@ impl Experiment {
         }
     }
 
-    fn progress(&self, line: &str) {
-        if self.quiet {
-            return;
-        }
-        if std::io::stderr().is_terminal() {
-            eprint!("\r\x1b[2K{line}");
-        } else {
-            eprintln!("{line}");
-        }
-    }
-
-    /// Ends a progress line on a terminal.
-    pub fn progress_done(&self) {
-        if !self.quiet && std::io::stderr().is_terminal() {
-            eprintln!();
-        }
-    }
-
     /// Runs `warmup` discarded rounds (first call only) and then `rounds` measured rounds of every
     /// scenario that has not failed, unless `deadline` passes (checked before each measured round:
     /// a round under way completes; warm-up rounds are not cut).
@@ -211,6 +193,10 @@ impl Experiment {
     pub fn run_rounds(&mut self, warmup: usize, rounds: usize, deadline: Option<Instant>) -> usize {
         let n = self.scenarios.len();
         let mut completed = 0;
+        // A bar with an ETA on a terminal, plain lines in a CI log; over the scenario rounds
+        // planned by this call (a deadline or a failure may end it early).
+        let active = (0..n).filter(|&si| self.results[si].is_ok() && !self.retired[si]).count();
+        let progress = Progress::new(((warmup + rounds) * active) as u64, self.quiet);
         for r in 0..warmup + rounds {
             let measured = r >= warmup;
             if measured && deadline.is_some_and(|d| Instant::now() >= d) {
@@ -232,12 +218,10 @@ impl Experiment {
                     continue;
                 }
                 let what = if measured { format!("round {round_no}") } else { "warm-up".into() };
-                self.progress(&format!(
-                    "{} {what} ({:.0} s)",
-                    self.scenarios[si].name,
-                    self.started.elapsed().as_secs_f64()
-                ));
-                match self.one_round(si, round_no) {
+                progress.step(&format!("{} {what}", self.scenarios[si].name));
+                let outcome = self.one_round(si, round_no);
+                progress.inc();
+                match outcome {
                     Ok(round) if measured => {
                         if let Ok(v) = &mut self.results[si] {
                             v.push(round);
@@ -252,6 +236,7 @@ impl Experiment {
                 completed += 1;
             }
         }
+        progress.finish();
         completed
     }
 

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use funcscope::reader::{self, Drain, Region};
 
 use crate::cleanup;
-use crate::model::{CheckpointRun, RunResult};
-use crate::stats::RunSummary;
+use crate::model::{CheckpointRun, RunResult, Totals};
+use crate::stats::{RunSummary, TickCounts};
 
 /// How often the runner drains each process and looks for new ones. At 10 M calls/s a 1 Mi-entry
 /// ring fills in 100 ms, so 1 ms leaves a wide margin.
@@ -145,7 +145,7 @@ pub enum RunError {
         stderr: String,
     },
     /// Running, but no process attached in time.
-    #[error("{name}: no process attached within {waited:?} (does the main loop call poll_attach()?); killed it{}", tail_block(.stderr))]
+    #[error("{name}: no process attached within {} (does the main loop call poll_attach()?); killed it{}", seconds(.waited), tail_block(.stderr))]
     NeverAttached {
         /// Scenario.
         name: String,
@@ -155,7 +155,7 @@ pub enum RunError {
         stderr: String,
     },
     /// Ran past the time limit.
-    #[error("{name}: still running after {limit:?}; killed it (raise run.timeout_s if it is just slow){}", tail_block(.stderr))]
+    #[error("{name}: still running after {}; killed it (raise run.timeout_s if it is just slow){}", seconds(.limit), tail_block(.stderr))]
     Timeout {
         /// Scenario.
         name: String,
@@ -194,6 +194,12 @@ pub enum RunError {
     },
 }
 
+/// A duration for messages, to the millisecond: "3 s", "2.5 s" (a time limit converted from
+/// seconds once printed as "2.999999795s").
+pub fn seconds(d: &Duration) -> String {
+    format!("{} s", (d.as_secs_f64() * 1e3).round() / 1e3)
+}
+
 fn tail_block(s: &str) -> String {
     if s.trim().is_empty() {
         String::new()
@@ -210,8 +216,9 @@ struct ProcessData {
     tick_hz: f64,
     floor_ticks: u64,
     bad_index: u64,
-    /// Per local checkpoint index: raw tick samples.
-    samples: Vec<Vec<u64>>,
+    /// Per local checkpoint index: the samples' ticks, counted per distinct value (bounded
+    /// memory, see [`TickCounts`]).
+    samples: Vec<TickCounts>,
     counts: Vec<reader::DrainCounts>,
     aggregates: Vec<reader::Aggregates>,
     exited_cleanly: bool,
@@ -317,9 +324,9 @@ fn follow_process(sock: PathBuf, attach_timeout: Duration, stop: Arc<Mutex<bool>
     let region: &Region = &att.region;
     let info = region.info().clone();
     let n = info.names.len();
-    let mut samples: Vec<Vec<u64>> = vec![Vec::new(); n];
+    let mut samples: Vec<TickCounts> = vec![TickCounts::default(); n];
     let mut drain = Drain::new(region);
-    let mut sink = |i: usize, s: reader::Sample| samples[i].push(s.ticks);
+    let mut sink = |i: usize, s: reader::Sample| samples[i].record(s.ticks);
     let exited_cleanly = loop {
         let aborted = *stop.lock().unwrap_or_else(|p| p.into_inner());
         let gone = !alive(info.pid);
@@ -568,36 +575,82 @@ impl Followers {
     }
 }
 
+/// One checkpoint merged over the processes of a run: `(ns, count)` cells, exact sum, min, max.
+struct Merged {
+    run: CheckpointRun,
+    /// The probe's aggregates (every call, also at level Lite), in ns.
+    agg_sum_ns: f64,
+    agg_min_ns: f64,
+    agg_max_ns: f64,
+    cells: Vec<(f64, u64)>,
+    sum_ns: f64,
+    min_ns: f64,
+    max_ns: f64,
+}
+
 /// Merges processes by checkpoint name and converts ticks to nanoseconds.
 fn assemble(name: &str, wall_s: f64, procs: Vec<ProcessData>, stdout_tail: String) -> RunOutput {
     let tick_hz = procs[0].tick_hz;
     let floor_ns = procs[0].floor_ticks as f64 * 1e9 / tick_hz;
-    let mut merged: BTreeMap<String, (CheckpointRun, Vec<f64>)> = BTreeMap::new();
+    let mut merged: BTreeMap<String, Merged> = BTreeMap::new();
     let mut bad_index = 0;
     for p in &procs {
         bad_index += p.bad_index;
         let ns_per_tick = 1e9 / p.tick_hz;
         for (i, cp) in p.names.iter().enumerate() {
-            let e = merged
-                .entry(cp.clone())
-                .or_insert_with(|| (CheckpointRun { count: 0, lost: 0, clamped: 0, summary: None }, Vec::new()));
-            e.0.count += p.aggregates[i].count;
-            e.0.clamped += p.aggregates[i].clamped;
-            e.0.lost += p.counts[i].lost();
-            e.1.extend(p.samples[i].iter().map(|&t| t as f64 * ns_per_tick));
+            let e = merged.entry(cp.clone()).or_insert_with(|| Merged {
+                run: CheckpointRun { count: 0, lost: 0, clamped: 0, summary: None, totals: None },
+                agg_sum_ns: 0.0,
+                agg_min_ns: f64::INFINITY,
+                agg_max_ns: f64::NEG_INFINITY,
+                cells: Vec::new(),
+                sum_ns: 0.0,
+                min_ns: f64::INFINITY,
+                max_ns: f64::NEG_INFINITY,
+            });
+            e.run.count += p.aggregates[i].count;
+            e.run.clamped += p.aggregates[i].clamped;
+            e.run.lost += p.counts[i].lost();
+            let a = &p.aggregates[i];
+            if let (true, Some(lo)) = (a.count > 0, a.min) {
+                e.agg_sum_ns += a.sum as f64 * ns_per_tick;
+                e.agg_min_ns = e.agg_min_ns.min(lo as f64 * ns_per_tick);
+                e.agg_max_ns = e.agg_max_ns.max(a.max as f64 * ns_per_tick);
+            }
+            let t = &p.samples[i];
+            e.cells.extend(t.cells().map(|(v, c)| (v * ns_per_tick, c)));
+            e.sum_ns += t.sum() as f64 * ns_per_tick;
+            if let Some((lo, hi)) = t.min_max() {
+                e.min_ns = e.min_ns.min(lo as f64 * ns_per_tick);
+                e.max_ns = e.max_ns.max(hi as f64 * ns_per_tick);
+            }
         }
     }
     let mut checkpoints = BTreeMap::new();
     let mut pooled = BTreeMap::new();
-    for (cp, (mut run, mut ns)) in merged {
-        let mut h = hdrhistogram::Histogram::<u64>::new(3).expect("3 significant figures is valid");
-        for &v in &ns {
-            let _ = h.record((v * POOL_UNITS_PER_NS).round().max(1.0) as u64);
+    for (cp, mut m) in merged {
+        // Processes of one tick frequency give equal ns values for equal ticks: one cell each.
+        m.cells.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        let mut cells: Vec<(f64, u64)> = Vec::with_capacity(m.cells.len());
+        for (v, c) in m.cells {
+            match cells.last_mut() {
+                Some(last) if last.0 == v => last.1 += c,
+                _ => cells.push((v, c)),
+            }
         }
+        let mut h = hdrhistogram::Histogram::<u64>::new(3).expect("3 significant figures is valid");
+        for &(v, c) in &cells {
+            let _ = h.record_n((v * POOL_UNITS_PER_NS).round().max(1.0) as u64, c);
+        }
+        let n: u64 = cells.iter().map(|&(_, c)| c).sum();
         // Tick counters are coarse (10 ns steps on AMD Zen): grid-aware percentiles, see
         // stats::grouped_quantile_sorted.
-        run.summary = RunSummary::from_grid_samples(&mut ns).ok();
-        checkpoints.insert(cp.clone(), run);
+        m.run.summary = RunSummary::from_grid_cells(&cells, m.min_ns, m.max_ns, m.sum_ns / n.max(1) as f64).ok();
+        if m.run.count > 0 && m.agg_min_ns <= m.agg_max_ns {
+            let mean_ns = (m.agg_sum_ns / m.run.count as f64).clamp(m.agg_min_ns, m.agg_max_ns);
+            m.run.totals = Some(Totals { sum_ns: m.agg_sum_ns, min_ns: m.agg_min_ns, max_ns: m.agg_max_ns, mean_ns });
+        }
+        checkpoints.insert(cp.clone(), m.run);
         pooled.insert(cp, h);
     }
     RunOutput {
@@ -612,5 +665,22 @@ fn assemble(name: &str, wall_s: f64, procs: Vec<ProcessData>, stdout_tail: Strin
         },
         pooled,
         stdout_tail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_messages_are_rounded_to_the_millisecond() {
+        let e = RunError::NeverAttached {
+            name: "x".into(),
+            waited: Duration::from_secs_f64(2.999999795),
+            stderr: String::new(),
+        };
+        assert!(e.to_string().contains("within 3 s ("), "{e}");
+        let e = RunError::Timeout { name: "x".into(), limit: Duration::from_millis(2500), stderr: String::new() };
+        assert!(e.to_string().contains("after 2.5 s;"), "{e}");
     }
 }

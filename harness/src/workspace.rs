@@ -166,10 +166,21 @@ pub fn resolve_rev(root: &Path, rev: &str) -> Result<String> {
         .map_err(|_| Error::UnknownRevision { rev: rev.to_owned(), repo: root.to_path_buf() })
 }
 
-/// The current commit, with `-dirty` when tracked files have uncommitted changes.
-pub fn describe_head(root: &Path) -> String {
+/// The current commit, with `-dirty` when tracked files other than those under `data` (the
+/// baselines directory, relative to `root`) have uncommitted changes.
+///
+/// Why `data` does not count: the commit names the code that was measured, and baseline files are
+/// not code; `baseline --measure time,instructions` writes the time baselines before the
+/// instruction pass describes the tree, which would otherwise call it dirty.
+pub fn describe_head(root: &Path, data: &Path) -> String {
     let commit = git(root, &["rev-parse", "HEAD"]).unwrap_or_else(|_| "unknown".into());
-    let dirty = git(root, &["status", "--porcelain", "--untracked-files=no"]).is_ok_and(|s| !s.is_empty());
+    let mut args = vec!["status".to_owned(), "--porcelain".into(), "--untracked-files=no".into()];
+    // A baselines directory outside the repository excludes nothing.
+    if let Some(rel) = if data.is_absolute() { data.strip_prefix(root).ok() } else { Some(data) } {
+        args.extend(["--".into(), ".".into(), format!(":(exclude){}", rel.display())]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let dirty = git(root, &args).is_ok_and(|s| !s.is_empty());
     if dirty {
         format!("{commit}-dirty")
     } else {
@@ -178,14 +189,22 @@ pub fn describe_head(root: &Path) -> String {
 }
 
 /// A checkout of `sha` under `<out>/worktrees/<sha>`, created with `git worktree add --detach` or
-/// reused if already there at that commit. Returns its path.
+/// reused if already there at that commit with its tracked files intact. Returns its path.
+///
+/// Why the check: a harness interrupted while `git worktree add` checked out files leaves a
+/// worktree at the right commit with files missing; it is re-created rather than built.
 pub fn worktree(repo: &Path, out: &Path, sha: &str) -> Result<PathBuf> {
     let dir = out.join("worktrees").join(sha);
     if dir.join(".git").exists() {
-        if git(&dir, &["rev-parse", "HEAD"]).is_ok_and(|h| h == sha) {
+        let intact = || git(&dir, &["status", "--porcelain", "--untracked-files=no"]).is_ok_and(|s| s.is_empty());
+        if git(&dir, &["rev-parse", "HEAD"]).is_ok_and(|h| h == sha) && intact() {
             return Ok(dir);
         }
         let _ = git(repo, &["worktree", "remove", "--force", &dir.to_string_lossy()]);
+    }
+    // A directory without `.git` (interrupted before git wrote it) would make `worktree add` fail.
+    if dir.exists() && !dir.join(".git").exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::at("removing the broken worktree", &dir, e))?;
     }
     let _ = git(repo, &["worktree", "prune"]);
     std::fs::create_dir_all(out.join("worktrees")).map_err(|e| Error::at("creating", out, e))?;
@@ -375,6 +394,53 @@ mod tests {
             text.push_str(&format!("[[scenario]]\nname = \"{b}\"\nbin = \"{b}\"\n"));
         }
         Config::parse(&text, &dir.join("funcscope.toml")).unwrap()
+    }
+
+    /// Changed baselines do not make the code dirty; changed code does.
+    #[test]
+    fn describe_head_ignores_the_baselines_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path();
+        let g = |args: &[&str]| git(repo, args).unwrap();
+        g(&["init", "-q"]);
+        std::fs::create_dir_all(repo.join("baselines")).unwrap();
+        std::fs::write(repo.join("baselines/s.toml"), "old").unwrap();
+        std::fs::write(repo.join("code.rs"), "fn a() {}").unwrap();
+        g(&["add", "."]);
+        g(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c"]);
+        let sha = g(&["rev-parse", "HEAD"]);
+        std::fs::write(repo.join("baselines/s.toml"), "new").unwrap();
+        assert_eq!(describe_head(repo, Path::new("baselines")), sha);
+        assert_eq!(describe_head(repo, &repo.join("baselines")), sha, "an absolute baselines path");
+        std::fs::write(repo.join("code.rs"), "fn b() {}").unwrap();
+        assert_eq!(describe_head(repo, Path::new("baselines")), format!("{sha}-dirty"));
+    }
+
+    /// A worktree left broken by an interrupted harness (files missing, or no `.git` yet) is
+    /// re-created, not reused.
+    #[test]
+    fn an_interrupted_worktree_is_recreated() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        let g = |args: &[&str]| git(&repo, args).unwrap();
+        g(&["init", "-q"]);
+        std::fs::write(repo.join("a.txt"), "a").unwrap();
+        g(&["add", "a.txt"]);
+        g(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c"]);
+        let sha = g(&["rev-parse", "HEAD"]);
+        let out = dir.path().join("out");
+        let wt = worktree(&repo, &out, &sha).unwrap();
+        assert!(wt.join("a.txt").is_file());
+        // Interrupted mid-checkout: the commit is right, a file is missing.
+        std::fs::remove_file(wt.join("a.txt")).unwrap();
+        let wt = worktree(&repo, &out, &sha).unwrap();
+        assert!(wt.join("a.txt").is_file(), "a broken worktree was reused");
+        // Interrupted before `.git` was written: a bare directory is in the way.
+        g(&["worktree", "remove", "--force", &wt.to_string_lossy()]);
+        std::fs::create_dir_all(wt.join("partial")).unwrap();
+        let wt = worktree(&repo, &out, &sha).unwrap();
+        assert!(wt.join("a.txt").is_file());
     }
 
     #[test]

@@ -30,8 +30,12 @@ fn regress_against_the_pr_base_plants_into_the_working_tree_only() {
         String::from_utf8(o.stdout).unwrap().trim().to_owned()
     };
     // No baselines at all: --base needs none.
-    let json = repo.join("regress.json");
-    let out = funcscope(&repo, &["regress", "--base", "HEAD", "--json", json.to_str().unwrap()], Some("crc32c=200"));
+    let (json, junit) = (repo.join("regress.json"), repo.join("junit.xml"));
+    let out = funcscope(
+        &repo,
+        &["regress", "--base", "HEAD", "--json", json.to_str().unwrap(), "--junit", junit.to_str().unwrap()],
+        Some("crc32c=200"),
+    );
     let log = text(&out);
     assert_eq!(out.status.code(), Some(1), "the plant in the current arm is a regression:\n{log}");
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -41,6 +45,38 @@ fn regress_against_the_pr_base_plants_into_the_working_tree_only() {
     assert!(against.contains("base HEAD") && against.contains(&head[..12]), "the report names the base: {against}");
     assert!(against.contains("current arm only"), "the report says where the plant went: {against}");
     assert_eq!(repo::regressed(&report), ["crc32c"], "{log}");
+    // The JUnit report fails the same checkpoint (its contents are tested in report::tests).
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let failing = xml.split("<testcase").filter(|t| t.contains("<failure")).collect::<Vec<_>>();
+    assert_eq!(failing.len(), 1, "{xml}");
+    assert!(failing[0].contains(r#"name="crc32c p50""#), "{xml}");
+    // Not a terminal: progress as plain counted lines, no escape sequences (no --color given).
+    assert!(log.contains("] codec round 1 (") && log.contains("[1/"), "{log}");
+    assert!(!log.contains('\x1b'), "{log}");
+
+    // The saved report judged offline against itself: nothing runs, nothing changed.
+    let diffed = repo.join("diff.json");
+    let out = funcscope(
+        &repo,
+        &[
+            "diff",
+            json.to_str().unwrap(),
+            json.to_str().unwrap(),
+            "--json",
+            diffed.to_str().unwrap(),
+            "--color",
+            "always",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\x1b["), "--color always colours a pipe too");
+    let d: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&diffed).unwrap()).unwrap();
+    assert_eq!(d["command"], "diff");
+    assert!(d["scenarios"][0]["against"].as_str().unwrap().contains("regress.json"), "{d}");
+    let out = funcscope(&repo, &["diff", json.to_str().unwrap(), json.to_str().unwrap(), "--color", "never"], None);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains('\x1b'), "{}", text(&out));
+
     // The base's binaries are cached by commit for the next run.
     assert!(repo.join("target/funcscope/bin").join(&head).join("release/manifest").is_file(), "{log}");
 }

@@ -197,6 +197,65 @@ fn out_of_range_flags_exit_2_naming_the_flag() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--timeout"), "{}", text(&out));
 }
 
+/// Huge, infinite and NaN numbers in funcscope.toml and on the command line are usage errors
+/// (exit 2) naming the key or flag, in a message of sane length, never a panic (rc 101) or a run
+/// that never ends. Nothing is run: each is refused before the first build or run.
+#[test]
+fn absurd_numbers_exit_2_naming_the_key() {
+    let ws = Workspace::new();
+    for (line, key) in [
+        ("timeout_s = inf", "run.timeout_s"),
+        ("timeout_s = nan", "run.timeout_s"),
+        ("timeout_s = 1e300", "run.timeout_s"),
+        ("attach_timeout_s = 1e20", "run.attach_timeout_s"),
+        ("attach_timeout_s = -inf", "run.attach_timeout_s"),
+        ("budget_s = 1e300", "run.budget_s"),
+        ("budget_s = nan", "run.budget_s"),
+        ("warmup_runs = 9223372036854775807", "run.warmup_runs"),
+        ("runs = 9223372036854775807", "run.runs"),
+        ("max_runs = 9223372036854775807", "run.max_runs"),
+    ] {
+        let (k, _) = line.split_once(" = ").unwrap();
+        let toml = format!("[run]\n{line}\n[[scenario]]\nname = \"codec\"\npath = \"/bin/true\"\n");
+        std::fs::write(ws.path().join("funcscope.toml"), toml).unwrap();
+        let out = ws.funcscope(&["regress", "--no-build"]);
+        assert_eq!(out.status.code(), Some(2), "{line}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("funcscope.toml:2:") && stderr.contains(key), "{line} ({k}): {stderr}");
+        assert!(stderr.len() < 300, "{line}: {stderr}");
+    }
+    for args in [
+        &["run", "--timeout", "nan", "--", "/bin/true"][..],
+        &["run", "--timeout", "inf", "--", "/bin/true"][..],
+        &["run", "--attach-timeout", "1e300", "--", "/bin/true"][..],
+        &["run", "--runs", "9223372036854775807", "--", "/bin/true"][..],
+        &["run", "--runs", "0", "--", "/bin/true"][..],
+        &["verdict-bench", "--trials", "9223372036854775807", "--no-build"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_funcscope")).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let flag = args.iter().find(|a| a.starts_with("--")).unwrap();
+        assert!(stderr.contains(flag) && stderr.len() < 300, "{args:?}: {stderr}");
+    }
+}
+
+/// A scenario without a baseline is never a silent pass: `--strict` refuses (exit 2) before
+/// running anything, and every mode says how to record one.
+#[test]
+fn missing_baseline_is_said_and_fails_with_strict() {
+    let ws = Workspace::new();
+    ws.config(codec_binary(), &["--duration-ms", "100"], "", "");
+    let out = ws.funcscope(&["regress", "--strict"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("no baseline: run `cargo xtask baseline`"), "{}", text(&out));
+    assert!(!ws.path().join("baselines").exists(), "--strict recorded something");
+    let out = ws.funcscope(&["regress", "--no-reference"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.matches("no baseline: run `cargo xtask baseline`").count() >= 2, "stderr and report: {all}");
+}
+
 #[test]
 fn run_command_measures_any_instrumented_program() {
     let out = Command::new(env!("CARGO_BIN_EXE_funcscope"))

@@ -153,6 +153,42 @@ fn interrupt(sig: nix::sys::signal::Signal, code: i32) {
     assert_eq!(s.leftover_dirs(), Vec::<String>::new(), "temporary run directories left\n{text}");
 }
 
+/// The gate's path (`regress`: rounds, the reference workload, a configured scenario) is
+/// interrupted the same way.
+#[test]
+fn sigint_during_regress_ends_the_scenario_and_exits_130() {
+    if !tools_present() {
+        return;
+    }
+    let s = Scene::new();
+    let script = s.script("sleep 9473");
+    let toml = format!(
+        "[run]\nruns = 2\nwarmup_runs = 0\ntimeout_s = 300\nattach_timeout_s = 120\n\n\
+         [[scenario]]\nname = \"hang\"\npath = \"/bin/sh\"\nargs = [\"-c\", {script:?}]\n"
+    );
+    std::fs::write(s.path().join("funcscope.toml"), toml).unwrap();
+    let harness = Command::new(env!("CARGO_BIN_EXE_funcscope"))
+        .args(["regress", "--no-build", "--config"])
+        .arg(s.path().join("funcscope.toml"))
+        .current_dir(s.path())
+        .env("TMPDIR", s.tmp())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    s.wait_started();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(harness.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let (rc, text) = finish(harness);
+    assert_eq!(rc, Some(130), "{text}");
+    assert!(text.contains("interrupted by SIGINT"), "{text}");
+    let t0 = Instant::now();
+    while !s.survivors().is_empty() && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(s.survivors(), vec![], "processes of the scenario outlived the harness\n{text}");
+    assert_eq!(s.leftover_dirs(), Vec::<String>::new(), "temporary run directories left\n{text}");
+}
+
 #[test]
 fn sigint_ends_every_process_removes_the_run_directory_and_exits_130() {
     interrupt(nix::sys::signal::Signal::SIGINT, 130);

@@ -94,6 +94,11 @@ fn measured_in_a_child_process() {
         let s = c.summary.as_ref().expect("samples were read");
         assert_eq!(s.count, c.count, "{cp}");
         assert!(s.p50 > 0.0 && s.p50 < 50_000.0, "{cp}: {s:?}");
+        // The probe's exact aggregates (what level Lite shows) agree with the samples read:
+        // nothing was lost, so the same calls.
+        let t = c.totals.expect("aggregates are always read");
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+        assert!(close(t.min_ns, s.min) && close(t.max_ns, s.max) && close(t.mean_ns, s.mean), "{cp}: {t:?} vs {s:?}");
     }
     // Every iteration calls each checkpoint once.
     let counts: Vec<u64> = REFERENCE_CHECKPOINTS.iter().map(|cp| r.checkpoints[*cp].count).collect();

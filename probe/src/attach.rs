@@ -249,9 +249,10 @@ struct Handshake {
 /// Every socket the server touches is non-blocking (the listener, and each accepted connection
 /// from the moment it is accepted), so no call waits for a client. One [`Server::poll`] does at
 /// most [`MAX_ACCEPTS_PER_POLL`] `accept`s, one liveness `poll(2)` of the attached reader, and
-/// for each of at most [`MAX_PENDING`] + [`MAX_ACCEPTS_PER_POLL`] handshakes one `recv`, one
-/// `getsockopt` and one `send`/`sendmsg` (plus the `open` of the read-only fd when one is handed
-/// out): a few dozen non-blocking syscalls, tens of microseconds, whatever clients do.
+/// for each of at most [`MAX_PENDING`] + [`MAX_ACCEPTS_PER_POLL`] handshakes one `getsockopt`,
+/// non-blocking reads of at most the 16 hello bytes (normally one `recv`) and one
+/// `send`/`sendmsg` (plus the `open` of the read-only fd when one is handed out): a few dozen
+/// non-blocking syscalls, tens of microseconds, whatever clients do.
 pub(crate) struct Server {
     pub(crate) listener: UnixListener,
     pub(crate) path: PathBuf,
@@ -281,6 +282,8 @@ impl Server {
                 Ok((s, _)) => s,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => break,
+                // The client gave up between connect and accept: nothing to answer.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => return Err(Error::io("accepting an attach connection", e)),
             };
             // An accepted socket does not inherit the listener's O_NONBLOCK. If it cannot be made

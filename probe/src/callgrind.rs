@@ -8,7 +8,9 @@
 //! harness (`funcscope_harness::callgrind`) recovers the instructions between a checkpoint's ENTER
 //! and its EXIT, nested checkpoints included, by summing the parts in between.
 //!
-//! At `init` the probe also dumps one part per checkpoint labelled `funcscope:cp:<idx>:<name>`,
+//! At `init` the probe starts callgrind's instrumentation (the harness runs it with
+//! `--instr-atstart=no`: every dump walks every instrumented block, so leaving the program's
+//! start-up uninstrumented makes dumps cheaper) and dumps one part per checkpoint labelled `funcscope:cp:<idx>:<name>`,
 //! so the harness learns the names (it does not attach in this mode) and can tell a program whose
 //! probe started but never reached a checkpoint from one that never started the probe.
 //!
@@ -41,6 +43,9 @@ const RUNNING_ON_VALGRIND: u64 = 0x1001;
 const CALLGRIND_BASE: u64 = (b'C' as u64) << 24 | (b'T' as u64) << 16;
 /// `VG_USERREQ__DUMP_STATS_AT`: dump with a label (a NUL-terminated string).
 const DUMP_STATS_AT: u64 = CALLGRIND_BASE + 3;
+/// `VG_USERREQ__START_INSTRUMENTATION`: full instrumentation from here (the harness may start
+/// callgrind with `--instr-atstart=no`, so that what runs before `init` is not instrumented).
+const START_INSTRUMENTATION: u64 = CALLGRIND_BASE + 4;
 
 /// Issues one client request; returns `default` when not running under valgrind.
 #[inline(always)]
@@ -182,6 +187,7 @@ pub(crate) fn exit(idx: usize) {
 
 /// Announces the checkpoint names at `init`: one dump `funcscope:cp:<idx>:<name>` each.
 pub(crate) fn announce(names: &[String]) {
+    client_request(0, START_INSTRUMENTATION, 0);
     for (i, name) in names.iter().enumerate() {
         let mut d = [0u8; 20];
         dump_at(&[b"funcscope:cp:", decimal(i, &mut d), b":", name.as_bytes()]);

@@ -38,14 +38,17 @@ const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Backing {
     /// An anonymous `memfd` (4 KiB pages), sealed against resizing so a reader can never be hit
-    /// by SIGBUS. The default.
+    /// by SIGBUS, and against new writes so no reader can write into it. The default.
     #[default]
     Memfd,
     /// A file in the given directory (meant for tmpfs such as `/dev/shm`), 4 KiB pages, size
     /// rounded up to 4 KiB. Unlinked right after creation: nothing is left behind on a crash.
+    /// It cannot be sealed: readers refuse it unless they accept the SIGBUS risk
+    /// (`reader::Unsealed::Accept`; the harness does not).
     TmpfsFile(PathBuf),
     /// A file on a hugetlbfs mount (2 MiB pages), size rounded up to 2 MiB. Needs free huge pages
-    /// (`echo N > /proc/sys/vm/nr_hugepages`); see [`Builder::hugepage_fallback`].
+    /// (`echo N > /proc/sys/vm/nr_hugepages`); see [`Builder::hugepage_fallback`]. Like
+    /// [`Backing::TmpfsFile`], it cannot be sealed.
     HugetlbfsFile(PathBuf),
 }
 
@@ -159,8 +162,9 @@ impl Session {
     ///
     /// **Bound.** Whatever clients do (connect and stay silent, send half a hello, flood the
     /// socket, attach and leave), one call never waits: every socket it touches is non-blocking,
-    /// and it makes at most [`attach::MAX_ACCEPTS_PER_POLL`] `accept`s and one `recv`, one
-    /// `getsockopt` and one `send` for each of at most [`attach::MAX_PENDING`] +
+    /// and it makes at most [`attach::MAX_ACCEPTS_PER_POLL`] `accept`s, one `poll(2)` of the
+    /// attached reader, and one `getsockopt`, reads of at most the 16 hello bytes (normally one
+    /// `recv`) and one `send` for each of at most [`attach::MAX_PENDING`] +
     /// [`attach::MAX_ACCEPTS_PER_POLL`] handshakes, plus one `open` and `sendmsg` when it hands
     /// the region out: a few dozen non-blocking syscalls (tens of microseconds). A silent
     /// client costs the loop nothing; it is turned away after [`attach::HELLO_DEADLINE`].

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use funcscope::attach::{status, Hello, Reply, MAX_PENDING};
+use funcscope::attach::{status, Hello, Reply, HELLO_DEADLINE, MAX_PENDING};
 use funcscope::layout::{self, Level};
 use funcscope::reader::{attach, AttachError, Attachment};
 use funcscope::{AttachStatus, Builder, Session};
@@ -19,9 +19,35 @@ fn lock() -> MutexGuard<'static, ()> {
     ONE_SESSION.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn session(tag: &str) -> Session {
+/// A session whose socket directory is removed when the test ends.
+struct Sess {
+    s: Session,
+    dir: PathBuf,
+}
+
+impl std::ops::Deref for Sess {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.s
+    }
+}
+
+impl std::ops::DerefMut for Sess {
+    fn deref_mut(&mut self) -> &mut Session {
+        &mut self.s
+    }
+}
+
+impl Drop for Sess {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn session(tag: &str) -> Sess {
     let dir: PathBuf = std::env::temp_dir().join(format!("funcscope-hostile-{}-{tag}", std::process::id()));
-    Builder::new(Level::Normal).checkpoints(&["x"]).ring_capacity(16).socket_dir(dir).init().unwrap()
+    let s = Builder::new(Level::Normal).checkpoints(&["x"]).ring_capacity(16).socket_dir(&dir).init().unwrap();
+    Sess { s, dir }
 }
 
 /// A real `reader::attach` from a helper thread while this thread plays the program's loop.
@@ -138,4 +164,21 @@ fn hundred_silent_clients_do_not_stall_the_loop_and_a_real_reader_still_attaches
         Err(e) => panic!("a real reader behind {SILENT} silent clients: {e}"),
     }
     drop(silent);
+}
+
+#[test]
+fn silent_client_is_turned_away_after_the_hello_deadline() {
+    let _g = lock();
+    let mut s = session("deadline");
+    let path = s.socket_path().unwrap().to_path_buf();
+    let mut c = connect(&path);
+    c.set_nonblocking(true).unwrap();
+    assert_eq!(s.poll_attach().unwrap(), AttachStatus::Pending);
+    // Still within the deadline: kept, not answered.
+    assert_eq!(s.poll_attach().unwrap(), AttachStatus::Pending);
+    assert!(reply_of(&mut c).is_none());
+    std::thread::sleep(HELLO_DEADLINE + Duration::from_millis(100));
+    assert_eq!(s.poll_attach().unwrap(), AttachStatus::Refused);
+    assert_eq!(s.pending_attaches(), 0);
+    assert_eq!(reply_of(&mut c).map(|r| r.status), Some(status::PROTOCOL));
 }

@@ -4,6 +4,7 @@ use std::ops::Range;
 
 use super::write::key;
 use super::{Baseline, CheckpointBaseline, BASELINE_SCHEMA, MIN_RUNS};
+use crate::config::show_number;
 use crate::stats::Metric;
 
 /// A broken invariant, located by field path (as written in messages) and array index.
@@ -14,6 +15,37 @@ pub(super) struct Problem {
     pub index: Option<usize>,
     /// What is wrong.
     pub message: String,
+}
+
+/// Shortest duration a baseline may hold, in ns: one picosecond. Below it a value is not a
+/// measurement (the finest tick is ~0.4 ns) and, as a reference, would turn every comparison
+/// into "improved -100 %" and hide regressions.
+pub(super) const MIN_DURATION_NS: f64 = 1e-3;
+
+/// Longest duration a baseline may hold, in ns: a day (no run may last longer; see
+/// `config::MAX_SECONDS`).
+pub(super) const MAX_DURATION_NS: f64 = 86_400e9;
+
+/// Largest calls-per-run figure: 2^53 (exact in an f64; 10^15 calls at 1 ns each is 11 days).
+const MAX_CALLS_PER_RUN: f64 = 9_007_199_254_740_992.0;
+
+/// Largest coefficient of variation accepted: 10 (1000 %). A noise figure beyond it is not a
+/// measurement and would print as a percentage of hundreds of digits.
+const MAX_NOISE_CV: f64 = 10.0;
+
+/// Tick frequencies a baseline file may give, in Hz: 1 MHz to 100 GHz (real counters run at
+/// 24 MHz - 5 GHz). Checked when a file is read ([`super::Baseline::parse`]); in memory 0 means
+/// "unknown" (see `Fingerprint::machine_difference`).
+pub(super) const TICK_HZ: std::ops::RangeInclusive<f64> = 1e6..=1e11;
+
+/// Whether `v` is a duration a baseline may hold.
+fn is_duration(v: f64) -> bool {
+    (MIN_DURATION_NS..=MAX_DURATION_NS).contains(&v)
+}
+
+/// How a duration is out of range, for messages.
+fn not_a_duration(v: f64) -> String {
+    format!("{} is not a positive duration in [{MIN_DURATION_NS:e}, {MAX_DURATION_NS:e}] ns", show_number(v))
 }
 
 /// Checks the invariants listed in the module documentation; the first violation wins, in file
@@ -63,25 +95,29 @@ pub(super) fn check(b: &Baseline) -> Result<(), Problem> {
             if v.len() != runs {
                 return problem(field, None, format!("{} values for {runs} runs", v.len()));
             }
-            if let Some(i) = v.iter().position(|x| !(x.is_finite() && *x > 0.0)) {
-                return problem(field, Some(i), format!("{} is not a positive duration", v[i]));
+            if let Some(i) = v.iter().position(|x| !is_duration(*x)) {
+                return problem(field, Some(i), not_a_duration(v[i]));
             }
         }
     }
     let (pairs, rule) = order();
     for (name, cp) in &b.checkpoints {
         let field = |k: &str| format!("checkpoints.{}.{}", key(name), key(k));
-        if !(cp.calls_per_run.is_finite() && cp.calls_per_run >= 0.0) {
-            return problem(field("calls_per_run"), None, format!("{} is not a finite count >= 0", cp.calls_per_run));
+        if !(0.0..=MAX_CALLS_PER_RUN).contains(&cp.calls_per_run) {
+            return problem(
+                field("calls_per_run"),
+                None,
+                format!("{} is not a count in [0, 2^53]", show_number(cp.calls_per_run)),
+            );
         }
         for m in Metric::ALL {
             match cp.noise_cv.get(&m) {
                 None => return problem(field("noise_cv"), None, format!("no value for metric {m}")),
-                Some(v) if !(v.is_finite() && *v >= 0.0) => {
+                Some(v) if !(0.0..=MAX_NOISE_CV).contains(v) => {
                     return problem(
                         format!("{}.{}", field("noise_cv"), key(m.as_str())),
                         None,
-                        format!("{v} is not a finite coefficient of variation >= 0"),
+                        format!("{} is not a coefficient of variation in [0, {MAX_NOISE_CV}]", show_number(*v)),
                     )
                 }
                 Some(_) => {}
@@ -102,11 +138,15 @@ pub(super) fn check(b: &Baseline) -> Result<(), Problem> {
                     ),
                 );
             }
-            if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v > 0.0)) {
+            if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !is_duration(**v)) {
                 return problem(
                     field(m.as_str()),
                     Some(i),
-                    format!("value {v} at index {i} (run {}) is not a positive duration", i + 1),
+                    format!(
+                        "value {} at index {i} (run {}) is not a positive duration in [{MIN_DURATION_NS:e}, {MAX_DURATION_NS:e}] ns",
+                        show_number(*v),
+                        i + 1
+                    ),
                 );
             }
         }
@@ -128,11 +168,11 @@ pub(super) fn check(b: &Baseline) -> Result<(), Problem> {
         }
         for m in Metric::POOLED {
             let v = cp.pooled.get(m).unwrap_or(f64::NAN);
-            if !(v.is_finite() && v > 0.0) {
+            if !is_duration(v) {
                 return problem(
                     format!("{}.{}", field("pooled"), key(m.as_str())),
                     None,
-                    format!("value {v} is not a positive duration"),
+                    format!("value {}", not_a_duration(v)),
                 );
             }
         }

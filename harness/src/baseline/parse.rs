@@ -36,7 +36,24 @@ impl Baseline {
             }
             Err(source) => return Err(BaselineError::Io { path: path.to_owned(), action: "read", source }),
         };
-        Baseline::parse(&text, path)
+        let b = Baseline::parse(&text, path)?;
+        // A file is read as the baseline of the scenario it is named after: one naming another
+        // scenario (copied, or edited by hand) would judge one scenario by another's numbers.
+        let file_scenario = stem(path);
+        if b.scenario != file_scenario {
+            return Err(BaselineError::Invalid {
+                path: path.to_owned(),
+                line: crate::config::line_of_key(&text, "scenario").unwrap_or(0),
+                field: "scenario".into(),
+                message: format!(
+                    "{:?} does not match the file name: {} holds the baseline of scenario {file_scenario:?}",
+                    b.scenario,
+                    path.display()
+                ),
+                scenario: file_scenario,
+            });
+        }
+        Ok(b)
     }
 
     /// Parses and validates baseline text; `path` is only used in error messages.
@@ -91,6 +108,7 @@ impl Baseline {
             let offset = spans
                 .get(&p.field)
                 .map(|s| p.index.and_then(|i| s.elems.get(i)).unwrap_or(&s.whole).start)
+                .or_else(|| key_offset(text, &p.field))
                 .or_else(|| header_offset(text, &p.field))
                 .unwrap_or(0);
             BaselineError::Invalid {
@@ -101,6 +119,23 @@ impl Baseline {
                 scenario: scenario.clone(),
             }
         })?;
+        // A recorded baseline always has the frequency it was measured at; 0 or NaN in a file is
+        // an edit, and would make every machine comparison meaningless.
+        let hz = baseline.machine.tick_hz;
+        if !super::check::TICK_HZ.contains(&hz) {
+            return Err(BaselineError::Invalid {
+                path: path.to_owned(),
+                line: key_offset(text, "machine.tick_hz").map_or(0, |o| line_col(text, o).0),
+                field: "machine.tick_hz".into(),
+                message: format!(
+                    "{} is not a tick frequency in [{:e}, {:e}] Hz",
+                    crate::config::show_number(hz),
+                    super::check::TICK_HZ.start(),
+                    super::check::TICK_HZ.end()
+                ),
+                scenario,
+            });
+        }
         Ok(baseline)
     }
 }
@@ -488,6 +523,25 @@ fn header_name(line: &str) -> String {
 
 /// Byte offset of the `[table]` header that is the longest prefix of `field` (for problems that have
 /// no span of their own, like an absent `noise_cv` entry).
+/// Byte offset of the line assigning the last key of `field` under its table header (e.g.
+/// `tick_hz = ...` under `[machine]` for `machine.tick_hz`), for fields without a span.
+fn key_offset(text: &str, field: &str) -> Option<usize> {
+    let (_, last) = field.rsplit_once('.')?;
+    let start = header_offset(text, field)?;
+    let mut offset = start;
+    for (i, line) in text[start..].split_inclusive('\n').enumerate() {
+        let t = line.trim_start();
+        if i > 0 && t.starts_with('[') {
+            return None;
+        }
+        if t.strip_prefix(last).is_some_and(|r| r.trim_start().starts_with('=')) {
+            return Some(offset);
+        }
+        offset += line.len();
+    }
+    None
+}
+
 fn header_offset(text: &str, field: &str) -> Option<usize> {
     let mut best: Option<(usize, usize)> = None; // (prefix length, offset)
     let mut offset = 0;

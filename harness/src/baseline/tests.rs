@@ -54,6 +54,7 @@ fn run(i: usize, names: &[&str]) -> RunResult {
                     lost: i as u64,
                     clamped: 0,
                     summary: Some(summary(scale * (1.0 + k as f64))),
+                    totals: None,
                 };
                 ((*n).to_owned(), cp)
             })
@@ -546,4 +547,32 @@ fn baseline_sessions_must_add_up_to_the_runs() {
     assert!(r.unwrap_err().to_string().contains("recorded.sessions"));
     let (_d, r) = load_text(&GOOD.replace("args = []", "args = []\nsessions = [2, 1]"));
     assert_eq!(r.unwrap().recorded.sessions, vec![2, 1]);
+}
+
+/// Poisoned values: a reference of 1e-300 ns would turn every checkpoint into "improved -100 %",
+/// a tick frequency of 0 or NaN is no machine, a file naming another scenario would judge one
+/// scenario by another's numbers, a noise of 1e300 would print hundreds of digits.
+#[test]
+fn baseline_poisoned_values_name_line_and_field() {
+    for (from, to, line, field) in [
+        (
+            "p50 = [100.0, 101.0, 100.5]",
+            "p50 = [1e-300, 101.0, 100.5]",
+            25,
+            "value 1e-300 at index 0 (run 1) is not a positive duration",
+        ),
+        ("min = [80.0, 81.0, 80.5]", "min = [80.0, 81.0, 1e300]", 24, "checkpoints.parse_headers.min: value 1e300"),
+        ("p50 = 100.5", "p50 = 1e-300", 33, "checkpoints.parse_headers.pooled.p50: value 1e-300 is not"),
+        ("tick_hz = 3000000000.0", "tick_hz = 0.0", 15, "machine.tick_hz: 0 is not a tick frequency"),
+        ("tick_hz = 3000000000.0", "tick_hz = nan", 15, "machine.tick_hz: NaN is not a tick frequency"),
+        ("scenario = \"http_parse\"", "scenario = \"other\"", 3, "scenario: \"other\" does not match the file name"),
+        ("p99 = 0.02,", "p99 = 1e300,", 23, "noise_cv.p99: 1e300 is not a coefficient of variation"),
+        ("calls_per_run = 1000.0", "calls_per_run = 1.8e19", 21, "calls_per_run: 1.8e19 is not a count"),
+    ] {
+        let (_d, r) = load_text(&bad(from, to));
+        let err = r.unwrap_err();
+        assert!(matches!(&err, BaselineError::Invalid { .. }), "{to}: {err:?}");
+        assert_msg(&err, line, field);
+        assert!(err.to_string().len() < 400, "{to}: a long message: {err}");
+    }
 }

@@ -219,7 +219,6 @@ pub fn run(o: &Options) -> Result<i32> {
     let ids: Vec<usize> = (0..cfg.scenarios.len()).collect();
     let mut exp = new_experiment(&cfg, specs(&cfg), arms, reference_spec(o.no_reference)?, o.select.quiet);
     exp.run_rounds(cfg.run.warmup_runs, cfg.run.runs, None);
-    exp.progress_done();
 
     // The per-test alpha the gate uses: alpha over every test of the configuration and every look.
     let mut baselines = load_baselines(&cfg)?;

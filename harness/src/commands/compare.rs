@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::{failed_input, inputs_of, new_experiment, now_rfc3339, outputs, revision_label, run_adaptive, specs};
 use super::{Part, Selection};
 use crate::baseline::Baseline;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
 use crate::judge::{self, Decisions, Invocation, Look, Policy};
 use crate::rounds::Arm;
@@ -23,6 +23,12 @@ pub struct Options {
     pub json: Option<PathBuf>,
     /// Markdown report path (default `TARGET/funcscope/compare.md`).
     pub markdown: Option<PathBuf>,
+    /// JUnit XML report path (none by default).
+    pub junit: Option<PathBuf>,
+    /// Print GitHub Actions annotations after the report.
+    pub github_annotations: bool,
+    /// `SCENARIO/CHECKPOINT` regressions that do not gate (besides `gate.accept`).
+    pub accept: Vec<String>,
     /// Revision A (the reference side): a branch, tag or commit.
     pub rev_a: String,
     /// Revision B (None: the working tree, uncommitted changes included).
@@ -39,6 +45,7 @@ pub fn run(o: &Options) -> Result<i32> {
     let started = now_rfc3339();
     let t0 = Instant::now();
     let cfg = o.select.load_config()?;
+    let accepted = crate::judge::Accept::all(&o.accept, &cfg.gate.accept).map_err(Error::Usage)?;
     let flags = o.select.build_flags();
     // Resolved and built one after the other: the label of a side is known only once its commit is.
     let side = |rev: Option<&str>, key: &str| -> Result<(String, workspace::Revision)> {
@@ -93,6 +100,10 @@ pub fn run(o: &Options) -> Result<i32> {
         };
         judge::judge(inv, inputs)
     };
-    let report = run_adaptive(&mut parts, &cfg, cfg.run.warmup_runs, &judge_now);
-    super::finish(&report, outputs(&cfg, "compare", &o.json, &o.markdown))
+    let mut report = run_adaptive(&mut parts, &cfg, cfg.run.warmup_runs, &judge_now);
+    super::accept_all(&mut report, &accepted);
+    let mut files = outputs(&cfg, "compare", &o.json, &o.markdown);
+    files.junit = o.junit.clone();
+    files.github_annotations = o.github_annotations;
+    super::finish(&report, files)
 }

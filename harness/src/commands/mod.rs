@@ -10,6 +10,7 @@
 //! | `verdict-bench` | [`verdict_bench`] | many trials with planted slowdowns | in-memory baselines / arm A |
 //! | `run` | [`run`] | any program | nothing (measure only) |
 //! | `snoop` | [`snoop`] | any program or pid, through uprobes | nothing (measure only) |
+//! | `diff` | [`diff`] | nothing: two saved JSON reports | report A's runs, as a baseline |
 //!
 //! This module holds what they share: loading the configuration ([`Selection`]), building
 //! ([`crate::workspace::build_revision`]), setting up an [`Experiment`], adaptive sampling
@@ -21,6 +22,8 @@
 pub mod baseline;
 pub mod calibrate;
 pub mod compare;
+pub mod diff;
+pub mod instructions;
 pub mod regress;
 pub mod run;
 pub mod snoop;
@@ -172,6 +175,16 @@ pub(crate) fn outputs(cfg: &Config, command: &str, json: &Option<PathBuf>, markd
     Outputs {
         json: Some(json.clone().unwrap_or_else(|| dir.join(format!("{command}.json")))),
         markdown: Some(markdown.clone().unwrap_or_else(|| dir.join(format!("{command}.md")))),
+        junit: None,
+        github_annotations: false,
+    }
+}
+
+/// Marks the accepted regressions in `report` (see [`judge::accept`]); warns about acceptances that
+/// match nothing (a stale `gate.accept` entry, or a typo).
+pub(crate) fn accept_all(report: &mut Report, accepted: &[judge::Accept]) {
+    for u in judge::accept(report, accepted) {
+        eprintln!("warning: accepted {}/{} matches no checkpoint of this run ({})", u.scenario, u.checkpoint, u.reason);
     }
 }
 
@@ -179,8 +192,11 @@ pub(crate) fn outputs(cfg: &Config, command: &str, json: &Option<PathBuf>, markd
 pub fn finish(report: &Report, outputs: Outputs) -> Result<i32> {
     let mut stdout = std::io::stdout().lock();
     report::render_terminal(report, &mut stdout, Style::detect()).map_err(|e| Error::io("writing the report", e))?;
+    if outputs.github_annotations {
+        report::render_github_annotations(report, &mut stdout).map_err(|e| Error::io("writing the annotations", e))?;
+    }
     report::write_outputs(report, &outputs).map_err(|e| Error::io("writing the report files", e))?;
-    for p in outputs.json.iter().chain(outputs.markdown.iter()) {
+    for p in outputs.json.iter().chain(outputs.markdown.iter()).chain(outputs.junit.iter()) {
         eprintln!("wrote {}", p.display());
     }
     Ok(report.exit_code)
@@ -295,9 +311,6 @@ pub(crate) fn run_adaptive(parts: &mut [Part], cfg: &Config, warmup: usize, judg
             break;
         }
     }
-    for p in parts.iter() {
-        p.exp.progress_done();
-    }
     report.unwrap_or_else(|| judge_now(parts, &policy, policy.single_look(), &decisions))
 }
 
@@ -403,6 +416,9 @@ fn pool(runs: &[&RunOutput]) -> BTreeMap<String, Pooled> {
 pub(crate) fn revision_label(cfg: &Config, rev: Option<&str>, built: &Revision) -> String {
     match (rev, &built.sha) {
         (Some(rev), Some(sha)) => format!("{rev} ({})", workspace::short_sha(sha)),
-        _ => format!("working tree ({})", workspace::short_sha(&workspace::describe_head(&cfg.root))),
+        _ => format!(
+            "working tree ({})",
+            workspace::short_sha(&workspace::describe_head(&cfg.root, &cfg.run.baseline_dir))
+        ),
     }
 }

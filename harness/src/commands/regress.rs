@@ -25,7 +25,7 @@
 //! **Planted slowdowns** (`FUNCSCOPE_PLANT` in the harness's environment, to rehearse the gate):
 //! every process inherits the harness's environment, so in a paired comparison the plant would
 //! slow both arms alike and measure nothing. It goes to the current arm (the working tree) only:
-//! the other arm runs with the variable set empty, which plants nothing ([`plant_envs`]), and the
+//! the other arm runs with the variable set empty, which plants nothing (`plant_envs`), and the
 //! report's `against` says so. In baseline mode the one arm is the current one, planted as before.
 
 use std::collections::BTreeMap;
@@ -39,6 +39,8 @@ use super::{
 use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
 use crate::judge::{self, Decisions, Invocation, Look, Policy};
+use crate::model::Report;
+use crate::report::Outputs;
 use crate::rounds::Arm;
 use crate::workspace::{self, short_sha};
 
@@ -51,6 +53,12 @@ pub struct Options {
     pub json: Option<PathBuf>,
     /// Markdown report path (default `TARGET/funcscope/regress.md`).
     pub markdown: Option<PathBuf>,
+    /// JUnit XML report path (none by default).
+    pub junit: Option<PathBuf>,
+    /// Print GitHub Actions annotations after the report.
+    pub github_annotations: bool,
+    /// `SCENARIO/CHECKPOINT` regressions that do not gate (besides `gate.accept`).
+    pub accept: Vec<String>,
     /// Regressions against a baseline from another machine gate too.
     pub strict: bool,
     /// Judge against the committed baseline values instead of rebuilding the baseline's commit
@@ -68,11 +76,22 @@ pub struct Options {
 /// # Errors
 /// Configuration, baseline, build and git errors (nothing judged).
 pub fn run(o: &Options) -> Result<i32> {
+    let (report, outputs) = report(o)?;
+    super::finish(&report, outputs)
+}
+
+/// `regress` up to its report (not printed), and where its files go.
+///
+/// # Errors
+/// As [`run`].
+pub(crate) fn report(o: &Options) -> Result<(Report, Outputs)> {
     let started = now_rfc3339();
     let t0 = Instant::now();
     let cfg = o.select.load_config()?;
+    let accepted = crate::judge::Accept::all(&o.accept, &cfg.gate.accept).map_err(Error::Usage)?;
     // Baselines are read before anything runs: a malformed one stops here, with its line.
     let baselines = load_baselines(&cfg)?;
+    no_baseline_check(&cfg, &baselines, o.strict)?;
     let machine = Fingerprint::current();
     // Paired against the baseline's commit unless baseline mode was asked for on the baseline's
     // own machine (elsewhere only a same-machine comparison is meaningful). Grouped by commit.
@@ -207,8 +226,32 @@ pub fn run(o: &Options) -> Result<i32> {
         }
         report
     };
-    let report = run_adaptive(&mut parts, &cfg, cfg.run.warmup_runs, &judge_now);
-    super::finish(&report, outputs(&cfg, "regress", &o.json, &o.markdown))
+    let mut report = run_adaptive(&mut parts, &cfg, cfg.run.warmup_runs, &judge_now);
+    super::accept_all(&mut report, &accepted);
+    let mut files = outputs(&cfg, "regress", &o.json, &o.markdown);
+    files.junit = o.junit.clone();
+    files.github_annotations = o.github_annotations;
+    Ok((report, files))
+}
+
+/// A scenario without a baseline is measured, not judged: said up front in every mode, and an
+/// error (exit 2) with `--strict`, which promises that every scenario is judged.
+fn no_baseline_check(
+    cfg: &crate::config::Config,
+    baselines: &[Option<crate::baseline::Baseline>],
+    strict: bool,
+) -> Result<()> {
+    let missing: Vec<&str> =
+        cfg.scenarios.iter().zip(baselines).filter(|(_, b)| b.is_none()).map(|(s, _)| s.name.as_str()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let msg = format!("no baseline: run `cargo xtask baseline` (none for {})", missing.join(", "));
+    if strict {
+        return Err(Error::Usage(format!("{msg}; --strict judges every scenario against its baseline")));
+    }
+    eprintln!("warning: {msg}; measured only, not judged");
+    Ok(())
 }
 
 /// Extra environment of one arm.

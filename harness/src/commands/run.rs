@@ -84,7 +84,7 @@ pub fn run(o: &Options) -> Result<i32> {
 }
 
 /// Resolves a program name like a shell: a path if it contains '/', else the first match on PATH.
-fn which(prog: &str) -> Option<PathBuf> {
+pub(crate) fn which(prog: &str) -> Option<PathBuf> {
     if prog.contains('/') {
         let p = PathBuf::from(prog);
         return p.is_file().then_some(p);

@@ -549,7 +549,7 @@ fn record_in_memory(setup: &Setup<'_>, id: usize) -> Result<Baseline> {
     let arm = Arm { label: "current".into(), programs: vec![setup.programs[id].clone()], env: Vec::new() };
     let mut exp = new_experiment(cfg, vec![setup.specs[id].clone()], vec![arm], setup.reference.clone(), true);
     exp.run_rounds(cfg.run.warmup_runs, cfg.run.runs, None);
-    record_baseline(s, &exp.results[0], &setup.machine, &workspace::describe_head(&cfg.root))
+    record_baseline(s, &exp.results[0], &setup.machine, &workspace::describe_head(&cfg.root, &cfg.run.baseline_dir))
         .map_err(|why| Error::ScenarioFailed(format!("{}: recording the in-memory baseline: {why}", s.name)))
 }
 

@@ -24,11 +24,13 @@ use crate::model::{
 };
 use crate::stats::{self, Comparison, Metric, Verdict};
 
+mod accept;
 mod modes;
 mod policy;
 #[cfg(test)]
 mod tests;
 
+pub use accept::{accept, Accept};
 pub use policy::{Look, Policy, TestKind};
 
 /// Verdicts reached at earlier looks of an adaptive experiment, frozen: a later look reports them
@@ -438,6 +440,7 @@ fn collect(
             clamped: cps.iter().map(|c| c.clamped).sum(),
             metrics,
             verdict: Verdict::Inconclusive,
+            accepted: None,
         });
     }
     checkpoints
@@ -510,7 +513,7 @@ fn decide_family(scenarios: &mut [ScenarioResult], tests: &[&Test], policy: &Pol
 }
 
 /// Counts the checkpoint verdicts and maps them to the exit code: a failed scenario first, then
-/// a gating regression (same machine, or any machine under `strict`).
+/// a gating regression (same machine, or any machine under `strict`; not accepted).
 fn tally(scenarios: &[ScenarioResult], strict: bool) -> (Tally, i32) {
     let mut tally = Tally::default();
     let mut gating_regression = false;
@@ -529,7 +532,8 @@ fn tally(scenarios: &[ScenarioResult], strict: bool) -> (Tally, i32) {
             match c.verdict {
                 Verdict::Regressed => {
                     tally.regressed += 1;
-                    if s.mode != Mode::CrossMachine || strict {
+                    // An accepted regression (`--accept`, `gate.accept`) is shown, never gates.
+                    if (s.mode != Mode::CrossMachine || strict) && c.accepted.is_none() {
                         gating_regression = true;
                     }
                 }

@@ -441,3 +441,10 @@ fn process_states_come_from_the_scenario_or_the_checkpoints_own_modes() {
     let same = states["x"].iter().filter(|&&s| s).count();
     assert!((10..=30).contains(&same), "about half the rounds share a state: {same}");
 }
+
+/// A baseline-mode report with one regressed checkpoint (`s/cp`, +20 %) that gates: for tests of
+/// what happens after judging (acceptances).
+pub(super) fn regressed_report() -> Report {
+    let base = runs("cp", jittered(100.0, 0));
+    judge_with(false, vec![input(Ok(runs("cp", jittered(120.0, 3))), baseline(&base, machine("here")))])
+}

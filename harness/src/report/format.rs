@@ -198,6 +198,11 @@ pub(crate) fn context_lines(s: &crate::model::ScenarioResult) -> Vec<String> {
             d.baseline_runs
         ));
     }
+    for c in &s.checkpoints {
+        if let Some(reason) = &c.accepted {
+            v.push(format!("accepted (a regression of {} does not gate): {reason}", c.name));
+        }
+    }
     v
 }
 
@@ -433,6 +438,17 @@ pub(crate) fn measure_rows(s: &crate::model::ScenarioResult) -> Vec<MeasureRow<'
             for (slot, metric) in metrics.iter_mut().zip(MEASURE_METRICS) {
                 let values: Vec<f64> = runs.iter().filter_map(|c| c.summary.as_ref()).map(|s| s.get(metric)).collect();
                 *slot = median(&values);
+                // Without samples (level Lite) the probe's exact min, max and mean still are.
+                if values.is_empty() {
+                    let exact = |t: &crate::model::Totals| match metric {
+                        Metric::Min => Some(t.min_ns),
+                        Metric::Max => Some(t.max_ns),
+                        Metric::Mean => Some(t.mean_ns),
+                        _ => None,
+                    };
+                    let values: Vec<f64> = runs.iter().filter_map(|c| c.totals.as_ref()).filter_map(exact).collect();
+                    *slot = median(&values);
+                }
             }
             MeasureRow {
                 name,

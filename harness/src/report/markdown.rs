@@ -88,7 +88,7 @@ fn render_scenario(report: &Report, s: &ScenarioResult, w: &mut dyn Write) -> io
     }
     if s.status == ScenarioStatus::NoBaseline {
         writeln!(w)?;
-        writeln!(w, "No baseline to compare with: record one with `cargo xtask baseline`.")?;
+        writeln!(w, "No baseline: run `cargo xtask baseline` to record one (measured only, not judged).")?;
     }
     match s.mode {
         Mode::Measure => render_measure(s, w)?,

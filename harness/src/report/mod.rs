@@ -11,6 +11,9 @@
 //! * [`render_markdown`]: GitHub-flavoured Markdown for a pull-request comment or a job summary.
 //! * [`render_json`]: the whole report, pretty-printed, in the versioned schema
 //!   ([`crate::model::REPORT_SCHEMA`]); it reads back into an equal [`Report`].
+//! * [`render_junit`]: JUnit XML, one test case per checkpoint metric, for CI systems that
+//!   display tests.
+//! * [`render_github_annotations`]: GitHub Actions `::error`/`::warning` lines.
 //!
 //! [`write_outputs`] is the fan-out point for files: it writes the JSON and Markdown reports a
 //! command was asked for, atomically; [`write_document`] writes any document in any format the
@@ -33,15 +36,19 @@
 //! use funcscope_harness::report::{self, Outputs, Style};
 //!
 //! report::render_terminal(report, &mut std::io::stdout().lock(), Style::detect())?;
-//! let outputs = Outputs { json: Some("target/funcscope/report.json".into()), markdown: None };
+//! let outputs = Outputs { json: Some("target/funcscope/report.json".into()), ..Outputs::default() };
 //! report::write_outputs(report, &outputs)?;
 //! # Ok(())
 //! # }
 //! ```
 
+mod findings;
 mod format;
+mod github;
 mod json;
+mod junit;
 mod markdown;
+pub mod progress;
 mod table;
 mod terminal;
 
@@ -50,6 +57,7 @@ mod tests;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::model::{BenchReport, CalibrationReport, Report};
 
@@ -102,6 +110,11 @@ pub struct Outputs {
     pub json: Option<PathBuf>,
     /// Where to write the Markdown report ([`render_markdown`]).
     pub markdown: Option<PathBuf>,
+    /// Where to write the JUnit XML report ([`render_junit`]).
+    pub junit: Option<PathBuf>,
+    /// Print GitHub Actions annotations to stdout after the report
+    /// ([`render_github_annotations`]); not a file.
+    pub github_annotations: bool,
 }
 
 /// Whether the terminal reporter may use colour.
@@ -114,10 +127,42 @@ pub enum Style {
     Color,
 }
 
+/// Whether to colour the terminal report (`--color`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stdout is a terminal and `NO_COLOR` is unset.
+    #[default]
+    Auto,
+    /// Always colour (e.g. a CI log viewer that renders ANSI colours).
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// The process's `--color` choice, read by [`Style::detect`]: 0 auto, 1 always, 2 never. A
+/// process-wide setting, like the terminal it describes, set once by the CLI.
+static COLOR: AtomicU8 = AtomicU8::new(0);
+
+/// Sets the `--color` choice for every later [`Style::detect`].
+pub fn set_color_choice(choice: ColorChoice) {
+    let v = match choice {
+        ColorChoice::Auto => 0,
+        ColorChoice::Always => 1,
+        ColorChoice::Never => 2,
+    };
+    COLOR.store(v, Ordering::Relaxed);
+}
+
 impl Style {
-    /// [`Style::Color`] if stdout is a terminal and the `NO_COLOR` environment variable is unset
-    /// or empty (<https://no-color.org>), else [`Style::Plain`].
+    /// With `--color always` [`Style::Color`], with `--color never` [`Style::Plain`]; otherwise
+    /// (auto) [`Style::Color`] if stdout is a terminal and the `NO_COLOR` environment variable is
+    /// unset or empty (<https://no-color.org>), else [`Style::Plain`].
     pub fn detect() -> Style {
+        match COLOR.load(Ordering::Relaxed) {
+            1 => return Style::Color,
+            2 => return Style::Plain,
+            _ => {}
+        }
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         if io::stdout().is_terminal() && !no_color {
             Style::Color
@@ -155,6 +200,27 @@ pub fn render_json(report: &Report, w: &mut dyn Write) -> io::Result<()> {
     render(Document::Gate(report), Format::Json, w)
 }
 
+/// Renders `report` as JUnit XML: a test suite per scenario, a test case per checkpoint metric,
+/// a `<failure>` (with the change, interval, values, threshold and p-value in its message) for
+/// each regression that fails the gate, `<skipped>` for what does not gate, `<error>` for a
+/// scenario that failed to run.
+///
+/// # Errors
+/// Only those of `w`.
+pub fn render_junit(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+    junit::render(report, w)
+}
+
+/// Renders GitHub Actions annotations for `report`: an `::error` line per regression that fails
+/// the gate and per failed scenario, a `::warning` line per inconclusive or non-gating
+/// regression, each with the numbers.
+///
+/// # Errors
+/// Only those of `w`.
+pub fn render_github_annotations(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+    github::render(report, w)
+}
+
 /// Writes the file reports `outputs` asks for. Each file is written to a temporary file in its
 /// destination directory (created if missing), flushed to disk and renamed over the destination,
 /// so a reader (or a crash) never sees a half-written report.
@@ -167,6 +233,9 @@ pub fn write_outputs(report: &Report, outputs: &Outputs) -> io::Result<()> {
     }
     if let Some(path) = &outputs.markdown {
         write_atomically(path, |w| render_markdown(report, w))?;
+    }
+    if let Some(path) = &outputs.junit {
+        write_atomically(path, |w| render_junit(report, w))?;
     }
     Ok(())
 }

@@ -91,7 +91,7 @@ fn render_scenario(report: &Report, s: &ScenarioResult, w: &mut dyn Write, style
         write_indented(w, "  error: ", message, style)?;
     }
     if s.status == ScenarioStatus::NoBaseline {
-        writeln!(w, "  no baseline to compare with: record one with `cargo xtask baseline`")?;
+        writeln!(w, "  no baseline: run `cargo xtask baseline` to record one (measured only, not judged)")?;
     }
 
     match s.mode {

@@ -11,7 +11,7 @@ use crate::fingerprint::Fingerprint;
 use crate::model::{
     AaVerdicts, BenchMode, BenchReport, BenchRow, CalibrationReport, CheckpointResult, CheckpointRun, MetricResult,
     Mode, NoiseRow, Presence, Proportion, RunResult, ScenarioFailure, ScenarioResult, ScenarioStatus, Tally, Target,
-    TargetState, BENCH_SCHEMA, CALIBRATION_SCHEMA, REPORT_SCHEMA,
+    TargetState, Totals, BENCH_SCHEMA, CALIBRATION_SCHEMA, REPORT_SCHEMA,
 };
 use crate::stats::{Comparison, Correction, Method, Metric, RunSummary, Verdict};
 
@@ -70,6 +70,7 @@ fn checkpoint(name: &str, metrics: Vec<MetricResult>, verdict: Verdict, lost: u6
         clamped: 0,
         metrics,
         verdict,
+        accepted: None,
     }
 }
 
@@ -82,6 +83,7 @@ fn one_sided(name: &str, presence: Presence) -> CheckpointResult {
         clamped: 0,
         metrics: Vec::new(),
         verdict: Verdict::Inconclusive,
+        accepted: None,
     }
 }
 
@@ -102,10 +104,21 @@ fn run(index: u64, scale: f64) -> RunResult {
     let mut checkpoints = BTreeMap::new();
     checkpoints.insert(
         "encode".to_owned(),
-        CheckpointRun { count: 100_000 + index, lost: 0, clamped: 0, summary: Some(summary(100_000 + index, scale)) },
+        CheckpointRun {
+            count: 100_000 + index,
+            lost: 0,
+            clamped: 0,
+            summary: Some(summary(100_000 + index, scale)),
+            totals: None,
+        },
     );
-    // A checkpoint at level Lite: counted, no samples read; it also lost some.
-    checkpoints.insert("flush".to_owned(), CheckpointRun { count: 10, lost: 5, clamped: 1, summary: None });
+    // A checkpoint at level Lite: counted, no samples read (its exact min, mean and max come
+    // from the probe's aggregates); it also lost some.
+    let totals = Totals { sum_ns: 20_000.0, min_ns: 1_500.0, max_ns: 3_000.0, mean_ns: 2_000.0 };
+    checkpoints.insert(
+        "flush".to_owned(),
+        CheckpointRun { count: 10, lost: 5, clamped: 1, summary: None, totals: Some(totals) },
+    );
     RunResult {
         scenario: "codec_run".into(),
         wall_s: 1.25,
@@ -388,7 +401,11 @@ fn report_write_outputs_creates_dirs_and_leaves_no_temp_files() {
     let report = fixture();
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("nested/funcscope");
-    let outputs = Outputs { json: Some(out_dir.join("report.json")), markdown: Some(out_dir.join("summary.md")) };
+    let outputs = Outputs {
+        json: Some(out_dir.join("report.json")),
+        markdown: Some(out_dir.join("summary.md")),
+        ..Outputs::default()
+    };
     write_outputs(&report, &outputs).unwrap();
     // Twice: the second write replaces the first.
     write_outputs(&report, &outputs).unwrap();
@@ -410,7 +427,7 @@ fn report_write_outputs_names_the_file_on_error() {
     let dir = tempfile::tempdir().unwrap();
     let blocker = dir.path().join("not-a-dir");
     fs::write(&blocker, "x").unwrap();
-    let outputs = Outputs { json: Some(blocker.join("report.json")), markdown: None };
+    let outputs = Outputs { json: Some(blocker.join("report.json")), ..Outputs::default() };
     let err = write_outputs(&fixture(), &outputs).unwrap_err();
     assert!(err.to_string().contains("not-a-dir/report.json"), "{err}");
 }
@@ -591,4 +608,113 @@ fn report_calibration_and_bench_colour_only_when_asked() {
         assert!(color.contains('\x1b'));
         assert_eq!(strip_ansi(&color), plain);
     }
+}
+
+/// A parsed JUnit test case: (suite, name, outcome element or "passed", its message).
+type JunitCase = (String, String, String, String);
+
+/// The test cases of a JUnit file as a real XML parser reads them, plus the root's attributes.
+fn parse_junit(xml: &str) -> (Vec<JunitCase>, BTreeMap<String, String>) {
+    use quick_xml::events::{BytesStart, Event};
+    let attrs = |e: &BytesStart<'_>| -> BTreeMap<String, String> {
+        e.attributes()
+            .map(|a| {
+                let a = a.expect("well-formed attribute");
+                let v = a.normalized_value(quick_xml::XmlVersion::Explicit1_0).expect("valid escapes").into_owned();
+                (String::from_utf8(a.key.as_ref().to_vec()).unwrap(), v)
+            })
+            .collect()
+    };
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let (mut cases, mut root) = (Vec::new(), BTreeMap::new());
+    let mut suite = String::new();
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Eof => break,
+            Event::Start(e) | Event::Empty(e) => {
+                let a = attrs(&e);
+                match e.name().as_ref() {
+                    b"testsuites" => root = a,
+                    b"testsuite" => suite = a["name"].clone(),
+                    b"testcase" => cases.push((suite.clone(), a["name"].clone(), "passed".into(), String::new())),
+                    other => {
+                        let last = cases.last_mut().expect("outcome inside a test case");
+                        last.2 = String::from_utf8(other.to_vec()).unwrap();
+                        last.3 = a.get("message").cloned().unwrap_or_default();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (cases, root)
+}
+
+#[test]
+fn report_junit_has_a_test_case_per_checkpoint_metric_and_fails_exactly_the_gating_regressions() {
+    let mut report = fixture();
+    // Markup characters in a name must survive the trip through a real parser.
+    report.scenarios[0].checkpoints[3].name = r#"route<&"'>"#.into();
+    let mut out = Vec::new();
+    crate::report::render_junit(&report, &mut out).unwrap();
+    let xml = String::from_utf8(out).unwrap();
+    let (cases, root) = parse_junit(&xml);
+    let find = |suite: &str, name: &str| {
+        cases
+            .iter()
+            .find(|c| c.0 == suite && c.1 == name)
+            .unwrap_or_else(|| panic!("no test case {suite}/{name} in\n{xml}"))
+            .clone()
+    };
+    // The gating regression fails, with its numbers in the message.
+    let (_, _, kind, msg) = find("http_parse", "parse_headers p50");
+    assert_eq!(kind, "failure", "{xml}");
+    for part in ["+4.1%", "[+2.0%, +6.3%]", "812.3 ns -> 845.6 ns", "±3.0%", "p(adj) 0.001"] {
+        assert!(msg.contains(part), "{part:?} missing from {msg:?}");
+    }
+    assert_eq!(find("http_parse", "parse_headers p99").2, "skipped", "inconclusive does not fail");
+    assert_eq!(find("http_parse", "decode_body p50").2, "passed");
+    assert_eq!(find("http_parse", r#"route<&"'> p50"#).2, "passed");
+    assert_eq!(find("http_parse", "legacy_auth").2, "skipped");
+    // A cross-machine regression does not gate without --strict: skipped, saying why.
+    let (_, _, kind, msg) = find("conn_table", "insert p50");
+    assert_eq!(kind, "skipped");
+    assert!(msg.contains("cross-machine"), "{msg}");
+    let (_, _, kind, msg) = find("crashy", "run");
+    assert_eq!(kind, "error");
+    assert!(msg.contains("SIGSEGV"), "{msg}");
+    assert_eq!((root["failures"].as_str(), root["errors"].as_str()), ("1", "1"), "{xml}");
+    assert_eq!(root["tests"], cases.len().to_string());
+
+    // Under --strict the cross-machine regression is a failure too.
+    report.strict = true;
+    let mut out = Vec::new();
+    crate::report::render_junit(&report, &mut out).unwrap();
+    let (cases, root) = parse_junit(&String::from_utf8(out).unwrap());
+    assert_eq!(root["failures"], "2");
+    assert!(cases.iter().any(|c| c.0 == "conn_table" && c.1 == "insert p50" && c.2 == "failure"));
+}
+
+#[test]
+fn report_github_annotations_are_one_escaped_line_per_finding_worth_a_look() {
+    let mut report = fixture();
+    report.scenarios[0].checkpoints[2].name = "parse,headers: 100%".into();
+    let mut out = Vec::new();
+    render_github_annotations(&report, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let errors: Vec<&&str> = lines.iter().filter(|l| l.starts_with("::error ")).collect();
+    let warnings: Vec<&&str> = lines.iter().filter(|l| l.starts_with("::warning ")).collect();
+    // The gating regression and the crashed scenario; the inconclusive p99, the cross-machine
+    // regression and the inconclusive lookup.
+    assert_eq!((errors.len(), warnings.len(), lines.len()), (2, 3, 5), "{text}");
+    // Property values escape ',' and ':' (they would end the property), data escapes '%'.
+    assert!(
+        errors[0].starts_with("::error title=funcscope%3A http_parse/parse%2Cheaders%3A 100%25 p50 regressed::"),
+        "{text}"
+    );
+    assert!(errors[0].contains("+4.1%25") && errors[0].contains("812.3 ns -> 845.6 ns"), "{text}");
+    assert!(errors[1].contains("crashy") && errors[1].contains("SIGSEGV"), "{text}");
+    // One line each: the crash message's line breaks never split an annotation.
+    assert!(lines.iter().all(|l| l.starts_with("::")), "{text}");
 }

@@ -85,7 +85,9 @@
 //! assert!((cmp.ratio - 1.2).abs() < 0.01);
 //! ```
 
+mod cells;
 mod compare;
+mod counts;
 mod location;
 mod modes;
 mod multiple;
@@ -99,7 +101,11 @@ mod verdict;
 #[cfg(test)]
 mod properties;
 
-pub use compare::{compare_paired, compare_paired_rank, compare_runs, compare_runs_rank, Comparison, Method};
+pub use cells::{grouped_quantile_cells, TickCounts, DENSE_TICKS, MIN_SIGNIFICANT_BITS, SPARSE_CELLS};
+pub use compare::{
+    compare_paired, compare_paired_rank, compare_runs, compare_runs_rank, Comparison, Method, MIN_SAME_STATE_ROUNDS,
+};
+pub use counts::{compare_counts, CountComparison, NOISE_FACTOR};
 pub use location::{geo_mean, median};
 pub use modes::{
     decompose_variance, detect_modes, fisher_exact, median_sampling_var, min_gap, min_separation, shared_state, Fisher,

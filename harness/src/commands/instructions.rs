@@ -1,0 +1,747 @@
+//! `--measure instructions`: exact per-checkpoint instruction counts under callgrind, recorded in
+//! baselines beside time and judged against them.
+//!
+//! Each scenario runs [`InstructionOptions::runs`] times under callgrind
+//! ([`crate::callgrind::run`]) with a fixed amount of work (`--duration-ms 0 --iterations N`
+//! appended to its arguments). Per run and checkpoint the statistics are the mean and the median
+//! instructions per call; the runs' spread is the noise [`crate::stats::compare_counts`] allows
+//! for. The gated metric is the mean (all the work a call does, rare paths included); the median
+//! is reported.
+//!
+//! **Baselines that travel.** The count of the same code built by the same toolchain for the same
+//! target does not depend on the machine's speed, so `instructions/<scenario>.toml` (in the baseline directory) holds a
+//! fingerprint of what *does* change it (funcscope version, `rustc -V`, target, valgrind version,
+//! arguments, iterations, cache simulation) and no machine identity: a baseline committed from a
+//! laptop gates on a CI runner of the same architecture. When the fingerprint differs, `regress`
+//! rebuilds the baseline's commit and measures both builds here (a paired re-run); when that
+//! commit cannot be built, the scenario is reported as not comparable and does not gate.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::{now_rfc3339, Selection};
+use crate::callgrind::{self, CgRun};
+use crate::config::{Config, InstructionOptions, Measure};
+use crate::error::{Error, Result};
+use crate::fingerprint::{rustc_version, Fingerprint};
+use crate::model::Report;
+use crate::stats::{compare_counts, CountComparison, Metric, Verdict};
+use crate::workspace::{self, short_sha};
+
+/// Version of the instruction baseline file format.
+pub const SCHEMA: u32 = 1;
+
+/// The arguments of an instruction run: the scenario's, then a fixed iteration count with no
+/// time limit (the last occurrence of a flag wins in the bundled scenarios' parser).
+pub fn instruction_args(args: &[String], iterations: u64) -> Vec<String> {
+    let mut v = args.to_vec();
+    v.extend(["--duration-ms".to_owned(), "0".to_owned(), "--iterations".to_owned(), iterations.to_string()]);
+    v
+}
+
+/// What makes instruction counts comparable: everything that changes the executed code or the
+/// work, nothing about the machine's speed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountFingerprint {
+    /// funcscope's version (the probe's dump path is inside every region).
+    pub funcscope: String,
+    /// `rustc -V`.
+    pub rustc: String,
+    /// Target the scenarios were built for.
+    pub target: String,
+    /// `valgrind --version`.
+    pub valgrind: String,
+    /// Scenario arguments as run (iteration count included).
+    pub args: Vec<String>,
+    /// Whether caches were simulated.
+    pub cache_sim: bool,
+}
+
+impl CountFingerprint {
+    /// The fingerprint of runs made here, now, with `args`.
+    pub fn current(root: &Path, valgrind: &str, args: &[String], cache_sim: bool) -> CountFingerprint {
+        CountFingerprint {
+            funcscope: env!("CARGO_PKG_VERSION").to_owned(),
+            rustc: rustc_version(root),
+            target: Fingerprint::current().target,
+            valgrind: valgrind.to_owned(),
+            args: args.to_vec(),
+            cache_sim,
+        }
+    }
+
+    /// The first field that differs, as `field: stored -> here`, or `None`.
+    pub fn difference(&self, here: &CountFingerprint) -> Option<String> {
+        let f = |name: &str, a: &str, b: &str| (a != b).then(|| format!("{name}: {a:?} -> {b:?}"));
+        f("funcscope", &self.funcscope, &here.funcscope)
+            .or_else(|| f("rustc", &self.rustc, &here.rustc))
+            .or_else(|| f("target", &self.target, &here.target))
+            .or_else(|| f("valgrind", &self.valgrind, &here.valgrind))
+            .or_else(|| f("args", &self.args.join(" "), &here.args.join(" ")))
+            .or_else(|| f("cache_sim", &self.cache_sim.to_string(), &here.cache_sim.to_string()))
+    }
+}
+
+/// One checkpoint in an instruction baseline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CountCheckpoint {
+    /// Calls per run (median over runs).
+    pub calls_per_run: f64,
+    /// Per-run values keyed by [`Metric::as_str`] (`mean`, `p50`) and `estimated_cycles` with
+    /// cache simulation: instructions (or cycles) per call, one value per run.
+    pub per_run: BTreeMap<String, Vec<f64>>,
+}
+
+/// `<baseline_dir>/instructions/<scenario>.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CountBaseline {
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// The scenario.
+    pub scenario: String,
+    /// The commit measured (`-dirty` when the tree had changes).
+    pub commit: String,
+    /// When (RFC 3339).
+    pub date: String,
+    /// What the counts depend on.
+    pub fingerprint: CountFingerprint,
+    /// By checkpoint name.
+    pub checkpoints: BTreeMap<String, CountCheckpoint>,
+}
+
+/// Key of the cache-simulation metric in [`CountCheckpoint::per_run`].
+pub const ESTIMATED_CYCLES: &str = "estimated_cycles";
+
+impl CountBaseline {
+    /// Builds a baseline from runs.
+    pub fn from_runs(scenario: &str, commit: String, fingerprint: CountFingerprint, runs: &[CgRun]) -> CountBaseline {
+        let mut checkpoints: BTreeMap<String, CountCheckpoint> = BTreeMap::new();
+        for r in runs {
+            for c in &r.checkpoints {
+                let e = checkpoints
+                    .entry(c.name.clone())
+                    .or_insert_with(|| CountCheckpoint { calls_per_run: c.calls as f64, per_run: BTreeMap::new() });
+                e.per_run.entry(Metric::Mean.as_str().to_owned()).or_default().push(round3(c.mean_ir));
+                e.per_run.entry(Metric::P50.as_str().to_owned()).or_default().push(c.p50_ir as f64);
+                if let Some(cy) = c.mean_estimated_cycles {
+                    e.per_run.entry(ESTIMATED_CYCLES.to_owned()).or_default().push(round3(cy));
+                }
+            }
+        }
+        CountBaseline {
+            schema: SCHEMA,
+            scenario: scenario.to_owned(),
+            commit,
+            date: now_rfc3339(),
+            fingerprint,
+            checkpoints,
+        }
+    }
+
+    /// Reads one; `Ok(None)` if the file does not exist.
+    ///
+    /// # Errors
+    /// Unreadable or malformed (the message names the file and the fix).
+    pub fn load(path: &Path) -> Result<Option<CountBaseline>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::at("reading", path, e)),
+        };
+        let b: CountBaseline = toml::from_str(&text).map_err(|e| {
+            Error::Usage(format!(
+                "{}: not an instruction baseline ({}); re-record it with `cargo xtask baseline --measure instructions`",
+                path.display(),
+                e.message().trim()
+            ))
+        })?;
+        if b.schema != SCHEMA {
+            return Err(Error::Usage(format!(
+                "{}: schema {} (this funcscope writes {SCHEMA}); re-record it with `cargo xtask baseline --measure instructions`",
+                path.display(),
+                b.schema
+            )));
+        }
+        Ok(Some(b))
+    }
+
+    /// Writes it atomically.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let text = toml::to_string(self).map_err(|e| Error::Usage(format!("serializing {}: {e}", path.display())))?;
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d).map_err(|e| Error::at("creating", d, e))?;
+        }
+        let header = format!(
+            "# funcscope instruction-count baseline for scenario {}: per-run mean/p50 instructions per call under callgrind.\n\
+             # Regenerate with: cargo xtask baseline --measure instructions --scenario {}\n",
+            self.scenario, self.scenario
+        );
+        crate::fsutil::write_atomic(path, 0o644, |w| {
+            w.write_all(header.as_bytes())?;
+            w.write_all(text.as_bytes())
+        })
+        .map_err(|e| Error::Usage(e.to_string()))
+    }
+
+    /// The per-run values of `metric` of `checkpoint`.
+    pub fn values(&self, checkpoint: &str, metric: &str) -> Option<&[f64]> {
+        self.checkpoints.get(checkpoint)?.per_run.get(metric).map(Vec::as_slice)
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Runs `program` `runs` times under callgrind, with progress on stderr unless `quiet`.
+///
+/// # Errors
+/// The first failed run ([`crate::callgrind::CallgrindError`]).
+pub fn measure(launch: &callgrind::Launch, runs: usize, quiet: bool) -> Result<Vec<CgRun>> {
+    let mut out = Vec::with_capacity(runs);
+    for i in 0..runs {
+        let r = callgrind::run(launch)?;
+        if !quiet {
+            eprintln!("callgrind: {} run {}/{runs}: {:.2} s", launch.name, i + 1, r.wall.as_secs_f64());
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Runs every launch `runs` times under callgrind, on as many CPUs as this process may use:
+/// counts do not depend on what else runs (callgrind simulates one CPU), so parallel runs cost
+/// nothing in accuracy. Results in `launches` order.
+///
+/// # Errors
+/// Each launch's first failed run.
+pub fn measure_many(launches: &[callgrind::Launch], runs: usize, quiet: bool) -> Vec<Result<Vec<CgRun>>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let jobs: Vec<(usize, usize)> = (0..launches.len()).flat_map(|i| (0..runs).map(move |r| (i, r))).collect();
+    type Slot = Option<std::result::Result<CgRun, callgrind::CallgrindError>>;
+    let slots: Vec<Mutex<Vec<Slot>>> = launches.iter().map(|_| Mutex::new((0..runs).map(|_| None).collect())).collect();
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len()).max(1);
+    std::thread::scope(|sc| {
+        for _ in 0..workers {
+            sc.spawn(|| {
+                while let Some(&(i, r)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let out = callgrind::run(&launches[i]);
+                    if !quiet {
+                        if let Ok(o) = &out {
+                            eprintln!(
+                                "callgrind: {} run {}/{runs}: {:.2} s",
+                                launches[i].name,
+                                r + 1,
+                                o.wall.as_secs_f64()
+                            );
+                        }
+                    }
+                    slots[i].lock().unwrap_or_else(|e| e.into_inner())[r] = Some(out);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .into_iter()
+                .map(|r| r.expect("every job ran").map_err(Error::from))
+                .collect()
+        })
+        .collect()
+}
+
+/// The verdict of one checkpoint's instructions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CountResult {
+    /// Scenario.
+    pub scenario: String,
+    /// Checkpoint.
+    pub checkpoint: String,
+    /// Median over the baseline's runs of mean instructions per call.
+    pub baseline: f64,
+    /// The same over the current runs.
+    pub current: f64,
+    /// The comparison of the gated metric (mean per call).
+    pub comparison: CountComparison,
+    /// The same for the median call, reported only.
+    pub p50: Option<CountComparison>,
+}
+
+/// Compares `current` runs with `base` (a baseline, stored or just measured) per checkpoint.
+/// A checkpoint missing from either side is skipped (the time report shows presence changes).
+pub fn judge(scenario: &str, base: &CountBaseline, current: &CountBaseline, min_effect: f64) -> Vec<CountResult> {
+    let mean = Metric::Mean.as_str();
+    let p50 = Metric::P50.as_str();
+    current
+        .checkpoints
+        .keys()
+        .filter_map(|name| {
+            let b = base.values(name, mean)?;
+            let c = current.values(name, mean)?;
+            let comparison = compare_counts(b, c, min_effect)?;
+            let p50 = match (base.values(name, p50), current.values(name, p50)) {
+                (Some(b), Some(c)) => compare_counts(b, c, min_effect),
+                _ => None,
+            };
+            Some(CountResult {
+                scenario: scenario.to_owned(),
+                checkpoint: name.clone(),
+                baseline: crate::stats::median(b)?,
+                current: crate::stats::median(c)?,
+                comparison,
+                p50,
+            })
+        })
+        .collect()
+}
+
+/// The time verdict and change (p50 ratio - 1) of a checkpoint in a time report, if judged.
+fn time_of(report: &Report, scenario: &str, checkpoint: &str) -> Option<(Verdict, Option<f64>)> {
+    let s = report.scenarios.iter().find(|s| s.name == scenario)?;
+    let c = s.checkpoints.iter().find(|c| c.name == checkpoint)?;
+    let change = c
+        .metrics
+        .iter()
+        .find(|m| m.metric == Metric::P50)
+        .and_then(|m| m.comparison.as_ref())
+        .map(|cmp| cmp.ratio - 1.0);
+    Some((c.verdict, change))
+}
+
+/// What it means when time and instructions disagree, or `None` when they agree.
+pub fn disagreement(time: Verdict, instructions: Verdict) -> Option<&'static str> {
+    use Verdict::*;
+    match (instructions, time) {
+        (Unchanged, Regressed) | (Unchanged, Improved) => {
+            Some("instructions unchanged, time changed: a micro-architectural effect (layout, cache, branch prediction), or noise")
+        }
+        (Regressed, Inconclusive) | (Improved, Inconclusive) => {
+            Some("instructions changed, time inconclusive: the machine is too noisy to see what the code does")
+        }
+        (Regressed, Unchanged) | (Improved, Unchanged) => {
+            Some("instructions changed, time unchanged: the extra work is cheap or hidden (overlapped, cached)")
+        }
+        (Regressed, Improved) | (Improved, Regressed) => {
+            Some("instructions and time moved in opposite directions: fewer but slower instructions (or the reverse)")
+        }
+        _ => None,
+    }
+}
+
+/// A checkpoint's time verdict and p50 change, by (scenario, checkpoint), if it was judged.
+pub type TimeLookup<'a> = dyn Fn(&str, &str) -> Option<(Verdict, Option<f64>)> + 'a;
+
+/// Prints the instruction verdicts as a table, beside the time verdicts when `time` is given:
+/// `time(scenario, checkpoint)` is the checkpoint's time verdict and p50 change (from the time
+/// report), and every disagreement is flagged with what it means ([`disagreement`]).
+pub fn render(
+    results: &[CountResult],
+    notes: &[String],
+    time: Option<&TimeLookup<'_>>,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    writeln!(out, "\nInstructions per call under callgrind (mean; gated at the threshold, noise = run spread):")?;
+    let with_time = time.is_some();
+    write!(
+        out,
+        "  {:<34} {:>12} {:>12} {:>9} {:>8} {:<13}",
+        "scenario/checkpoint", "baseline", "current", "change", "noise", "instructions"
+    )?;
+    if with_time {
+        write!(out, " {:>9} {:<13}", "time p50", "time")?;
+    }
+    writeln!(out)?;
+    let mut flags = Vec::new();
+    for r in results {
+        let c = &r.comparison;
+        write!(
+            out,
+            "  {:<34} {:>12.1} {:>12.1} {:>+8.3}% {:>7.3}% {:<13}",
+            format!("{}/{}", r.scenario, r.checkpoint),
+            r.baseline,
+            r.current,
+            c.change * 100.0,
+            c.noise * 100.0,
+            c.verdict.as_str()
+        )?;
+        if let Some(t) = time {
+            match t(&r.scenario, &r.checkpoint) {
+                Some((v, ch)) => {
+                    let ch = ch.map_or_else(|| "-".to_owned(), |x| format!("{:+.1}%", x * 100.0));
+                    write!(out, " {ch:>9} {:<13}", v.as_str())?;
+                    if let Some(why) = disagreement(v, c.verdict) {
+                        flags.push(format!("{}/{}: {why}", r.scenario, r.checkpoint));
+                    }
+                }
+                None => write!(out, " {:>9} {:<13}", "-", "not judged")?,
+            }
+        }
+        writeln!(out)?;
+    }
+    for f in flags {
+        writeln!(out, "  DISAGREE {f}")?;
+    }
+    for n in notes {
+        writeln!(out, "  note: {n}")?;
+    }
+    Ok(())
+}
+
+/// Exit code of instruction verdicts: 1 if any gated checkpoint regressed, else 0.
+pub fn exit_code(results: &[CountResult]) -> i32 {
+    if results.iter().any(|r| r.comparison.verdict == Verdict::Regressed) {
+        crate::exit_code::REGRESSION
+    } else {
+        0
+    }
+}
+
+/// The configuration's scenarios that measure instructions (under `over` from `--measure`).
+fn selected(cfg: &Config, over: Option<&[Measure]>) -> Vec<usize> {
+    (0..cfg.scenarios.len())
+        .filter(|&i| cfg.measures(&cfg.scenarios[i], over).contains(&Measure::Instructions))
+        .collect()
+}
+
+fn launch(cfg: &Config, i: usize, program: PathBuf, o: &InstructionOptions) -> callgrind::Launch {
+    let s = &cfg.scenarios[i];
+    callgrind::Launch {
+        name: s.name.clone(),
+        program,
+        args: instruction_args(&s.args, o.iterations),
+        env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        cache_sim: o.cache_sim,
+        timeout: Duration::from_secs_f64(o.timeout_s),
+    }
+}
+
+/// `baseline --measure instructions`: measures every selected scenario that measures
+/// instructions and writes its instruction baseline. Returns 0.
+///
+/// # Errors
+/// valgrind missing or too old (2), a build failure (2), a scenario failing under callgrind (3).
+pub fn baseline(sel: &Selection, over: Option<&[Measure]>) -> Result<i32> {
+    let cfg = sel.load_config()?;
+    let ids = selected(&cfg, over);
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let valgrind = callgrind::check_valgrind()?;
+    let programs = sel.build_working_tree(&cfg)?;
+    let commit = workspace::describe_head(&cfg.root, &cfg.run.baseline_dir);
+    let t0 = Instant::now();
+    let launches: Vec<_> =
+        ids.iter().map(|&i| launch(&cfg, i, programs[i].clone().expect("require_all"), &cfg.instructions)).collect();
+    for (l, runs) in launches.iter().zip(measure_many(&launches, cfg.instructions.runs, sel.quiet)) {
+        let runs = runs?;
+        let fp = CountFingerprint::current(&cfg.root, &valgrind, &l.args, l.cache_sim);
+        let b = CountBaseline::from_runs(&l.name, commit.clone(), fp, &runs);
+        let path = cfg.instruction_baseline_path(&l.name);
+        b.write(&path)?;
+        eprintln!("wrote {}", path.display());
+    }
+    eprintln!("instruction pass: {:.1} s", t0.elapsed().as_secs_f64());
+    Ok(0)
+}
+
+/// `regress --measure instructions`: measures the working tree and judges each selected scenario
+/// against its instruction baseline (paired with a rebuild of the baseline's commit when the
+/// fingerprint differs). Prints the verdicts beside `time`'s when given; returns 1 on a
+/// regression, else 0.
+///
+/// # Errors
+/// A scenario without an instruction baseline (2, naming the command that records it), valgrind
+/// missing or too old (2), a build failure (2), a scenario failing under callgrind (3).
+pub fn regress(sel: &Selection, over: Option<&[Measure]>, time: Option<&Report>) -> Result<i32> {
+    regress_to(sel, over, time, None)
+}
+
+/// [`regress`], also appending the table to `markdown` (as a fenced block) when given.
+fn regress_to(
+    sel: &Selection,
+    over: Option<&[Measure]>,
+    time: Option<&Report>,
+    markdown: Option<&Path>,
+) -> Result<i32> {
+    let cfg = sel.load_config()?;
+    let ids = selected(&cfg, over);
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let mut baselines = Vec::new();
+    for &i in &ids {
+        let name = &cfg.scenarios[i].name;
+        let path = cfg.instruction_baseline_path(name);
+        let b = CountBaseline::load(&path)?.ok_or_else(|| {
+            Error::Usage(format!(
+                "scenario {name}: no instruction baseline ({} is missing); record one with `cargo xtask baseline --measure instructions --scenario {name}`",
+                path.display()
+            ))
+        })?;
+        baselines.push(b);
+    }
+    let valgrind = callgrind::check_valgrind()?;
+    let programs = sel.build_working_tree(&cfg)?;
+    let t0 = Instant::now();
+    let mut results = Vec::new();
+    let mut notes = Vec::new();
+    let launches: Vec<_> =
+        ids.iter().map(|&i| launch(&cfg, i, programs[i].clone().expect("require_all"), &cfg.instructions)).collect();
+    let measured = measure_many(&launches, cfg.instructions.runs, sel.quiet);
+    for (((&i, stored), l), runs) in ids.iter().zip(&baselines).zip(&launches).zip(measured) {
+        let fp = CountFingerprint::current(&cfg.root, &valgrind, &l.args, l.cache_sim);
+        let runs = runs?;
+        let current = CountBaseline::from_runs(&l.name, String::new(), fp.clone(), &runs);
+        let base = match stored.fingerprint.difference(&fp) {
+            None => stored.clone(),
+            Some(diff) => {
+                // Counts from another toolchain or setup are not comparable: measure the
+                // baseline's commit here too (paired), if it can be built.
+                let commit = stored.commit.trim_end_matches("-dirty");
+                match workspace::build_revision(
+                    &cfg,
+                    Some(commit),
+                    "baseline",
+                    &format!("baseline commit {}", short_sha(commit)),
+                    sel.build_flags(),
+                ) {
+                    Ok(old) if old.programs[i].is_some() => {
+                        notes.push(format!(
+                            "{}: baseline fingerprint differs ({diff}); re-measured its commit {} here (paired)",
+                            l.name,
+                            short_sha(commit)
+                        ));
+                        let lo = callgrind::Launch { program: old.programs[i].clone().expect("checked"), ..l.clone() };
+                        let old_runs = measure(&lo, cfg.instructions.runs, sel.quiet)?;
+                        CountBaseline::from_runs(&l.name, commit.to_owned(), fp.clone(), &old_runs)
+                    }
+                    _ => {
+                        notes.push(format!(
+                            "{}: NOT JUDGED: baseline fingerprint differs ({diff}) and its commit {} cannot be built here; re-record with `cargo xtask baseline --measure instructions --scenario {}`",
+                            l.name,
+                            short_sha(commit),
+                            l.name
+                        ));
+                        continue;
+                    }
+                }
+            }
+        };
+        results.extend(judge(&l.name, &base, &current, cfg.instructions.min_effect));
+    }
+    notes.push(format!("instruction pass: {:.1} s", t0.elapsed().as_secs_f64()));
+    let mut table = Vec::new();
+    let lookup = time.map(|rep| move |s: &str, c: &str| time_of(rep, s, c));
+    let lookup = lookup.as_ref().map(|f| f as &TimeLookup<'_>);
+    render(&results, &notes, lookup, &mut table).map_err(|e| Error::io("writing the report", e))?;
+    use std::io::Write;
+    std::io::stdout().lock().write_all(&table).map_err(|e| Error::io("writing the report", e))?;
+    if let Some(md) = markdown {
+        let mut f =
+            std::fs::OpenOptions::new().create(true).append(true).open(md).map_err(|e| Error::at("opening", md, e))?;
+        f.write_all(b"\n## Instructions per call (callgrind)\n\n```text")
+            .and_then(|()| f.write_all(&table))
+            .and_then(|()| f.write_all(b"```\n"))
+            .map_err(|e| Error::at("appending to", md, e))?;
+    }
+    Ok(exit_code(&results))
+}
+
+/// `run --measure instructions -- PROGRAM ARGS`: counts per checkpoint over `o.runs` runs, no
+/// baseline. The program gets its arguments as given (no iteration count is appended: give it a
+/// fixed amount of work yourself).
+///
+/// # Errors
+/// The program does not exist, valgrind is missing or too old (2); the program fails under
+/// callgrind (3).
+pub fn run_program(o: &super::run::Options, cache_sim: bool) -> Result<i32> {
+    let program = super::run::which(&o.program)
+        .ok_or_else(|| Error::Usage(format!("{}: no such program (not a path, not on PATH)", o.program)))?;
+    let name =
+        Path::new(&o.program).file_name().map_or_else(|| o.program.clone(), |n| n.to_string_lossy().into_owned());
+    callgrind::check_valgrind()?;
+    let l = callgrind::Launch {
+        name: name.clone(),
+        program,
+        args: o.args.clone(),
+        env: Vec::new(),
+        cache_sim,
+        timeout: o.timeout,
+    };
+    let name = name.as_str();
+    let runs = measure(&l, o.runs.max(1), false)?;
+    let b = CountBaseline::from_runs(name, String::new(), CountFingerprint::default(), &runs);
+    let mut out = std::io::stdout().lock();
+    let w = |e| Error::io("writing the report", e);
+    use std::io::Write;
+    writeln!(out, "{name}: instructions per call under callgrind, {} run(s)", runs.len()).map_err(w)?;
+    writeln!(
+        out,
+        "  {:<24} {:>10} {:>14} {:>12} {:>9} {:>14}",
+        "checkpoint", "calls", "mean", "p50", "spread", "est. cycles"
+    )
+    .map_err(w)?;
+    for (cp, c) in &b.checkpoints {
+        let mean = &c.per_run[Metric::Mean.as_str()];
+        let p50 = &c.per_run[Metric::P50.as_str()];
+        let m = crate::stats::median(mean).unwrap_or(f64::NAN);
+        let spread = mean.iter().map(|x| (x / m - 1.0).abs()).fold(0.0, f64::max);
+        let cy = c
+            .per_run
+            .get(ESTIMATED_CYCLES)
+            .and_then(|v| crate::stats::median(v))
+            .map_or("-".to_owned(), |x| format!("{x:.1}"));
+        writeln!(
+            out,
+            "  {:<24} {:>10} {:>14.1} {:>12} {:>8.4}% {:>14}",
+            cp,
+            c.calls_per_run,
+            m,
+            crate::stats::median(p50).unwrap_or(f64::NAN),
+            spread * 100.0,
+            cy
+        )
+        .map_err(w)?;
+    }
+    Ok(0)
+}
+
+/// Whether the time pass runs: `over` (from `--measure`) names time, or, without it,
+/// `run.measure` does.
+fn wants_time(sel: &Selection, over: Option<&[Measure]>) -> Result<bool> {
+    Ok(match over {
+        Some(m) => m.contains(&Measure::Time),
+        None => sel.load_config()?.run.measure.contains(&Measure::Time),
+    })
+}
+
+/// `regress` with the measures asked for: the time gate (its report printed as usual), then the
+/// instruction gate beside it. The exit code is the worse of the two (3 > 1 > 0).
+///
+/// # Errors
+/// As [`super::regress::run`] and [`regress`].
+pub fn regress_measures(o: &super::regress::Options, over: Option<&[Measure]>) -> Result<i32> {
+    let time = if wants_time(&o.select, over)? {
+        let (report, outputs) = super::regress::report(o)?;
+        let code = super::finish(&report, outputs)?;
+        Some((report, code))
+    } else {
+        None
+    };
+    let ic = regress_to(&o.select, over, time.as_ref().map(|t| &t.0), o.markdown.as_deref())?;
+    Ok(time.map_or(ic, |t| t.1.max(ic)))
+}
+
+/// `baseline` with the measures asked for: the time baseline, then the instruction baseline.
+///
+/// # Errors
+/// As [`super::baseline::run`] and [`baseline`].
+pub fn baseline_measures(o: &super::baseline::Options, over: Option<&[Measure]>) -> Result<i32> {
+    let tc = if wants_time(&o.select, over)? { super::baseline::run(o)? } else { 0 };
+    let ic = baseline(&o.select, over)?;
+    Ok(tc.max(ic))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callgrind::CheckpointCounts;
+
+    fn run(mean: f64) -> CgRun {
+        CgRun {
+            checkpoints: vec![CheckpointCounts {
+                name: "parse".into(),
+                calls: 10,
+                mean_ir: mean,
+                p50_ir: mean as u64,
+                min_ir: 1,
+                max_ir: 2,
+                mean_l1_misses: None,
+                mean_ll_misses: None,
+                mean_estimated_cycles: None,
+            }],
+            processes: 1,
+            unmatched: 0,
+            wall: Duration::ZERO,
+        }
+    }
+
+    fn fp() -> CountFingerprint {
+        CountFingerprint {
+            funcscope: "0.1.0".into(),
+            rustc: "rustc 1.95.0".into(),
+            target: "x86_64-unknown-linux".into(),
+            valgrind: "valgrind-3.19.0".into(),
+            args: vec!["--iterations".into(), "500".into()],
+            cache_sim: false,
+        }
+    }
+
+    #[test]
+    fn baseline_round_trips_and_judges() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b/instructions/codec.toml");
+        let b = CountBaseline::from_runs("codec", "abc".into(), fp(), &[run(1000.0), run(1000.2), run(999.9)]);
+        b.write(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("[checkpoints.parse.per_run]") || text.contains("per_run"), "{text}");
+        assert_eq!(CountBaseline::load(&path).unwrap().as_ref(), Some(&b));
+        assert_eq!(CountBaseline::load(&dir.path().join("none.toml")).unwrap(), None);
+        let slower = CountBaseline::from_runs("codec", String::new(), fp(), &[run(1005.0), run(1005.1), run(1004.9)]);
+        let r = judge("codec", &b, &slower, 0.0025);
+        assert_eq!(r[0].comparison.verdict, Verdict::Regressed);
+        assert_eq!(exit_code(&r), crate::exit_code::REGRESSION);
+        let same = judge("codec", &b, &b, 0.0025);
+        assert_eq!(same[0].comparison.verdict, Verdict::Unchanged);
+        assert_eq!(exit_code(&same), 0);
+        let mut out = Vec::new();
+        render(&r, &["n".into()], None, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("codec/parse") && out.contains("+0.500%") && out.contains("regressed"), "{out}");
+        // Beside time: instructions unchanged while time regressed is flagged and explained.
+        let time = |_: &str, c: &str| (c == "parse").then_some((Verdict::Regressed, Some(0.08)));
+        let mut out = Vec::new();
+        render(&same, &[], Some(&time), &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("+8.0%") && out.contains("DISAGREE codec/parse: instructions unchanged, time changed"),
+            "{out}"
+        );
+        std::fs::write(&path, "schema = 1\n").unwrap();
+        assert!(CountBaseline::load(&path).unwrap_err().to_string().contains("baseline --measure instructions"));
+    }
+
+    #[test]
+    fn fingerprint_ignores_the_machine_and_names_what_differs() {
+        assert_eq!(fp().difference(&fp()), None);
+        let other = CountFingerprint { rustc: "rustc 1.96.0".into(), ..fp() };
+        assert_eq!(fp().difference(&other).unwrap(), "rustc: \"rustc 1.95.0\" -> \"rustc 1.96.0\"");
+    }
+
+    #[test]
+    fn disagreements_are_explained() {
+        assert!(disagreement(Verdict::Regressed, Verdict::Unchanged).unwrap().contains("micro-architectural"));
+        assert!(disagreement(Verdict::Inconclusive, Verdict::Regressed).unwrap().contains("too noisy"));
+        assert_eq!(disagreement(Verdict::Regressed, Verdict::Regressed), None);
+        assert_eq!(disagreement(Verdict::Unchanged, Verdict::Unchanged), None);
+    }
+
+    #[test]
+    fn instruction_args_fix_the_work() {
+        assert_eq!(
+            instruction_args(&["--duration-ms".into(), "30".into()], 7),
+            ["--duration-ms", "30", "--duration-ms", "0", "--iterations", "7"]
+        );
+    }
+}

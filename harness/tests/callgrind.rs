@@ -1,0 +1,253 @@
+//! Instruction counts under callgrind, with real valgrind runs of real programs: the probe's
+//! `cg_fixture` example (known work per checkpoint) and the bundled `codec` scenario.
+//!
+//! Every test skips, printing why, when valgrind is not installed (`.ci/run` installs it).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use funcscope_harness::callgrind::{self, CgRun, Launch};
+use funcscope_harness::commands::instructions::{instruction_args, judge, CountBaseline, CountFingerprint};
+use funcscope_harness::stats::Verdict;
+
+mod common;
+use common::text;
+
+fn have_valgrind() -> bool {
+    match callgrind::check_valgrind() {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("SKIPPED: {e}");
+            false
+        }
+    }
+}
+
+/// Builds the probe's `cg_fixture` example once.
+fn fixture() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+        let st = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "funcscope", "--example", "cg_fixture"])
+            .current_dir(&root)
+            .status()
+            .unwrap();
+        assert!(st.success(), "building cg_fixture failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+        target.join("debug/examples/cg_fixture")
+    })
+}
+
+fn run_fixture(args: &[&str]) -> CgRun {
+    let l = Launch {
+        name: "cg_fixture".into(),
+        program: fixture().to_path_buf(),
+        args: args.iter().map(|s| s.to_string()).collect(),
+        env: Vec::new(),
+        cache_sim: false,
+        timeout: Duration::from_secs(300),
+    };
+    callgrind::run(&l).unwrap_or_else(|e| panic!("cg_fixture {args:?}: {e}"))
+}
+
+/// (calls, min, max) instructions of checkpoint `name`.
+fn counts(r: &CgRun, name: &str) -> (u64, u64, u64) {
+    let c = r.checkpoints.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no {name} in {r:?}"));
+    (c.calls, c.min_ir, c.max_ir)
+}
+
+/// Every call of a checkpoint around a loop of N steps costs exactly the same, and one more step
+/// always costs the same number of instructions more.
+#[test]
+fn exact_counts_for_a_loop_of_known_length() {
+    if !have_valgrind() {
+        return;
+    }
+    let per_call = |n: u64| {
+        let (calls, min, max) = counts(&run_fixture(&["--calls", "5", "--loops", &n.to_string()]), "outer");
+        assert_eq!(calls, 5);
+        assert_eq!(min, max, "N={n}: every call executes the same instructions");
+        min
+    };
+    let (a, b, c, d) = (per_call(100), per_call(101), per_call(102), per_call(200));
+    let step = b - a;
+    assert!(step > 0);
+    assert_eq!(c - b, step, "N -> N+1 adds a constant: {a} {b} {c}");
+    assert_eq!(d - a, 100 * step, "100 more steps cost 100 steps: {a} {d}");
+}
+
+/// A checkpoint's count includes the checkpoints nested in it, exactly.
+#[test]
+fn nested_checkpoints_are_included() {
+    if !have_valgrind() {
+        return;
+    }
+    let r1 = run_fixture(&["--calls", "3", "--loops", "100", "--inner", "50"]);
+    let r2 = run_fixture(&["--calls", "3", "--loops", "100", "--inner", "80"]);
+    let (_, o1, o1max) = counts(&r1, "outer");
+    let (_, i1, _) = counts(&r1, "inner");
+    let (_, o2, _) = counts(&r2, "outer");
+    let (calls, i2, _) = counts(&r2, "inner");
+    assert_eq!(calls, 3);
+    assert_eq!(o1, o1max);
+    assert!(i2 > i1);
+    assert_eq!(o2 - o1, i2 - i1, "outer grows by exactly what inner grows by");
+    assert!(o1 > i1 + 100, "outer holds inner and its own loop: {o1} vs {i1}");
+}
+
+/// Threads: a region's count includes the instructions of a thread that works and is joined
+/// inside it (callgrind serialises threads and a dump holds all threads' events).
+#[test]
+fn work_of_a_joined_thread_is_attributed_to_the_region() {
+    if !have_valgrind() {
+        return;
+    }
+    let step = counts(&run_fixture(&["--calls", "2", "--loops", "101"]), "outer").1
+        - counts(&run_fixture(&["--calls", "2", "--loops", "100"]), "outer").1;
+    let w1 = run_fixture(&["--calls", "2", "--loops", "10", "--thread-work", "20000"]);
+    let w2 = run_fixture(&["--calls", "2", "--loops", "10", "--thread-work", "40000"]);
+    let m = |r: &CgRun| r.checkpoints[0].mean_ir;
+    let extra = m(&w2) - m(&w1);
+    let expected = 20000.0 * step as f64;
+    assert!(
+        (extra / expected - 1.0).abs() < 0.01,
+        "20000 more thread steps should add ~{expected} instructions to the region, added {extra}"
+    );
+}
+
+/// Multi-process: a forked child that calls init reports from its own output file.
+#[test]
+fn a_forked_child_reports_its_own_counts() {
+    if !have_valgrind() {
+        return;
+    }
+    let r = run_fixture(&["--fork", "--calls", "4", "--loops", "100"]);
+    let plain = run_fixture(&["--calls", "4", "--loops", "100"]);
+    assert_eq!(r.processes, 1, "only the child starts the probe");
+    assert_eq!(counts(&r, "outer"), counts(&plain, "outer"));
+}
+
+/// The CLI's errors: valgrind missing (2, naming the install), a program without the probe (3),
+/// a program failing under valgrind (3), a checkpoint never reached (3).
+#[test]
+fn errors_name_the_fix() {
+    let cli = env!("CARGO_BIN_EXE_funcscope");
+    let missing = Command::new(cli)
+        .args(["run", "--measure", "instructions", "--"])
+        .arg(fixture())
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("apt-get install valgrind"), "{}", text(&missing));
+    if !have_valgrind() {
+        return;
+    }
+    let run =
+        |args: &[&str]| Command::new(cli).args(["run", "--measure", "instructions", "--"]).args(args).output().unwrap();
+    let no_probe = run(&["true"]);
+    assert_eq!(no_probe.status.code(), Some(3), "{}", text(&no_probe));
+    assert!(String::from_utf8_lossy(&no_probe.stderr).contains("no process started funcscope"), "{}", text(&no_probe));
+    let fails = run(&["false"]);
+    assert_eq!(fails.status.code(), Some(3), "{}", text(&fails));
+    assert!(String::from_utf8_lossy(&fails.stderr).contains("failed under callgrind"), "{}", text(&fails));
+    let f = fixture().to_str().unwrap();
+    let never = run(&[f, "--calls", "0", "--inner", "5"]);
+    assert_eq!(never.status.code(), Some(3), "{}", text(&never));
+    assert!(String::from_utf8_lossy(&never.stderr).contains("never reached"), "{}", text(&never));
+}
+
+/// The gate on the `codec` scenario: a planted 1 % more work in `crc32c` is regressed in 10 of 10
+/// trials, and an unchanged build is never flagged in 10 trials (3 runs per arm each).
+#[test]
+fn planted_one_percent_is_caught_and_unchanged_never_flagged() {
+    if !have_valgrind() {
+        return;
+    }
+    let codec = common::scenario_binary("codec");
+    let args = instruction_args(&[], 60);
+    let measure = |plant: Option<&str>| {
+        let l = Launch {
+            name: "codec".into(),
+            program: codec.clone(),
+            args: args.clone(),
+            env: plant.map(|p| vec![("FUNCSCOPE_PLANT".to_owned(), p.to_owned())]).unwrap_or_default(),
+            cache_sim: false,
+            timeout: Duration::from_secs(300),
+        };
+        let runs: Vec<CgRun> = (0..3).map(|_| callgrind::run(&l).unwrap()).collect();
+        CountBaseline::from_runs("codec", String::new(), CountFingerprint::default(), &runs)
+    };
+    let base = measure(None);
+    for trial in 0..10 {
+        let planted = measure(Some("crc32c=1"));
+        let results = judge("codec", &base, &planted, 0.0025);
+        let crc = results.iter().find(|r| r.checkpoint == "crc32c").unwrap();
+        assert_eq!(crc.comparison.verdict, Verdict::Regressed, "trial {trial}: {crc:?}");
+        assert!(crc.comparison.change > 0.005 && crc.comparison.change < 0.02, "trial {trial}: {crc:?}");
+        for r in results.iter().filter(|r| r.checkpoint != "crc32c") {
+            assert_ne!(r.comparison.verdict, Verdict::Regressed, "trial {trial}: {r:?}");
+        }
+        let same = measure(None);
+        for r in judge("codec", &base, &same, 0.0025) {
+            assert_eq!(r.comparison.verdict, Verdict::Unchanged, "A/A trial {trial}: {r:?}");
+        }
+    }
+}
+
+/// The CLI end to end on a configuration of its own: `baseline --measure instructions` records
+/// `baselines/instructions/codec.toml`; `regress --measure instructions` passes on the same
+/// build, fails (exit 1) with a planted 1 %, and does not gate a baseline whose toolchain
+/// fingerprint differs when its commit cannot be rebuilt.
+#[test]
+fn baseline_and_regress_through_the_cli() {
+    if !have_valgrind() {
+        return;
+    }
+    let codec = common::scenario_binary("codec");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("funcscope.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[run]\nmeasure = [\"instructions\"]\n\n[instructions]\niterations = 40\nruns = 2\n\n\
+             [[scenario]]\nname = \"codec\"\npath = {:?}\n",
+            codec.display().to_string()
+        ),
+    )
+    .unwrap();
+    let cli = |args: &[&str], plant: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_funcscope"));
+        c.args(args).arg("--config").arg(&cfg).arg("-q").current_dir(dir.path()).env_remove("FUNCSCOPE_PLANT");
+        if let Some(p) = plant {
+            c.env("FUNCSCOPE_PLANT", p);
+        }
+        c.output().unwrap()
+    };
+    let b = cli(&["baseline"], None);
+    assert_eq!(b.status.code(), Some(0), "{}", text(&b));
+    let stored = dir.path().join("baselines/instructions/codec.toml");
+    let toml = std::fs::read_to_string(&stored).unwrap();
+    assert!(toml.contains("[checkpoints.crc32c.per_run]") && toml.contains("valgrind = \"valgrind-"), "{toml}");
+    let same = cli(&["regress"], None);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same));
+    assert!(!String::from_utf8_lossy(&same.stdout).contains("regressed"), "{}", text(&same));
+    let planted = cli(&["regress"], Some("crc32c=1"));
+    assert_eq!(planted.status.code(), Some(1), "{}", text(&planted));
+    let out = String::from_utf8_lossy(&planted.stdout);
+    let line = out.lines().find(|l| l.contains("codec/crc32c")).unwrap_or_else(|| panic!("{}", text(&planted)));
+    assert!(line.contains("regressed"), "{line}");
+    // Another toolchain, and a commit that cannot be built here: reported, not gated.
+    std::fs::write(&stored, toml.replace("rustc = \"", "rustc = \"other ")).unwrap();
+    let other = cli(&["regress"], Some("crc32c=1"));
+    assert_eq!(other.status.code(), Some(0), "{}", text(&other));
+    assert!(
+        String::from_utf8_lossy(&other.stdout).contains("NOT JUDGED: baseline fingerprint differs (rustc"),
+        "{}",
+        text(&other)
+    );
+}
