@@ -54,6 +54,11 @@ pub enum Command {
     /// Benchmark the gate's verdicts on this machine: A/A and planted-slowdown trials in
     /// baseline and paired mode; prints detection and false-alarm rates against the targets.
     VerdictBench(VerdictBenchArgs),
+    /// Per-call latency of uninstrumented functions through uprobes: launch a command or attach
+    /// to a pid, print count, mean, min, p50, p99, max and a log2 histogram per function.
+    ///
+    /// Exit codes: 0 traced, 2 bad target or no privilege, 3 the launched command failed.
+    Snoop(SnoopArgs),
     /// The harness's reference workload (run by the harness itself for drift correction).
     #[command(name = "__reference", hide = true)]
     Reference {
@@ -256,6 +261,26 @@ pub struct RunArgs {
     pub program: Vec<String>,
 }
 
+/// `snoop`.
+#[derive(Args, Debug)]
+pub struct SnoopArgs {
+    /// Attach to this running process (all its threads) instead of launching a command.
+    #[arg(long, conflicts_with = "command")]
+    pub pid: Option<i32>,
+    /// Also print the report every this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub interval: Option<f64>,
+    /// Data pages (4 KiB) per CPU ring; raise it if records are lost.
+    #[arg(long, default_value_t = crate::snoop::perf::DEFAULT_RING_PAGES)]
+    pub ring_pages: usize,
+    /// Functions to probe: BINARY_OR_LIBRARY:SYMBOL (mangled or demangled, Rust or C++).
+    #[arg(required = true, value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// The command to launch and follow (threads and children), after `--`.
+    #[arg(last = true, value_name = "CMD [ARGS]")]
+    pub command: Vec<String>,
+}
+
 /// `verdict-bench`.
 #[derive(Args, Debug)]
 pub struct VerdictBenchArgs {
@@ -301,7 +326,8 @@ pub fn main() -> i32 {
         }
     };
     // The reference workload is a measured child: it has nothing to clean up.
-    if !matches!(cli.command, Command::Reference { .. }) {
+    // snoop takes SIGINT itself: Ctrl-C detaches and prints its final report.
+    if !matches!(cli.command, Command::Reference { .. } | Command::Snoop(_)) {
         if let Err(e) = crate::cleanup::install() {
             eprintln!("warning: no cleanup on Ctrl-C (signal handling could not be set up: {e})");
         }
@@ -409,6 +435,7 @@ pub fn run_cli(cli: Cli) -> i32 {
                 json: a.json,
             })
         }),
+        Command::Snoop(a) => snoop_options(a).and_then(|o| commands::snoop::run(&o)),
         Command::Reference { args } => return crate::reference::reference_main(&args),
     };
     match r {
@@ -469,5 +496,19 @@ fn run_options(a: RunArgs) -> Result<commands::run::Options> {
         attach_timeout: seconds("--attach-timeout", a.attach_timeout)?,
         pin: !a.no_pin,
         outputs: Outputs { json: a.json, markdown: a.markdown, ..Outputs::default() },
+    })
+}
+
+fn snoop_options(a: SnoopArgs) -> Result<commands::snoop::Options> {
+    let scope = match (a.pid, a.command.split_first()) {
+        (Some(pid), _) => crate::snoop::Scope::Attach { pid },
+        (None, Some((program, args))) => crate::snoop::Scope::Launch { program: program.clone(), args: args.to_vec() },
+        (None, None) => return Err(Error::Usage("snoop: give --pid N, or the command to launch after `--`".into())),
+    };
+    Ok(commands::snoop::Options {
+        targets: a.targets,
+        scope,
+        ring_pages: a.ring_pages,
+        interval: a.interval.map(|s| seconds("--interval", s)).transpose()?,
     })
 }

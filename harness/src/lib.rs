@@ -24,7 +24,8 @@
 //! * [`config`]: `funcscope.toml`. [`baseline`]: the committed TOML baselines (a file format: it
 //!   knows no policy). [`report`]: renderers of the model; they compute nothing.
 //! * [`runner`]: real processes, real sockets, real shared memory; errors name the program, the
-//!   signal or the timeout, and carry the tail of its stderr. [`reference`](mod@reference): the built-in
+//!   signal or the timeout, and carry the tail of its stderr. [`snoop`]: per-call latency of
+//!   uninstrumented functions through uprobes (its `unsafe` half is `funcscope::uprobe`). [`reference`](mod@reference): the built-in
 //!   reference workload. [`drift`]: how reference runs become the machine-speed correction.
 //! * [`rounds`]: rounds of runs (arms alternating A B / B A, reference runs, adaptive looks).
 //!   [`judge`]: a [`judge::Policy`] built once per invocation, composing [`stats`] into a
@@ -56,6 +57,7 @@ pub mod reference;
 pub mod report;
 pub mod rounds;
 pub mod runner;
+pub mod snoop;
 pub mod stats;
 pub mod workspace;
 

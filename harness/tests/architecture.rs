@@ -115,7 +115,7 @@ const LAYERS: &[&[&str]] = &[
     &["stats", "fingerprint", "fsutil", "cleanup"],
     &["model", "config"],
     &["baseline", "report"],
-    &["runner", "drift", "callgrind"],
+    &["runner", "drift", "callgrind", "snoop"],
     &["reference", "judge", "error"],
     &["rounds", "workspace"],
     &["commands"],

@@ -19,6 +19,8 @@
 //!   delimit checkpoint regions with labelled counter dumps instead of reading the clock, so the
 //!   harness gets exact instruction counts per call (decided once at `init`; the time path is
 //!   unchanged).
+//! * [`uprobe`]: `perf_event_open` uprobes and their sample rings, the unsafe half of the
+//!   harness's `snoop` command (uninstrumented functions).
 //! * [`env`](mod@env) names the environment variables the harness, the probe and instrumented programs
 //!   pass to each other.
 //!
@@ -82,6 +84,7 @@ pub mod layout;
 pub mod reader;
 pub mod record;
 mod session;
+pub mod uprobe;
 
 pub use attach::AttachStatus;
 pub use clock::ClockChoice;

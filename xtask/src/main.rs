@@ -7,6 +7,7 @@
 //! cargo xtask calibrate       A/A noise and minimum detectable effects (--write: store the noise)
 //! cargo xtask verdict-bench   measured detection and false-alarm rates of the gate
 //! cargo xtask run -- PROGRAM [ARGS]   measure any instrumented program
+//! cargo xtask snoop BIN:SYM... -- CMD   per-call latency of uninstrumented functions (uprobes)
 //! cargo xtask diff A.json B.json      judge two saved reports offline
 //! ```
 //! **Invariant:** no logic lives here that the harness lacks; another workspace gets the same

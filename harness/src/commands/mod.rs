@@ -9,6 +9,7 @@
 //! | `calibrate` | [`calibrate`] | the working tree twice, 2 arms (A/A) | itself (noise, false alarms) |
 //! | `verdict-bench` | [`verdict_bench`] | many trials with planted slowdowns | in-memory baselines / arm A |
 //! | `run` | [`run`] | any program | nothing (measure only) |
+//! | `snoop` | [`snoop`] | any program or pid, through uprobes | nothing (measure only) |
 //! | `diff` | [`diff`] | nothing: two saved JSON reports | report A's runs, as a baseline |
 //!
 //! This module holds what they share: loading the configuration ([`Selection`]), building
@@ -25,6 +26,7 @@ pub mod diff;
 pub mod instructions;
 pub mod regress;
 pub mod run;
+pub mod snoop;
 pub mod verdict_bench;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,137 @@
+//! `snoop`: per-call latency of uninstrumented functions through uprobes (see [`crate::snoop`]).
+//!
+//! Prints a warning per target whose first instruction the kernel must single-step (~10x the
+//! cost per call), the final report (also after Ctrl-C, which detaches cleanly: SIGINT/SIGTERM
+//! are taken by a thread that raises the stop flag instead of exiting), and a warning where the
+//! probes' estimated cost is a large share of the traced time.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::{SigSet, Signal};
+
+use crate::error::{Error, Result};
+use crate::exit_code;
+use crate::snoop::{self, elf::Prologue, report, Scope, SnoopError};
+
+/// Options of `snoop`.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Targets, `BINARY_OR_LIBRARY:SYMBOL`.
+    pub targets: Vec<String>,
+    /// Launch or attach.
+    pub scope: Scope,
+    /// Data pages per CPU ring.
+    pub ring_pages: usize,
+    /// Periodic reports.
+    pub interval: Option<Duration>,
+}
+
+/// Estimated cost of one probed call, entry + return, ns (machine-facts.md, 2026-11): emulated
+/// first instruction ~1.9 us, single-stepped 10-12 us.
+const COST_EMULATED_NS: f64 = 1_900.0;
+const COST_SINGLE_STEP_NS: f64 = 11_000.0;
+
+/// Above this share of the traced wall time spent in the probes, the numbers mostly measure the
+/// probes: warn.
+const DOMINANT_SHARE: f64 = 0.2;
+
+fn cost_ns(p: Prologue) -> f64 {
+    match p {
+        Prologue::SingleStepped => COST_SINGLE_STEP_NS,
+        _ => COST_EMULATED_NS,
+    }
+}
+
+impl From<SnoopError> for Error {
+    fn from(e: SnoopError) -> Error {
+        match e {
+            SnoopError::Launch(m) => Error::ScenarioFailed(m),
+            other => Error::Usage(other.to_string()),
+        }
+    }
+}
+
+/// Runs `snoop`; returns the exit code (0, or 3 when the launched command failed).
+pub fn run(o: &Options) -> Result<i32> {
+    let pid = match o.scope {
+        Scope::Attach { pid } => Some(pid),
+        Scope::Launch { .. } => None,
+    };
+    // Resolve first, so symbol errors come before anything starts and warnings before output.
+    let targets = snoop::resolve_all(&o.targets, pid)?;
+    for t in &targets {
+        if t.prologue == Prologue::SingleStepped {
+            eprintln!(
+                "note: {} starts with an instruction the kernel single-steps: ~{:.0} us per probed call here \
+                 (vs ~{:.1} us for push/nop prologues)",
+                t.spec,
+                COST_SINGLE_STEP_NS / 1e3,
+                COST_EMULATED_NS / 1e3
+            );
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    take_signals(stop.clone());
+    let opts = snoop::Options {
+        targets: o.targets.clone(),
+        scope: o.scope.clone(),
+        ring_pages: o.ring_pages,
+        interval: o.interval,
+        keep_calls: false,
+    };
+    let mut stdout = std::io::stdout();
+    let mut periodic = |s: &report::Summary| {
+        let _ = report::render(s, &mut stdout);
+        let _ = writeln!(stdout);
+    };
+    let out = snoop::run(&opts, &stop, &mut periodic)?;
+    for n in &out.notes {
+        eprintln!("note: {n}");
+    }
+    if stop.load(Ordering::Relaxed) {
+        eprintln!("Detaching...");
+    }
+    let mut stdout = std::io::stdout().lock();
+    report::render(&out.summary, &mut stdout).map_err(|e| Error::io("writing the report", e))?;
+    for (f, t) in out.summary.funcs.iter().zip(&out.targets) {
+        let probe_s = f.count as f64 * cost_ns(t.prologue) / 1e9;
+        if out.summary.elapsed_s > 0.0 && probe_s / out.summary.elapsed_s > DOMINANT_SHARE {
+            eprintln!(
+                "warning: {}: {} calls in {:.2} s; at ~{:.1} us per probed call the probes took ~{:.0}% of the \
+                 traced time: its latencies are dominated by the probe",
+                t.spec,
+                f.count,
+                out.summary.elapsed_s,
+                cost_ns(t.prologue) / 1e3,
+                100.0 * probe_s / out.summary.elapsed_s
+            );
+        }
+    }
+    Ok(match out.exit_code {
+        Some(0) | None => exit_code::PASS,
+        Some(c) => {
+            eprintln!("the traced command exited with status {c}");
+            exit_code::SCENARIO_FAILED
+        }
+    })
+}
+
+/// SIGINT and SIGTERM raise `stop` instead of killing the harness: the loop then drains, ends
+/// the launched command and prints the final report. Blocked here, taken by `sigwait` in a
+/// thread (threads spawned later inherit the mask; launched commands get a clear mask).
+fn take_signals(stop: Arc<AtomicBool>) {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    if set.thread_block().is_err() {
+        return;
+    }
+    std::thread::spawn(move || {
+        while let Ok(_sig) = set.wait() {
+            stop.store(true, Ordering::Relaxed);
+        }
+    });
+}

@@ -1,0 +1,327 @@
+//! `snoop` on a real C program (tests/snoop_fixture, built here with cc): exact call counts,
+//! recursion, a sleeper, threads, a forked child, a shared library, arguments and return values,
+//! attaching to a pid, and the resolution errors. Tests that need uprobes skip, saying why, when
+//! the kernel refuses them (no privilege, no uprobe PMU); all skip when cc is missing.
+
+#[allow(dead_code)] // only `text` is used here
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use funcscope_harness::snoop::{self, elf::Prologue, FuncStats, Options, Scope, SnoopError};
+
+/// The fixture's directory with `prog` and `libsnooplib.so`, or None (and why) when cc is missing.
+fn fixture() -> Option<&'static Path> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snoop_fixture");
+        // Under the target directory (removed by cargo clean), per test process.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("snoop-fixture-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let cc = |args: &[&str]| Command::new("cc").args(args).current_dir(&dir).status();
+        let lib = cc(&["-O2", "-fPIC", "-shared", "-o", "libsnooplib.so", src.join("lib.c").to_str().unwrap()]);
+        match lib {
+            Err(e) => {
+                eprintln!("SKIP: no C compiler (cc: {e}); the snoop tests need one");
+                return None;
+            }
+            Ok(s) => assert!(s.success(), "building libsnooplib.so failed"),
+        }
+        let rpath = format!("-Wl,-rpath,{}", dir.display());
+        let prog = src.join("prog.c");
+        let st = cc(&["-O2", "-pthread", "-o", "prog", prog.to_str().unwrap(), "-L.", "-lsnooplib", &rpath]).unwrap();
+        assert!(st.success(), "building prog failed");
+        let st = Command::new("strip").args(["-o", "prog.stripped", "prog"]).current_dir(&dir).status();
+        if !st.is_ok_and(|s| s.success()) {
+            eprintln!("note: strip is missing; the stripped-binary test will skip");
+        }
+        Some(dir)
+    })
+    .as_deref()
+}
+
+fn target(dir: &Path, file: &str, sym: &str) -> String {
+    format!("{}:{sym}", dir.join(file).display())
+}
+
+/// Runs snoop; None (after saying why) when the kernel refuses uprobes here.
+fn snoop(targets: Vec<String>, scope: Scope) -> Option<snoop::Outcome> {
+    snoop_with(targets, scope, 256)
+}
+
+fn snoop_with(targets: Vec<String>, scope: Scope, ring_pages: usize) -> Option<snoop::Outcome> {
+    let opts = Options { targets, scope, ring_pages, interval: None, keep_calls: true };
+    match snoop::run(&opts, &AtomicBool::new(false), &mut |_| {}) {
+        Ok(o) => Some(o),
+        Err(e @ (SnoopError::Privilege { .. } | SnoopError::Perf(_))) => {
+            eprintln!("SKIP: uprobes are not available here: {e}");
+            None
+        }
+        Err(e) => panic!("snoop failed: {e}"),
+    }
+}
+
+fn func<'a>(o: &'a snoop::Outcome, name: &str) -> &'a FuncStats {
+    o.summary.funcs.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("no stats for {name}"))
+}
+
+#[test]
+fn a_launched_program_is_measured_exactly() {
+    let Some(dir) = fixture() else { return };
+    let names = ["add3", "push_fn", "recurse", "sleeper", "worker_fn", "child_fn"];
+    let mut targets: Vec<String> = names.iter().map(|n| target(dir, "prog", n)).collect();
+    targets.push(target(dir, "libsnooplib.so", "lib_fn"));
+    let prog = dir.join("prog").display().to_string();
+    let Some(o) = snoop(targets, Scope::Launch { program: prog, args: vec![] }) else { return };
+    assert_eq!(o.exit_code, Some(0));
+    let p = &o.summary.pairing;
+    assert_eq!((p.lost_records, p.gap_dropped, p.unmatched_returns, p.unreturned), (0, 0, 0, 0), "{p:?}");
+    assert_eq!(o.summary.open_calls, 0);
+
+    // Exact counts: push_fn calls add3 too (13 more).
+    let counts: Vec<u64> = names.iter().map(|n| func(&o, n).count).collect();
+    assert_eq!(counts, vec![113, 13, 6, 1, 200, 3]);
+    assert_eq!(func(&o, "lib_fn").count, 7);
+
+    // Arguments and return values: the first add3 call is add3(0, 2, 3) = 5.
+    let first = func(&o, "add3").first.unwrap();
+    assert_eq!((&first.args[..3], first.ret), (&[0, 2, 3][..], 5));
+    let lib = func(&o, "lib_fn").first.unwrap();
+    assert_eq!((lib.args[0], lib.ret), (0, 0));
+
+    // Recursion: the first call to return is the innermost recurse(0) = 0; the longest is the
+    // outermost recurse(5) = 5, which contains all the others.
+    let rec = func(&o, "recurse");
+    let (inner, outer) = (rec.first.unwrap(), rec.slowest.unwrap());
+    assert_eq!((inner.args[0], inner.ret), (0, 0));
+    assert_eq!((outer.args[0], outer.ret), (5, 5));
+    assert!(outer.start_ns < inner.start_ns);
+
+    // The sleeper measures at least its 20 ms sleep.
+    assert!(func(&o, "sleeper").min_ns >= 20_000_000, "{:?}", func(&o, "sleeper"));
+
+    // Threads and the forked child have their own ids.
+    let main_pid = first.pid;
+    assert_ne!(func(&o, "worker_fn").first.unwrap().tid, main_pid);
+    assert_ne!(func(&o, "child_fn").first.unwrap().pid, main_pid);
+
+    // Prologues are classified: push_fn starts with push %rbp, add3 (a leaf) does not.
+    if cfg!(target_arch = "x86_64") {
+        let pro = |n: &str| o.targets.iter().find(|t| t.name == n).unwrap().prologue;
+        assert_eq!(pro("push_fn"), Prologue::Emulated);
+        assert_eq!(pro("add3"), Prologue::SingleStepped);
+    }
+}
+
+#[test]
+fn attaching_to_a_running_process_follows_its_threads() {
+    let Some(dir) = fixture() else { return };
+    // The program sleeps 1.5 s before working: time enough to attach.
+    let mut child = Command::new(dir.join("prog")).args(["wait", "1500"]).spawn().expect("start prog");
+    std::thread::sleep(Duration::from_millis(100));
+    let targets = vec![target(dir, "prog", "add3"), target(dir, "prog", "worker_fn")];
+    let out = snoop(targets, Scope::Attach { pid: child.id() as i32 });
+    let _ = child.wait();
+    let Some(o) = out else { return };
+    assert_eq!(func(&o, "add3").count, 113);
+    assert_eq!(func(&o, "worker_fn").count, 200);
+}
+
+fn resolve_err(spec: &str) -> SnoopError {
+    snoop::resolve(spec, None).expect_err(spec)
+}
+
+#[test]
+fn a_missing_symbol_names_near_ones() {
+    let Some(dir) = fixture() else { return };
+    match resolve_err(&target(dir, "prog", "add")) {
+        SnoopError::MissingSymbol { near, .. } => assert!(near.contains(&"add3".to_owned()), "{near:?}"),
+        e => panic!("{e}"),
+    }
+}
+
+#[test]
+fn unusable_symbols_say_why() {
+    let Some(dir) = fixture() else { return };
+    assert!(matches!(resolve_err(&target(dir, "prog", "zero_size")), SnoopError::NoCode { .. }));
+    assert!(matches!(resolve_err(&target(dir, "prog", "nanosleep")), SnoopError::Imported { .. }));
+    assert!(matches!(resolve_err(&target(dir, "nonexistent-file", "f")), SnoopError::File { .. }));
+    assert!(matches!(resolve_err("no-colon"), SnoopError::BadTarget { .. }));
+    if dir.join("prog.stripped").is_file() {
+        let e = resolve_err(&target(dir, "prog.stripped", "add3"));
+        assert!(matches!(e, SnoopError::Stripped { .. }), "{e}");
+    }
+}
+
+#[test]
+fn offsets_match_the_file_bytes_of_the_symbol() {
+    let Some(dir) = fixture() else { return };
+    // Shared object and PIE: the offset goes through the PT_LOAD segment; the bytes there are the
+    // function's first bytes (a push for push_fn).
+    for (file, sym) in [("prog", "push_fn"), ("libsnooplib.so", "lib_fn")] {
+        let t = snoop::resolve(&target(dir, file, sym), None).unwrap();
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        assert!(t.size > 0 && (t.offset + t.size) as usize <= bytes.len(), "{t:?}");
+        if cfg!(target_arch = "x86_64") && sym == "push_fn" {
+            assert_eq!(bytes[t.offset as usize], 0x55, "push %rbp at {t:?}");
+        }
+    }
+}
+
+#[test]
+fn the_cli_prints_a_funclatency_report() {
+    let Some(dir) = fixture() else { return };
+    let out = Command::new(env!("CARGO_BIN_EXE_funcscope"))
+        .args(["snoop", &target(dir, "prog", "sleeper"), "--"])
+        .arg(dir.join("prog"))
+        .output()
+        .expect("run funcscope snoop");
+    let text = common::text(&out);
+    if text.contains("perf_event_open refused") || text.contains("no uprobe PMU") {
+        eprintln!("SKIP: uprobes are not available here:\n{text}");
+        return;
+    }
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Function = sleeper"), "{text}");
+    assert!(text.contains("usecs               : count     distribution"), "{text}");
+    assert!(text.contains("16384 -> 32767"), "a 20 ms sleep lands in the 16-32 ms row: {text}");
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_funcscope"))
+        .args(["snoop", &target(dir, "prog", "add"), "--", "true"])
+        .output()
+        .expect("run funcscope snoop");
+    assert_eq!(bad.status.code(), Some(2), "{}", common::text(&bad));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("near names: add3"), "{}", common::text(&bad));
+}
+
+#[test]
+fn lost_records_drop_calls_and_never_mispair() {
+    let Some(dir) = fixture() else { return };
+    // A one-page ring (~40 samples) against 20000 calls between drains 10 ms apart: the kernel
+    // must drop records. add3(i, 2, 3) returns i + 5, so a call paired with another call's
+    // return shows as a wrong return value.
+    let prog = dir.join("prog").display().to_string();
+    let scope = Scope::Launch { program: prog, args: vec!["many".into(), "20000".into()] };
+    let Some(o) = snoop_with(vec![target(dir, "prog", "add3")], scope, 1) else { return };
+    let p = o.summary.pairing;
+    assert!(p.lost_records > 0, "no loss provoked: {p:?}");
+    let add3: Vec<_> = o.calls.iter().filter(|c| c.func == 0).collect();
+    assert!(!add3.is_empty());
+    for c in &add3 {
+        assert_eq!(c.ret, c.args[0] + 5, "mis-paired: {c:?}");
+    }
+    // Every call is paired, dropped for a gap, or lost with its entry or return.
+    assert!(add3.len() as u64 + p.gap_dropped <= 20_000, "{} paired, {p:?}", add3.len());
+    assert_eq!(o.summary.funcs[0].count, add3.len() as u64);
+}
+
+#[test]
+fn sigint_detaches_and_prints_the_final_report() {
+    let Some(dir) = fixture() else { return };
+    // The program sleeps 30 s before its work and is interrupted during that sleep: the sleeper
+    // call is still open, and the final report must still come, quickly, with exit code 0.
+    let snoop = Command::new(env!("CARGO_BIN_EXE_funcscope"))
+        .args(["snoop", &target(dir, "prog", "sleeper"), "--"])
+        .arg(dir.join("prog"))
+        .args(["wait", "30000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run funcscope snoop");
+    std::thread::sleep(Duration::from_millis(1500));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(snoop.id() as i32), nix::sys::signal::Signal::SIGINT)
+        .expect("send SIGINT");
+    let started = std::time::Instant::now();
+    let out = snoop.wait_with_output().expect("wait for snoop");
+    let text = common::text(&out);
+    if text.contains("perf_event_open refused") || text.contains("no uprobe PMU") {
+        eprintln!("SKIP: uprobes are not available here:\n{text}");
+        return;
+    }
+    assert!(started.elapsed() < Duration::from_secs(20), "snoop did not stop on SIGINT: {text}");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Detaching..."), "{text}");
+    assert!(text.contains("sleeper") && text.contains("1 calls still open at the end"), "{text}");
+}
+
+#[test]
+fn without_privilege_the_error_names_what_is_missing() {
+    let Some(dir) = fixture() else { return };
+    if !nix::unistd::geteuid().is_root() || Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("SKIP: needs root and setpriv to run snoop as an unprivileged user");
+        return;
+    }
+    // As nobody, without capabilities (the fixture is world-readable under target/tmp).
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(env!("CARGO_BIN_EXE_funcscope"))
+        .args(["snoop", &target(dir, "prog", "push_fn"), "--"])
+        .arg(dir.join("prog"))
+        .output()
+        .expect("run setpriv");
+    let text = common::text(&out);
+    if String::from_utf8_lossy(&out.stderr).contains("setpriv:") {
+        eprintln!("SKIP: setpriv could not drop privileges here:\n{text}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    for needle in ["root", "CAP_PERFMON", "perf_event_paranoid"] {
+        assert!(text.contains(needle), "the error names {needle}: {text}");
+    }
+}
+
+#[test]
+fn events_left_by_a_killed_snoop_are_removed_by_the_next() {
+    let Some(dir) = fixture() else { return };
+    let events = Path::new("/sys/kernel/tracing/uprobe_events");
+    // A pid that has just exited stands for a snoop killed with SIGKILL.
+    let mut gone = Command::new("true").spawn().expect("run true");
+    let dead = gone.id();
+    gone.wait().expect("wait for true");
+    let t = snoop::resolve(&target(dir, "prog", "push_fn"), None).unwrap();
+    let line = format!("p:funcscope_{dead}/stale {}:{:#x}\n", t.path.display(), t.offset);
+    let written = std::fs::OpenOptions::new().append(true).open(events).and_then(|mut f| {
+        use std::io::Write;
+        f.write_all(line.as_bytes())
+    });
+    if let Err(e) = written {
+        eprintln!("SKIP: cannot create a tracefs uprobe event here ({}: {e})", events.display());
+        return;
+    }
+    let prog = dir.join("prog").display().to_string();
+    let Some(_) = snoop(vec![target(dir, "prog", "push_fn")], Scope::Launch { program: prog, args: vec![] }) else {
+        return;
+    };
+    let left = std::fs::read_to_string(events).unwrap();
+    assert!(!left.contains(&format!("funcscope_{dead}/")), "stale event kept:\n{left}");
+}
+
+#[test]
+fn periodic_reports_come_at_the_interval() {
+    let Some(dir) = fixture() else { return };
+    // The program sleeps 1 s before working; reports every 200 ms meanwhile.
+    let prog = dir.join("prog").display().to_string();
+    let opts = Options {
+        targets: vec![target(dir, "prog", "sleeper")],
+        scope: Scope::Launch { program: prog, args: vec!["wait".into(), "1000".into()] },
+        ring_pages: 16,
+        interval: Some(Duration::from_millis(200)),
+        keep_calls: false,
+    };
+    let mut reports = Vec::new();
+    match snoop::run(&opts, &AtomicBool::new(false), &mut |s| reports.push(s.funcs[0].count)) {
+        Ok(o) => assert_eq!(o.summary.funcs[0].count, 2, "the 1 s wait and the 20 ms sleep"),
+        Err(e @ (SnoopError::Privilege { .. } | SnoopError::Perf(_))) => {
+            eprintln!("SKIP: uprobes are not available here: {e}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    }
+    // ~5 reports in 1 s; a loaded machine may deliver fewer, never none.
+    assert!(reports.len() >= 2, "{reports:?}");
+    assert_eq!(reports[0], 0, "no call has returned 200 ms into a 1 s sleep: {reports:?}");
+}
