@@ -50,7 +50,9 @@
 //! * `schema` is [`BASELINE_SCHEMA`]. A file with another version is refused with an instruction to
 //!   regenerate it, never reinterpreted: a silently misread baseline is a wrong verdict.
 //! * `[recorded]`: the commit, the date (RFC 3339, UTC), the number of process runs, the funcscope
-//!   version and the scenario's arguments: what a reader needs to reproduce the numbers.
+//!   version and the scenario's arguments: what a reader needs to reproduce the numbers. A baseline
+//!   recorded over several sessions (`cargo xtask baseline --append`) also has `sessions = [12, 12]`,
+//!   the runs of each session in run order ([`Baseline::session_var`] measures their spread).
 //! * `[machine]`: the [`Fingerprint`]; the judge compares it with the current machine and reports a
 //!   cross-machine comparison instead of gating on it.
 //! * `[checkpoints.<name>]`: `calls_per_run` (mean calls per run, from the probe's exact counts),
