@@ -510,5 +510,7 @@ fn snoop_options(a: SnoopArgs) -> Result<commands::snoop::Options> {
         scope,
         ring_pages: a.ring_pages,
         interval: a.interval.map(|s| seconds("--interval", s)).transpose()?,
+        // Every paired call kept grows with the run: the command reports summaries only.
+        keep_calls: false,
     })
 }

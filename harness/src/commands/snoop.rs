@@ -8,7 +8,6 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
 
@@ -16,18 +15,8 @@ use crate::error::{Error, Result};
 use crate::exit_code;
 use crate::snoop::{self, elf::Prologue, report, Scope, SnoopError};
 
-/// Options of `snoop`.
-#[derive(Clone, Debug)]
-pub struct Options {
-    /// Targets, `BINARY_OR_LIBRARY:SYMBOL`.
-    pub targets: Vec<String>,
-    /// Launch or attach.
-    pub scope: Scope,
-    /// Data pages per CPU ring.
-    pub ring_pages: usize,
-    /// Periodic reports.
-    pub interval: Option<Duration>,
-}
+/// Options of `snoop`: the tracer's own ([`snoop::Options`]); the command keeps no calls.
+pub use crate::snoop::Options;
 
 /// Estimated cost of one probed call, entry + return, ns (machine-facts.md, 2026-11): emulated
 /// first instruction ~1.9 us, single-stepped 10-12 us.
@@ -75,19 +64,12 @@ pub fn run(o: &Options) -> Result<i32> {
     }
     let stop = Arc::new(AtomicBool::new(false));
     take_signals(stop.clone());
-    let opts = snoop::Options {
-        targets: o.targets.clone(),
-        scope: o.scope.clone(),
-        ring_pages: o.ring_pages,
-        interval: o.interval,
-        keep_calls: false,
-    };
     let mut stdout = std::io::stdout();
     let mut periodic = |s: &report::Summary| {
         let _ = report::render(s, &mut stdout);
         let _ = writeln!(stdout);
     };
-    let out = snoop::run(&opts, &stop, &mut periodic)?;
+    let out = snoop::run(o, &stop, &mut periodic)?;
     for n in &out.notes {
         eprintln!("note: {n}");
     }

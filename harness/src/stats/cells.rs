@@ -151,16 +151,7 @@ pub fn grouped_quantile_cells(cells: &[(f64, u64)], q: f64) -> f64 {
         if end as f64 >= t || i + 1 == cells.len() {
             let prev = i.checked_sub(1).map(|j| cells[j].0);
             let next = cells.get(i + 1).map(|x| x.0);
-            let lo = match (prev, next) {
-                (Some(p), _) => (p + v) / 2.0,
-                (None, Some(nx)) => v - (nx - v) / 2.0,
-                (None, None) => v,
-            };
-            let hi = match (next, prev) {
-                (Some(nx), _) => (v + nx) / 2.0,
-                (None, Some(p)) => v + (v - p) / 2.0,
-                (None, None) => v,
-            };
+            let (lo, hi) = super::summary::grid_cell(v, prev, next);
             let frac = ((t - start as f64) / c as f64).clamp(0.0, 1.0);
             return (lo + frac * (hi - lo)).clamp(first, last);
         }

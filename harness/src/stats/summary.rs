@@ -81,16 +81,7 @@ pub fn grouped_quantile_sorted(sorted: &[f64], q: f64) -> f64 {
         }
         if end as f64 >= t || end == n {
             let next = sorted.get(end).copied();
-            let lo = match (prev, next) {
-                (Some(p), _) => (p + v) / 2.0,
-                (None, Some(nx)) => v - (nx - v) / 2.0,
-                (None, None) => v,
-            };
-            let hi = match (next, prev) {
-                (Some(nx), _) => (v + nx) / 2.0,
-                (None, Some(p)) => v + (v - p) / 2.0,
-                (None, None) => v,
-            };
+            let (lo, hi) = grid_cell(v, prev, next);
             let c = (end - start) as f64;
             let frac = ((t - start as f64) / c).clamp(0.0, 1.0);
             return (lo + frac * (hi - lo)).clamp(sorted[0], sorted[n - 1]);
@@ -317,6 +308,22 @@ fn neumaier_sum(values: &[f64]) -> f64 {
         sum = t;
     }
     sum + comp
+}
+
+/// The interval a grid value `v` stands for, between its distinct neighbours `prev` and `next`:
+/// halfway to each, mirrored at an end with one neighbour, the point itself with none.
+pub(super) fn grid_cell(v: f64, prev: Option<f64>, next: Option<f64>) -> (f64, f64) {
+    let lo = match (prev, next) {
+        (Some(p), _) => (p + v) / 2.0,
+        (None, Some(nx)) => v - (nx - v) / 2.0,
+        (None, None) => v,
+    };
+    let hi = match (next, prev) {
+        (Some(nx), _) => (v + nx) / 2.0,
+        (None, Some(p)) => v + (v - p) / 2.0,
+        (None, None) => v,
+    };
+    (lo, hi)
 }
 
 #[cfg(test)]
