@@ -494,7 +494,11 @@ impl Config {
                 return Err(invalid(line, format!("[checkpoint.{key:?}] min_effect must be in [0, 1)")));
             }
         }
-        let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        // A bare file name's parent is "", which no process can use as its directory.
+        let root = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
         Ok(Config {
             path: path.to_path_buf(),
             root,
@@ -574,6 +578,14 @@ min_effect = 0.1
         assert_eq!(c.checkpoints["codec/crc32c"].min_effect, Some(0.1));
         assert_eq!((c.gate.min_effect, c.gate.min_effect_paired), (0.03, 0.01));
         assert_eq!(c.baseline_path("codec"), Path::new("/w/baselines/codec.toml"));
+    }
+
+    #[test]
+    fn a_bare_file_name_is_rooted_in_the_current_directory() {
+        // `--config fs.toml`: the parent is "", which `cargo metadata` cannot run in.
+        let c = Config::parse(GOOD, Path::new("fs.toml")).unwrap();
+        assert_eq!(c.root, Path::new("."));
+        assert_eq!(c.baseline_path("codec"), Path::new("./baselines/codec.toml"));
     }
 
     fn err(text: &str) -> String {
