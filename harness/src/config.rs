@@ -20,6 +20,7 @@
 //! baseline_dir = "baselines"
 //! package = "funcscope-scenarios"  # cargo package whose binaries `bin` names
 //! budget_s = 60             # adaptive sampling, per scenario: add rounds while undecided (0: off)
+//! total_budget_s = 0        # adaptive sampling, the whole invocation at most this long (0: no cap)
 //! max_runs = 768            # adaptive sampling: at most this many rounds
 //! pin = true                # run every measured process on one CPU (repeatability)
 //! fresh_copy = true         # run a private copy of the program per run (layout is per file)
@@ -182,6 +183,11 @@ pub struct RunOptions {
     /// scenario is undecided; the experiment may take this many seconds per scenario (counted from
     /// its first run, warm-up included; 0: off).
     pub budget_s: f64,
+    /// Adaptive sampling: a cap on the whole invocation's sampling, in seconds (0: none). The
+    /// scenarios share `budget_s` times their number; this caps that pool, for a CI step that must
+    /// end in a known time. Scenarios decided early leave their time to the undecided ones.
+    /// `--budget` on the command line lifts it.
+    pub total_budget_s: f64,
     /// Adaptive sampling: never more than this many measured rounds per scenario.
     pub max_runs: usize,
     /// Pin every measured process to one CPU (the last one the harness may use): runs become far
@@ -251,6 +257,7 @@ impl Default for RunOptions {
             baseline_dir: PathBuf::from("baselines"),
             package: "funcscope-scenarios".into(),
             budget_s: 0.0,
+            total_budget_s: 0.0,
             max_runs: 30,
             pin: true,
             fresh_copy: true,
@@ -414,6 +421,7 @@ impl Config {
         }
         for (key, v, max) in [
             ("budget_s", raw.run.budget_s, MAX_SECONDS),
+            ("total_budget_s", raw.run.total_budget_s, MAX_SECONDS),
             ("timeout_s", raw.run.timeout_s, MAX_SECONDS),
             ("attach_timeout_s", raw.run.attach_timeout_s, MAX_SECONDS),
         ] {
@@ -428,6 +436,12 @@ impl Config {
             return Err(invalid(
                 key_line("budget_s"),
                 format!("run.budget_s = {} must be >= 0 (0 turns adaptive sampling off)", raw.run.budget_s),
+            ));
+        }
+        if !(raw.run.total_budget_s >= 0.0 && raw.run.total_budget_s.is_finite()) {
+            return Err(invalid(
+                key_line("total_budget_s"),
+                format!("run.total_budget_s = {} must be >= 0 (0: no cap)", raw.run.total_budget_s),
             ));
         }
         if raw.run.max_runs < raw.run.runs {
@@ -594,6 +608,8 @@ min_effect = 0.1
 
     #[test]
     fn errors_name_file_line_and_fix() {
+        let e = err("[run]\ntotal_budget_s = -1\n[[scenario]]\nname=\"a\"\nbin=\"a\"\n");
+        assert!(e.starts_with("f.toml:2:") && e.contains("total_budget_s"), "{e}");
         let e = err("[gate]\nalpha = 0.05\nmetrcs = [\"p50\"]\n[[scenario]]\nname=\"a\"\nbin=\"a\"\n");
         assert!(e.starts_with("f.toml:3:"), "{e}");
         assert!(e.contains("metrcs"), "{e}");

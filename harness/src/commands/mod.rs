@@ -93,6 +93,8 @@ impl Selection {
                 )));
             }
             cfg.run.budget_s = b;
+            // An explicit per-scenario budget is what the caller wants: no configured cap cuts it.
+            cfg.run.total_budget_s = 0.0;
         }
         if !self.scenarios.is_empty() {
             for want in &self.scenarios {
@@ -260,8 +262,8 @@ pub(crate) fn reference_runs(rounds: &[Round]) -> Option<Vec<RunResult>> {
 pub(crate) type JudgeNow<'a> = dyn Fn(&[Part], &Policy, Look, &Decisions) -> Report + 'a;
 
 /// Runs the parts' rounds look by look (see [`look_schedule`]), judging after each, until every
-/// scenario's gated verdicts are decided, the schedule ends, or the budget (`run.budget_s` per
-/// scenario, counted from the first run) is spent. A scenario whose gated verdicts are all decided
+/// scenario's gated verdicts are decided, the schedule ends, or the budget ([`sampling_budget`],
+/// counted from the first run) is spent. A scenario whose gated verdicts are all decided
 /// stops running; decided verdicts are frozen. Whether a look is the last, and so spends the rest
 /// of alpha (see [`Policy`]), is settled from the clock before its verdicts are computed: if the
 /// rounds to the next look would not fit in the budget at the pace so far, this look is the last.
@@ -273,7 +275,7 @@ pub(crate) fn run_adaptive(parts: &mut [Part], cfg: &Config, warmup: usize, judg
     let policy = Policy::from_config(cfg, schedule.clone());
     let scenarios: usize = parts.iter().map(|p| p.scenario_ids.len()).sum();
     let t0 = Instant::now();
-    let deadline = adaptive.then(|| t0 + Duration::from_secs_f64(cfg.run.budget_s * scenarios.max(1) as f64));
+    let deadline = adaptive.then(|| t0 + sampling_budget(&cfg.run, scenarios));
     let mut decisions = Decisions::default();
     let mut report = None;
     let mut done_rounds = 0;
@@ -312,6 +314,14 @@ pub(crate) fn run_adaptive(parts: &mut [Part], cfg: &Config, warmup: usize, judg
         }
     }
     report.unwrap_or_else(|| judge_now(parts, &policy, policy.single_look(), &decisions))
+}
+
+/// How long adaptive sampling may take for `scenarios` scenarios: `budget_s` each, pooled (a
+/// scenario decided early leaves its time to the others), capped by `total_budget_s` when set.
+pub(crate) fn sampling_budget(run: &crate::config::RunOptions, scenarios: usize) -> Duration {
+    let pooled = run.budget_s * scenarios.max(1) as f64;
+    let s = if run.total_budget_s > 0.0 { pooled.min(run.total_budget_s) } else { pooled };
+    Duration::from_secs_f64(s)
 }
 
 /// Every scenario's committed baseline (`None` where there is none); a malformed one is an error
@@ -420,5 +430,33 @@ pub(crate) fn revision_label(cfg: &Config, rev: Option<&str>, built: &Revision) 
             "working tree ({})",
             workspace::short_sha(&workspace::describe_head(&cfg.root, &cfg.run.baseline_dir))
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sampling_budget_is_pooled_per_scenario_and_capped_by_the_total() {
+        let mut run = crate::config::RunOptions { budget_s: 60.0, ..Default::default() };
+        assert_eq!(sampling_budget(&run, 5), Duration::from_secs(300), "60 s each, pooled");
+        assert_eq!(sampling_budget(&run, 0), Duration::from_secs(60), "never below one scenario's");
+        run.total_budget_s = 90.0;
+        assert_eq!(sampling_budget(&run, 5), Duration::from_secs(90), "the cap");
+        assert_eq!(sampling_budget(&run, 1), Duration::from_secs(60), "a cap above the pool changes nothing");
+    }
+
+    #[test]
+    fn an_explicit_budget_lifts_the_configured_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("funcscope.toml");
+        std::fs::write(&path, "[run]\nbudget_s = 60\ntotal_budget_s = 90\n[[scenario]]\nname = \"a\"\nbin = \"a\"\n")
+            .unwrap();
+        let load = |budget_s| Selection { config: Some(path.clone()), budget_s, ..Selection::default() }.load_config();
+        let cfg = load(None).unwrap();
+        assert_eq!((cfg.run.budget_s, cfg.run.total_budget_s), (60.0, 90.0));
+        let cfg = load(Some(30.0)).unwrap();
+        assert_eq!((cfg.run.budget_s, cfg.run.total_budget_s), (30.0, 0.0));
     }
 }
