@@ -279,7 +279,11 @@ pub(crate) fn run_adaptive(parts: &mut [Part], cfg: &Config, warmup: usize, judg
     let mut decisions = Decisions::default();
     let mut report = None;
     let mut done_rounds = 0;
-    for (k, &target) in schedule.iter().enumerate() {
+    // The planned looks; the last one may be moved earlier to what the budget can still pay for.
+    let mut plan = schedule.clone();
+    let mut k = 0;
+    while k < plan.len() {
+        let target = plan[k];
         let looked = Instant::now();
         for p in parts.iter_mut() {
             let more = target.saturating_sub(p.exp.rounds_done());
@@ -289,11 +293,20 @@ pub(crate) fn run_adaptive(parts: &mut [Part], cfg: &Config, warmup: usize, judg
         // Is there time for the next look? Projected from this look's pace (rounds per second).
         let pace = looked.elapsed().as_secs_f64() / rounds_now.saturating_sub(done_rounds).max(1) as f64;
         done_rounds = rounds_now;
-        let next_fits = match (schedule.get(k + 1), deadline) {
-            (Some(&next), Some(d)) => {
-                Instant::now() + Duration::from_secs_f64(pace * next.saturating_sub(rounds_now) as f64) <= d
+        let next_fits = match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now()).as_secs_f64();
+                match next_look(&plan[k + 1..], rounds_now, pace, left) {
+                    NextLook::Planned => true,
+                    NextLook::Sooner(n) => {
+                        plan.truncate(k + 1);
+                        plan.push(n);
+                        true
+                    }
+                    NextLook::None => false,
+                }
             }
-            _ => false,
+            None => false,
         };
         let any_active = parts.iter().any(|p| p.exp.any_active());
         let look = policy.look(k, !next_fits || !any_active);
@@ -312,8 +325,43 @@ pub(crate) fn run_adaptive(parts: &mut [Part], cfg: &Config, warmup: usize, judg
         if stop {
             break;
         }
+        k += 1;
     }
     report.unwrap_or_else(|| judge_now(parts, &policy, policy.single_look(), &decisions))
+}
+
+/// What comes after a look of adaptive sampling (see [`next_look`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NextLook {
+    /// The next planned look fits in the budget.
+    Planned,
+    /// It does not, but this many rounds (in all) do, and they add enough to be worth a look:
+    /// that becomes the last look.
+    Sooner(usize),
+    /// This look is the last.
+    None,
+}
+
+/// Whether adaptive sampling goes on after a look at `rounds_now` rounds, given the looks still
+/// planned (`rest`), the pace (seconds per round) and the seconds left in the budget.
+///
+/// Why a sooner last look: the planned looks double, so when the next one does not fit, up to
+/// half of the budget would be left unspent; the rounds it can pay for still narrow every
+/// interval (a quarter more rounds: about 10 % narrower), so they get a last look of their own.
+pub(crate) fn next_look(rest: &[usize], rounds_now: usize, pace_s: f64, left_s: f64) -> NextLook {
+    let Some(&next) = rest.first() else { return NextLook::None };
+    let affordable = if pace_s > 0.0 && left_s.is_finite() { (left_s / pace_s).floor().max(0.0) } else { 0.0 };
+    let wanted = next.saturating_sub(rounds_now);
+    if (wanted as f64) <= affordable {
+        return NextLook::Planned;
+    }
+    // Worth a look: at least a quarter more rounds (and at least 4).
+    let extra = affordable as usize;
+    if extra >= (rounds_now / 4).max(4) {
+        NextLook::Sooner(rounds_now + extra)
+    } else {
+        NextLook::None
+    }
 }
 
 /// How long adaptive sampling may take for `scenarios` scenarios: `budget_s` each, pooled (a
@@ -445,6 +493,18 @@ mod tests {
         run.total_budget_s = 90.0;
         assert_eq!(sampling_budget(&run, 5), Duration::from_secs(90), "the cap");
         assert_eq!(sampling_budget(&run, 1), Duration::from_secs(60), "a cap above the pool changes nothing");
+    }
+
+    #[test]
+    fn a_look_that_does_not_fit_is_moved_to_what_the_budget_can_pay_for() {
+        // 48 rounds done at 0.5 s each, next look at 96: 24 s needed.
+        assert_eq!(next_look(&[96, 192], 48, 0.5, 30.0), NextLook::Planned);
+        assert_eq!(next_look(&[96, 192], 48, 0.5, 10.0), NextLook::Sooner(68), "20 more rounds fit");
+        assert_eq!(next_look(&[96, 192], 48, 0.5, 5.0), NextLook::None, "10 more is under a quarter of 48");
+        assert_eq!(next_look(&[96], 12, 0.5, 2.0), NextLook::Sooner(16), "at least 4 rounds");
+        assert_eq!(next_look(&[96], 12, 0.5, 1.0), NextLook::None);
+        assert_eq!(next_look(&[], 384, 0.5, 1e6), NextLook::None, "the schedule's end");
+        assert_eq!(next_look(&[96], 48, 0.0, 10.0), NextLook::None, "no pace measured: no projection");
     }
 
     #[test]
