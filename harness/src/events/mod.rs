@@ -10,7 +10,7 @@
 //!               └─ Record stream, merged by time ──> Profiler::sample / lost / interval / deinit
 //! ```
 //! * [`selector`]: the selector syntax, with positioned errors.
-//! * [`format`]: tracefs formats and field decoding; [`list`] for `events list`.
+//! * [`format`](mod@format): tracefs formats and field decoding; [`list`] for `events list`.
 //! * [`stream`]: opening, filters, rings, the merge; the `unsafe` half is
 //!   `funcscope::uprobe::tracepoint` in the probe crate (this crate forbids `unsafe`).
 //! * [`profilers`]: `trace`, `multi-trace`, `top`; adding one is one file implementing
