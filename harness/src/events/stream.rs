@@ -142,16 +142,26 @@ fn paranoid() -> String {
 /// when that file holds no filter (`none`), so an ftrace user's filter is never replaced.
 pub fn filter_reason(fs: &TraceFsDir, sys: &str, name: &str, filter: &str) -> Option<String> {
     let path = fs.event_dir(sys, name).join("filter");
-    if std::fs::read_to_string(&path).ok()?.trim() != "none" {
+    if read_once(&path)?.trim() != "none" {
         return None;
     }
     let _ = std::fs::write(&path, filter);
-    let shown = std::fs::read_to_string(&path).ok();
+    let shown = read_once(&path);
     let _ = std::fs::write(&path, "0");
-    // "FILTER\n   ^\nparse_error: Field not found\n": keep the caret and the reason.
+    // "FILTER\n   ^\nparse_error: Field not found\n": the filter, the caret under the problem,
+    // the reason; a filter the kernel took shows only the filter (no reason then).
     let shown = shown?;
-    let reason: Vec<&str> = shown.lines().skip(1).filter(|l| !l.trim().is_empty()).collect();
-    (!reason.is_empty()).then(|| reason.join("\n"))
+    let lines: Vec<String> = shown.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("  {l}")).collect();
+    (lines.len() > 1).then(|| lines.join("\n"))
+}
+
+/// Reads a tracefs `filter` file in one `read`: the kernel answers only a read at offset 0
+/// (`event_filter_read`), so `read_to_string`'s small first read truncates the text.
+fn read_once(path: &std::path::Path) -> Option<String> {
+    use std::io::Read;
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = std::fs::File::open(path).ok()?.read(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
 
 impl Stream {

@@ -236,3 +236,82 @@ impl Profiler for MultiTrace {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Format, Sample, Selector};
+
+    fn desc(name: &str, group: usize, key: Option<&str>) -> EventDesc {
+        let format = Format::parse(&format!(
+            "name: {name}\nID: 1\nformat:\n\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\tfield:int obj;\toffset:8;\tsize:4;\tsigned:1;\n"
+        ))
+        .unwrap();
+        let sel = Selector { sys: "t".into(), name: name.into(), key: key.map(str::to_owned), ..Selector::default() };
+        EventDesc { sel, format, group, filter: None }
+    }
+
+    fn hit(event: usize, tid: u32, time_ns: u64, obj: i32) -> Sample {
+        let mut raw = vec![0u8; 12];
+        raw[8..12].copy_from_slice(&obj.to_ne_bytes());
+        Sample { event, time_ns, pid: tid, tid, cpu: 0, raw, callchain: Vec::new() }
+    }
+
+    #[test]
+    fn pairs_by_tid_with_unpaired_and_loss_accounting() {
+        let events = [desc("a", 0, None), desc("b", 1, None)];
+        let mut mt = MultiTrace::new("tid", false);
+        mt.init(&events).unwrap();
+        let out = &mut Vec::new();
+        for s in [
+            hit(0, 1, 100, 0), // start tid 1
+            hit(0, 2, 110, 0), // start tid 2
+            hit(1, 1, 150, 0), // end tid 1: 50 ns
+            hit(1, 3, 160, 0), // end tid 3: no start
+            hit(0, 2, 170, 0), // tid 2 again: the 110 start is unpaired
+            hit(1, 2, 200, 0), // end tid 2: 30 ns
+            hit(0, 4, 210, 0), // start tid 4, then a loss
+        ] {
+            mt.sample(&events, &s, out).unwrap();
+        }
+        mt.lost(220, 5);
+        mt.sample(&events, &hit(1, 4, 300, 0), out).unwrap(); // spans the loss: dropped
+        mt.sample(&events, &hit(0, 5, 400, 0), out).unwrap(); // open at the end
+        mt.deinit(&events, &StreamStats::default(), out).unwrap();
+        let p = &mt.pairs[0];
+        assert_eq!((p.stats.count, p.stats.min_ns, p.stats.max_ns), (2, 30, 50));
+        assert_eq!((p.unpaired_starts, p.open_at_end, p.unpaired_ends, p.dropped_by_loss), (1, 1, 1, 1));
+        assert_eq!(p.start_examples[0], Unpaired { event: "t:a".into(), key: Value::Int(2), time_ns: 110 });
+        assert_eq!(p.end_examples[0].key, Value::Int(3));
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(text.contains("1 pairs dropped because records were lost"), "{text}");
+    }
+
+    #[test]
+    fn field_keys_and_chains() {
+        // a -> b -> c keyed by the field obj (an allocation-like object id), not by thread.
+        let events = [desc("a", 0, Some("obj")), desc("b", 1, Some("obj")), desc("c", 2, Some("obj"))];
+        let mut mt = MultiTrace::new("tid", true);
+        mt.init(&events).unwrap();
+        let out = &mut Vec::new();
+        for s in [hit(0, 1, 0, 7), hit(1, 2, 10, 7), hit(0, 1, 20, 8), hit(2, 3, 40, 7)] {
+            mt.sample(&events, &s, out).unwrap();
+        }
+        mt.deinit(&events, &StreamStats::default(), out).unwrap();
+        assert_eq!((mt.pairs[0].stats.count, mt.pairs[0].stats.sum_ns), (1, 10));
+        assert_eq!((mt.pairs[1].stats.count, mt.pairs[1].stats.sum_ns), (1, 30));
+        // Object 8 was allocated and never went further: "only one of the pair happened".
+        assert_eq!(mt.pairs[0].open_at_end, 1);
+        let v: serde_json::Value = serde_json::from_slice(out).unwrap();
+        assert_eq!(v["pairs"][1]["latency"]["count"], 1);
+        // One group is not a pair.
+        let mut one = MultiTrace::new("tid", false);
+        assert!(one.init(&events[..1]).unwrap_err().to_string().contains("two event groups"));
+        let mut bad = MultiTrace::new("nope", false);
+        assert!(bad
+            .init(&[desc("a", 0, None), desc("b", 1, None)])
+            .unwrap_err()
+            .to_string()
+            .contains("no field \"nope\""));
+    }
+}
