@@ -59,6 +59,13 @@ pub enum Command {
     ///
     /// Exit codes: 0 traced, 2 bad target or no privilege, 3 the launched command failed.
     Snoop(SnoopArgs),
+    /// Tracepoints in perf-prof's model: `-e sys:name/filter/ATTR/` selectors with in-kernel
+    /// filters, and the profilers trace, multi-trace (two-event latency by key) and top.
+    ///
+    /// Exit codes: 0 traced, 2 bad selector, filter, field or no privilege, 3 the launched
+    /// command failed.
+    #[command(subcommand)]
+    Events(EventsCommand),
     /// The harness's reference workload (run by the harness itself for drift correction).
     #[command(name = "__reference", hide = true)]
     Reference {
@@ -281,6 +288,76 @@ pub struct SnoopArgs {
     pub command: Vec<String>,
 }
 
+/// `events` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum EventsCommand {
+    /// Print every event (after the kernel filter) with its fields and stack.
+    Trace {
+        /// The session.
+        #[command(flatten)]
+        session: EventsSession,
+        /// One JSON object per event and line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Latency from each `-e` group's events to the next group's, related by a key: count, min,
+    /// max, mean, sum, stddev, log2 histogram, unpaired events.
+    MultiTrace {
+        /// The session.
+        #[command(flatten)]
+        session: EventsSession,
+        /// What relates the events: tid, pid, cpu, or a field (an event's key=FIELD wins).
+        #[arg(short = 'k', long, default_value = "tid")]
+        key: String,
+        /// The final report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per key, counts of each event and sums of its top-by=/top-add= fields, every --interval.
+    Top {
+        /// The session.
+        #[command(flatten)]
+        session: EventsSession,
+        /// The key: tid, pid, cpu, or a field (an event's key=FIELD wins).
+        #[arg(short = 'k', long, default_value = "tid")]
+        key: String,
+    },
+    /// The tracepoints whose sys:name contains PATTERN, with their fields when a pattern is given.
+    List {
+        /// A substring of sys:name (e.g. sched:, sys_enter_read).
+        pattern: Option<String>,
+        /// Show fields even without a pattern.
+        #[arg(long)]
+        fields: bool,
+    },
+}
+
+/// What an `events` profiler traces.
+#[derive(Args, Debug)]
+pub struct EventsSession {
+    /// EVENT,EVENT,... with EVENT = sys:name[/filter/ATTR/ATTR/.../]; repeat -e for the groups of
+    /// multi-trace. ATTRs: stack, max-stack=N, alias=STR, key=FIELD, top-by=FIELD, top-add=FIELD,
+    /// untraced.
+    #[arg(short = 'e', long = "event", required = true, value_name = "SELECTOR")]
+    pub events: Vec<String>,
+    /// Follow this running process (all its threads) instead of the whole system.
+    #[arg(long, conflicts_with = "command")]
+    pub pid: Option<i32>,
+    /// Report every this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub interval: Option<f64>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Data pages (4 KiB) per CPU ring; raise it if records are lost.
+    #[arg(long, default_value_t = crate::events::stream::DEFAULT_RING_PAGES)]
+    pub ring_pages: usize,
+    /// The command to launch and follow (threads and children), after `--`; without it and
+    /// --pid, every task on every CPU.
+    #[arg(last = true, value_name = "CMD [ARGS]")]
+    pub command: Vec<String>,
+}
+
 /// `verdict-bench`.
 #[derive(Args, Debug)]
 pub struct VerdictBenchArgs {
@@ -327,7 +404,7 @@ pub fn main() -> i32 {
     };
     // The reference workload is a measured child: it has nothing to clean up.
     // snoop takes SIGINT itself: Ctrl-C detaches and prints its final report.
-    if !matches!(cli.command, Command::Reference { .. } | Command::Snoop(_)) {
+    if !matches!(cli.command, Command::Reference { .. } | Command::Snoop(_) | Command::Events(_)) {
         if let Err(e) = crate::cleanup::install() {
             eprintln!("warning: no cleanup on Ctrl-C (signal handling could not be set up: {e})");
         }
@@ -436,6 +513,7 @@ pub fn run_cli(cli: Cli) -> i32 {
             })
         }),
         Command::Snoop(a) => snoop_options(a).and_then(|o| commands::snoop::run(&o)),
+        Command::Events(c) => events_command(c),
         Command::Reference { args } => return crate::reference::reference_main(&args),
     };
     match r {
@@ -513,4 +591,30 @@ fn snoop_options(a: SnoopArgs) -> Result<commands::snoop::Options> {
         // Every paired call kept grows with the run: the command reports summaries only.
         keep_calls: false,
     })
+}
+
+fn events_command(c: EventsCommand) -> Result<i32> {
+    use commands::events::{Options, ProfilerChoice};
+    let (session, profiler) = match c {
+        EventsCommand::List { pattern, fields } => {
+            let fields = fields || pattern.is_some();
+            return commands::events::list(pattern.as_deref().unwrap_or(""), fields);
+        }
+        EventsCommand::Trace { session, json } => (session, ProfilerChoice::Trace { json }),
+        EventsCommand::MultiTrace { session, key, json } => (session, ProfilerChoice::MultiTrace { key, json }),
+        EventsCommand::Top { session, key } => (session, ProfilerChoice::Top { key }),
+    };
+    let scope = match (session.pid, session.command.split_first()) {
+        (Some(pid), _) => crate::events::Scope::Attach { pid },
+        (None, Some((program, args))) => crate::events::Scope::Launch { program: program.clone(), args: args.to_vec() },
+        (None, None) => crate::events::Scope::System,
+    };
+    let session = crate::events::Options {
+        selectors: session.events,
+        scope,
+        ring_pages: session.ring_pages,
+        interval: session.interval.map(|s| seconds("--interval", s)).transpose()?,
+        duration: session.duration.map(|s| seconds("--duration", s)).transpose()?,
+    };
+    commands::events::run(&Options { session, profiler })
 }

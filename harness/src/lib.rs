@@ -49,6 +49,7 @@ pub mod commands;
 pub mod config;
 pub mod drift;
 pub mod error;
+pub mod events;
 pub mod fingerprint;
 pub mod fsutil;
 pub mod judge;

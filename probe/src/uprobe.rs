@@ -22,6 +22,8 @@
 //! with `cpu = -1` (the kernel refuses, EINVAL), so the harness opens one event per CPU and
 //! redirects all events of a CPU into one ring with [`PerfEvent::set_output`].
 
+pub mod tracepoint;
+
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

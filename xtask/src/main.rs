@@ -8,6 +8,8 @@
 //! cargo xtask verdict-bench   measured detection and false-alarm rates of the gate
 //! cargo xtask run -- PROGRAM [ARGS]   measure any instrumented program
 //! cargo xtask snoop BIN:SYM... -- CMD   per-call latency of uninstrumented functions (uprobes)
+//! cargo xtask events trace|multi-trace|top -e SELECTOR [-- CMD]   tracepoints, perf-prof style
+//! cargo xtask events list [PATTERN]   tracepoints and their fields
 //! cargo xtask diff A.json B.json      judge two saved reports offline
 //! ```
 //! **Invariant:** no logic lives here that the harness lacks; another workspace gets the same

@@ -10,6 +10,7 @@
 //! | `verdict-bench` | [`verdict_bench`] | many trials with planted slowdowns | in-memory baselines / arm A |
 //! | `run` | [`run`] | any program | nothing (measure only) |
 //! | `snoop` | [`snoop`] | any program or pid, through uprobes | nothing (measure only) |
+//! | `events` | [`events`] | tracepoints (a command, a pid, or the system) | nothing (measure only) |
 //! | `diff` | [`diff`] | nothing: two saved JSON reports | report A's runs, as a baseline |
 //!
 //! This module holds what they share: loading the configuration ([`Selection`]), building
@@ -23,6 +24,7 @@ pub mod baseline;
 pub mod calibrate;
 pub mod compare;
 pub mod diff;
+pub mod events;
 pub mod instructions;
 pub mod regress;
 pub mod run;

@@ -104,7 +104,7 @@ pub fn run(o: &Options) -> Result<i32> {
 /// SIGINT and SIGTERM raise `stop` instead of killing the harness: the loop then drains, ends
 /// the launched command and prints the final report. Blocked here, taken by `sigwait` in a
 /// thread (threads spawned later inherit the mask; launched commands get a clear mask).
-fn take_signals(stop: Arc<AtomicBool>) {
+pub(crate) fn take_signals(stop: Arc<AtomicBool>) {
     let mut set = SigSet::empty();
     set.add(Signal::SIGINT);
     set.add(Signal::SIGTERM);

@@ -192,7 +192,7 @@ fn monotonic_ns() -> u64 {
 
 /// Whether `pid` has exited: no `/proc/PID`, or a zombie waiting for its parent (which may be
 /// the caller, about to wait for it once snoop returns).
-fn process_gone(pid: i32) -> bool {
+pub(crate) fn process_gone(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // "pid (comm) S ...": the state follows the last ')' (comm may hold spaces and parens).
         Ok(stat) => stat

@@ -1,0 +1,240 @@
+//! `events` on real tracepoints of this kernel, with small C programs (tests/events_fixture,
+//! built here with cc): exact read counts and latencies at least the programmed delays, wakeup
+//! latency of a sleeper, a kernel filter that provably reduces what reaches user space, unpaired
+//! events, and the errors (bad selector, bad filter, unknown field, no privilege). Tests skip,
+//! saying why, when cc is missing or the kernel refuses perf_event_open.
+
+#[allow(dead_code)] // only `text` is used here
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use funcscope_harness::events::profilers::multi_trace::MultiTrace;
+use funcscope_harness::events::profilers::trace::Trace;
+use funcscope_harness::events::{self, EventsError, Options, Outcome, Profiler, Scope};
+
+/// The fixture directory with `reads` and `sleeper`, or None (and why) when cc is missing.
+fn fixture() -> Option<&'static Path> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/events_fixture");
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("events-fixture-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        for (out, file, extra) in [("reads", "reads.c", "-pthread"), ("sleeper", "sleeper.c", "-Wall")] {
+            let st = Command::new("cc")
+                .args(["-O2", extra, "-o", out, src.join(file).to_str().unwrap()])
+                .current_dir(&dir)
+                .status();
+            match st {
+                Err(e) => {
+                    eprintln!("SKIP: no C compiler (cc: {e}); the events tests need one");
+                    return None;
+                }
+                Ok(s) => assert!(s.success(), "building {out} failed"),
+            }
+        }
+        Some(dir)
+    })
+    .as_deref()
+}
+
+fn opts(selectors: &[&str], scope: Scope) -> Options {
+    Options {
+        selectors: selectors.iter().map(|s| s.to_string()).collect(),
+        scope,
+        ring_pages: 256,
+        interval: None,
+        duration: None,
+    }
+}
+
+fn launch(dir: &Path, prog: &str, args: &[&str]) -> Scope {
+    Scope::Launch { program: dir.join(prog).display().to_string(), args: args.iter().map(|a| a.to_string()).collect() }
+}
+
+/// Runs a session; None (after saying why) when the kernel refuses tracepoints here.
+fn session(o: &Options, p: &mut dyn Profiler, stop: &AtomicBool) -> Option<(Outcome, String)> {
+    let mut out = Vec::new();
+    match events::run(o, p, stop, &mut out) {
+        Ok(r) => Some((r, String::from_utf8(out).unwrap())),
+        Err(e @ (EventsError::Privilege { .. } | EventsError::TraceFs(_))) => {
+            eprintln!("SKIP: tracepoints are not available here: {e}");
+            None
+        }
+        Err(e) => panic!("events failed: {e}"),
+    }
+}
+
+const READS: u64 = 12;
+const DELAY_MS: u64 = 4;
+
+#[test]
+fn read_latency_by_tid_counts_every_read_and_is_at_least_the_delay() {
+    let Some(dir) = fixture() else { return };
+    let o = opts(
+        &["syscalls:sys_enter_read/count == 77/", "syscalls:sys_exit_read"],
+        launch(dir, "reads", &[&READS.to_string(), &DELAY_MS.to_string()]),
+    );
+    let mut mt = MultiTrace::new("tid", false);
+    let Some((r, text)) = session(&o, &mut mt, &AtomicBool::new(false)) else { return };
+    assert_eq!(r.exit_code, Some(0), "{text}");
+    assert_eq!(r.stats.lost, 0);
+    let p = &mt.pairs[0];
+    assert_eq!(p.stats.count, READS, "{text}");
+    assert!(p.stats.min_ns >= DELAY_MS * 1_000_000, "a read shorter than the writer's delay: {text}");
+    // The writer thread's and the loader's reads were filtered out at entry: their exits are the
+    // unpaired ends, reported with examples; no start is left without its end.
+    assert!(p.unpaired_ends > 0 && !p.end_examples.is_empty(), "{text}");
+    assert_eq!((p.unpaired_starts, p.open_at_end, p.dropped_by_loss), (0, 0, 0), "{text}");
+    assert!(text.contains("count 12") && text.contains("ends without a start"), "{text}");
+}
+
+#[test]
+fn a_kernel_filter_reduces_the_records_that_reach_user_space() {
+    let Some(dir) = fixture() else { return };
+    let args = ["5", "1"];
+    let mut all = Trace::new(true);
+    let Some((unfiltered, _)) =
+        session(&opts(&["syscalls:sys_enter_read"], launch(dir, "reads", &args)), &mut all, &AtomicBool::new(false))
+    else {
+        return;
+    };
+    let mut some = Trace::new(true);
+    let (filtered, lines) = session(
+        &opts(&["syscalls:sys_enter_read/count == 77/"], launch(dir, "reads", &args)),
+        &mut some,
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    // Exactly the program's 5 reads of 77 bytes arrive; without the filter, the writer's /proc
+    // reads and the loader's reads arrive too.
+    assert_eq!(filtered.stats.samples, 5, "{lines}");
+    assert!(
+        unfiltered.stats.samples > filtered.stats.samples + 5,
+        "{} vs {}",
+        unfiltered.stats.samples,
+        filtered.stats.samples
+    );
+    for l in lines.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).expect("JSON lines");
+        assert_eq!(v["event"], "syscalls:sys_enter_read");
+        assert_eq!(v["fields"]["count"], 77, "{l}");
+    }
+}
+
+#[test]
+fn wakeup_to_switch_latency_of_a_sleeper() {
+    let Some(dir) = fixture() else { return };
+    // The wakeup is raised by whoever wakes the task (a timer interrupt on any CPU), so this
+    // traces the whole system, filtered in the kernel to the sleeper's pid.
+    let mut child = Command::new(dir.join("sleeper")).args(["400", "10", "5"]).spawn().expect("start sleeper");
+    let pid = child.id();
+    let stop = Arc::new(AtomicBool::new(false));
+    let waiter = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let _ = child.wait();
+            // Let the last switch reach the rings before the final drain.
+            std::thread::sleep(Duration::from_millis(20));
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
+    let o = opts(
+        &[
+            &format!("sched:sched_wakeup/pid == {pid}/key=pid/"),
+            &format!("sched:sched_switch/next_pid == {pid}/key=next_pid/"),
+        ],
+        Scope::System,
+    );
+    let mut mt = MultiTrace::new("tid", false);
+    let got = session(&o, &mut mt, &stop);
+    waiter.join().unwrap();
+    let Some((_, text)) = got else { return };
+    let p = &mt.pairs[0];
+    // 10 sleeps, each one wakeup then one switch to the sleeper, plus the 400 ms one (the
+    // events are open well before it ends).
+    assert!((10..=11).contains(&p.stats.count), "{text}");
+    assert!(p.stats.max_ns < 1_000_000_000, "{text}");
+    assert!(p.stats.mean_ns() > 0.0);
+}
+
+#[test]
+fn errors_name_the_problem_and_the_fix() {
+    let Some(dir) = fixture() else { return };
+    let run = |sel: &[&str]| {
+        let mut t = Trace::new(false);
+        events::run(&opts(sel, launch(dir, "reads", &["1", "0"])), &mut t, &AtomicBool::new(false), &mut Vec::new())
+    };
+    match run(&["syscalls:sys_enter_read/fd == 3"]) {
+        Err(EventsError::Selector(e)) => assert!(e.to_string().contains("not closed by '/'"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    let e = run(&["syscalls:sys_enter_raed"]).unwrap_err();
+    assert!(matches!(e, EventsError::NoEvent { .. }) && e.to_string().contains("events list"), "{e}");
+    if matches!(e, EventsError::TraceFs(_)) {
+        eprintln!("SKIP: no tracefs: {e}");
+        return;
+    }
+    let e = run(&["syscalls:sys_enter_read/bogus == 3/"]).unwrap_err();
+    assert!(
+        matches!(&e, EventsError::UnknownField { field, .. } if field == "bogus") && e.to_string().contains("count"),
+        "{e}"
+    );
+    let mut mt = MultiTrace::new("tid", false);
+    let o = opts(&["syscalls:sys_enter_read//key=nope/", "syscalls:sys_exit_read"], launch(dir, "reads", &["1", "0"]));
+    let e = events::run(&o, &mut mt, &AtomicBool::new(false), &mut Vec::new()).unwrap_err();
+    assert!(e.to_string().contains("no field \"nope\" (used by key=)"), "{e}");
+    // A filter whose fields exist but whose syntax the kernel refuses: the kernel's reason.
+    match run(&["syscalls:sys_enter_read/fd = = 3/"]) {
+        Err(EventsError::Filter { reason, .. }) => {
+            assert!(reason.contains("parse_error: Invalid operator"), "{reason}")
+        }
+        Err(e @ EventsError::Privilege { .. }) => eprintln!("SKIP: {e}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn without_privilege_the_error_says_root() {
+    let Some(dir) = fixture() else { return };
+    if !nix::unistd::geteuid().is_root() || Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("SKIP: needs root and setpriv to run events as an unprivileged user");
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(env!("CARGO_BIN_EXE_funcscope"))
+        .args(["events", "trace", "-e", "syscalls:sys_enter_read", "--"])
+        .arg(dir.join("reads"))
+        .args(["1", "0"])
+        .output()
+        .expect("run setpriv");
+    let text = common::text(&out);
+    if String::from_utf8_lossy(&out.stderr).contains("setpriv:") {
+        eprintln!("SKIP: setpriv could not drop privileges here:\n{text}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("root"), "the error says root: {text}");
+}
+
+#[test]
+fn list_shows_events_and_their_fields() {
+    let mut out = Vec::new();
+    match events::list("sched:sched_switch", true, &mut out) {
+        Ok(n) => assert!(n >= 1),
+        Err(e) => {
+            eprintln!("SKIP: {e}");
+            return;
+        }
+    }
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("sched:sched_switch\n"), "{text}");
+    for f in ["prev_comm", "next_pid", "char[16]"] {
+        assert!(text.contains(f), "{text}");
+    }
+}
