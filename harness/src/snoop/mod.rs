@@ -24,6 +24,7 @@
 //! single-stepped ([`elf::Prologue`]).
 
 pub mod elf;
+pub mod gate;
 pub mod pair;
 pub mod perf;
 pub mod report;
