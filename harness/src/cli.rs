@@ -281,8 +281,26 @@ pub struct SnoopArgs {
     #[arg(long, default_value_t = crate::snoop::perf::DEFAULT_RING_PAGES)]
     pub ring_pages: usize,
     /// Functions to probe: BINARY_OR_LIBRARY:SYMBOL (mangled or demangled, Rust or C++).
-    #[arg(required = true, value_name = "TARGET")]
+    #[arg(value_name = "TARGET", required_unless_present = "config")]
     pub targets: Vec<String>,
+    /// Calls at least this long (microseconds) are slow: counted per function, and the slowest
+    /// kept with time, thread, arguments and return value.
+    #[arg(long, value_name = "US")]
+    pub slow_us: Option<f64>,
+    /// How many of the slowest slow calls to keep per function.
+    #[arg(long, value_name = "K", default_value_t = 10, requires = "slow_us")]
+    pub slow_keep: usize,
+    /// Stream events (every paired call) and the periodic and final reports as JSON lines to
+    /// this file, or to stdout with `-` (the text report then goes to stderr).
+    #[arg(long, value_name = "PATH|-")]
+    pub json_lines: Option<PathBuf>,
+    /// Write the final report as one JSON document to this file.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// A target file: FuncSnoop's JSON layout, or the same in TOML (`.toml`); see
+    /// `snoop::targets`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The command to launch and follow (threads and children), after `--`.
     #[arg(last = true, value_name = "CMD [ARGS]")]
     pub command: Vec<String>,
@@ -583,14 +601,42 @@ fn snoop_options(a: SnoopArgs) -> Result<commands::snoop::Options> {
         (None, Some((program, args))) => crate::snoop::Scope::Launch { program: program.clone(), args: args.to_vec() },
         (None, None) => return Err(Error::Usage("snoop: give --pid N, or the command to launch after `--`".into())),
     };
-    Ok(commands::snoop::Options {
-        targets: a.targets,
+    let (mut targets, mut names) = (Vec::new(), Vec::new());
+    if let Some(file) = &a.config {
+        // custom_sym's default library is the traced program itself.
+        let program = match &scope {
+            crate::snoop::Scope::Attach { pid } => Some(PathBuf::from(format!("/proc/{pid}/exe"))),
+            crate::snoop::Scope::Launch { program, .. } => Some(PathBuf::from(program)),
+        };
+        for t in crate::snoop::targets::load(file, program.as_deref())? {
+            names.push(t.name);
+            targets.push(t.spec);
+        }
+    }
+    targets.extend(a.targets);
+    let slow = match a.slow_us {
+        Some(us) if us.is_finite() && (0.0..=crate::config::MAX_SECONDS * 1e6).contains(&us) => {
+            Some(crate::snoop::report::SlowOptions { threshold_ns: (us * 1e3).round() as u64, keep: a.slow_keep })
+        }
+        Some(us) => {
+            return Err(Error::Usage(format!(
+                "--slow-us {}: must be a number of microseconds >= 0",
+                crate::config::show_number(us)
+            )))
+        }
+        None => None,
+    };
+    let tracer = crate::snoop::Options {
+        targets,
+        names,
+        slow,
         scope,
         ring_pages: a.ring_pages,
         interval: a.interval.map(|s| seconds("--interval", s)).transpose()?,
         // Every paired call kept grows with the run: the command reports summaries only.
         keep_calls: false,
-    })
+    };
+    Ok(commands::snoop::Options { tracer, json_lines: a.json_lines, json: a.json })
 }
 
 fn events_command(c: EventsCommand) -> Result<i32> {

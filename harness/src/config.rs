@@ -42,6 +42,10 @@
 //! env = { RUST_LOG = "off" }
 //! measure = ["time", "instructions"]  # optional: overrides run.measure for this scenario
 //!
+//! [[scenario.uprobe]]       # optional: an uninstrumented function gated through uprobes,
+//! name = "inflate"          # judged as checkpoint "uprobe:inflate" (see `snoop::gate`)
+//! target = "libz.so.1:inflate"  # FILE:SYMBOL; or `symbol = "..."` in the scenario's program
+//!
 //! [checkpoint."http_parse/parse_headers"]   # optional per-checkpoint overrides
 //! min_effect = 0.08
 //! metrics = ["p50"]
@@ -287,6 +291,26 @@ pub struct Scenario {
     /// What to measure for this scenario (overrides `run.measure`).
     #[serde(default)]
     pub measure: Option<Vec<Measure>>,
+    /// Uninstrumented functions measured through uprobes in every run (`[[scenario.uprobe]]`),
+    /// judged as checkpoints `uprobe:<name>` (see `snoop::gate`).
+    #[serde(default)]
+    pub uprobe: Vec<UprobeCheckpoint>,
+}
+
+/// One `[[scenario.uprobe]]`: `name` and either `target = "FILE:SYMBOL"` (a library or another
+/// binary; a relative FILE with a `/` starts at the configuration's directory, a bare name is a
+/// soname or a PATH name) or `symbol = "..."` (a function of the scenario's own program).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UprobeCheckpoint {
+    /// Checkpoint name (shown as `uprobe:<name>`).
+    pub name: String,
+    /// `FILE:SYMBOL`.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// A symbol of the scenario's program (mangled or demangled).
+    #[serde(default)]
+    pub symbol: Option<String>,
 }
 
 /// `[checkpoint."scenario/checkpoint"]` overrides.
@@ -494,6 +518,39 @@ impl Config {
                         s.name, raw.run.package
                     ),
                 ));
+            }
+            let mut names = std::collections::BTreeSet::new();
+            for u in &s.uprobe {
+                let line = text.find(&format!("\"{}\"", u.name)).map_or(line, |o| line_of_offset(text, o));
+                let bad = |why: String| invalid(line, format!("scenario {:?}: [[scenario.uprobe]] {why}", s.name));
+                if u.name.is_empty()
+                    || !u.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                {
+                    return Err(bad(format!(
+                        "name {:?} must be non-empty ASCII letters, digits, '_', '-' or '.'",
+                        u.name
+                    )));
+                }
+                if !names.insert(u.name.as_str()) {
+                    return Err(bad(format!("name {:?} is used twice", u.name)));
+                }
+                match (&u.target, &u.symbol) {
+                    (Some(t), None) if t.split_once(':').is_some_and(|(f, s)| !f.is_empty() && !s.is_empty()) => {}
+                    (Some(t), None) => {
+                        return Err(bad(format!(
+                            "{:?}: target {t:?} is not FILE:SYMBOL (e.g. \"libc.so.6:malloc\")",
+                            u.name
+                        )))
+                    }
+                    (None, Some(sym)) if !sym.is_empty() => {}
+                    _ => {
+                        return Err(bad(format!(
+                            "{:?} needs exactly one of `target = \"FILE:SYMBOL\"` or `symbol` (a function of the \
+                             scenario's program)",
+                            u.name
+                        )))
+                    }
+                }
             }
         }
         for (key, o) in &raw.checkpoints {

@@ -280,6 +280,7 @@ pub fn launch(
         cpu: crate::runner::measurement_cpu(),
         // It is the harness's own (large) binary, and the same file on both sides of a session.
         fresh_copy: false,
+        uprobes: Vec::new(),
     }
 }
 

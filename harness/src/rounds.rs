@@ -71,6 +71,8 @@ pub struct ScenarioSpec {
     pub args: Vec<String>,
     /// Environment from the configuration.
     pub env: Vec<(String, String)>,
+    /// Functions measured through uprobes in every run (`[[scenario.uprobe]]`).
+    pub uprobes: Vec<crate::snoop::gate::GateProbe>,
 }
 
 /// One round of one scenario: a run per arm (same order as the arms) and the adjacent reference
@@ -183,6 +185,7 @@ impl Experiment {
             attach_timeout: self.attach_timeout,
             cpu: self.cpu,
             fresh_copy: self.fresh_copy,
+            uprobes: s.uprobes.clone(),
         }
     }
 
@@ -259,6 +262,7 @@ impl Experiment {
                         attach_timeout: me.attach_timeout,
                         cpu: me.cpu,
                         fresh_copy: false, // the harness's own large binary, one file for both arms
+                        uprobes: Vec::new(),
                     };
                     (me.launcher)(&l).map(|o| Some(o.result)).map_err(|e| format!("reference workload: {e}"))
                 }
@@ -327,8 +331,9 @@ mod tests {
     /// An experiment over `scenarios` scenarios (`s0`, `s1`, ...) and the named arms, with a
     /// reference if asked, whose launcher logs each launch and fails the scenarios in `failing`.
     fn experiment(scenarios: usize, arms: &[&str], reference: bool, failing: &[&str]) -> (Experiment, Log) {
-        let specs =
-            (0..scenarios).map(|i| ScenarioSpec { name: format!("s{i}"), args: Vec::new(), env: Vec::new() }).collect();
+        let specs = (0..scenarios)
+            .map(|i| ScenarioSpec { name: format!("s{i}"), args: Vec::new(), env: Vec::new(), uprobes: Vec::new() })
+            .collect();
         let arms = arms
             .iter()
             .map(|a| Arm {

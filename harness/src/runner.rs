@@ -23,6 +23,7 @@ use funcscope::reader::{self, Drain, Region};
 
 use crate::cleanup;
 use crate::model::{CheckpointRun, RunResult, Totals};
+use crate::snoop::gate::{GateProbe, GateResult, GateSession};
 use crate::stats::{RunSummary, TickCounts};
 
 /// How often the runner drains each process and looks for new ones. At 10 M calls/s a 1 Mi-entry
@@ -54,6 +55,9 @@ pub struct Launch {
     pub cpu: Option<usize>,
     /// Run a private copy of the program made for this run (see [`private_copy`]).
     pub fresh_copy: bool,
+    /// Uninstrumented functions measured through uprobes in this run, beside the region
+    /// (see [`crate::snoop::gate`]).
+    pub uprobes: Vec<GateProbe>,
 }
 
 /// Copies `program` into `dir` (the run's private directory) and returns the copy's path.
@@ -403,6 +407,13 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
     } else {
         l.program.clone()
     };
+    // Resolved before the start, so that a wrong target fails the run before anything runs.
+    let gate_targets = l
+        .uprobes
+        .iter()
+        .map(|u| u.resolve(&program))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| RunError::Setup { name: name.clone(), message: format!("uprobe checkpoint: {e}") })?;
     let mut cmd = Command::new(&program);
     // The program sees its own file name, not the copy's path, and not the path it was built at:
     // the two arms of a paired comparison live at paths of different lengths
@@ -443,6 +454,17 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
         // A signal arrived while it was being started: end it; the signal thread exits.
         kill_group(&mut child, dir.path());
     }
+    let mut gate = None;
+    if !gate_targets.is_empty() {
+        let names: Vec<String> = l.uprobes.iter().map(GateProbe::checkpoint).collect();
+        match GateSession::start(&gate_targets, &names, child.id() as i32) {
+            Ok(g) => gate = Some(g),
+            Err(e) => {
+                kill_group(&mut child, dir.path());
+                return Err(RunError::Setup { name, message: format!("attaching the uprobe checkpoints: {e}") });
+            }
+        }
+    }
     let (err_buf, err_thread) = tail_reader(child.stderr.take().expect("stderr is piped"));
     let (out_buf, out_thread) = tail_reader(child.stdout.take().expect("stdout is piped"));
     let stop = Arc::new(Mutex::new(false));
@@ -453,6 +475,9 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
     // Phase 1: until the launched program exits.
     let status = loop {
         f.scan(dir.path(), l.attach_timeout, &stop);
+        if let Some(g) = gate.as_mut() {
+            g.poll();
+        }
         if let Some((pid, e)) = f.collect_finished() {
             kill_group(&mut child, dir.path());
             set_stop(&stop);
@@ -487,6 +512,9 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
     // them until they are done, within the same time limit. Then nothing of the run may linger.
     loop {
         f.scan(dir.path(), l.attach_timeout, &stop);
+        if let Some(g) = gate.as_mut() {
+            g.poll();
+        }
         if let Some((pid, e)) = f.collect_finished() {
             kill_group(&mut child, dir.path());
             set_stop(&stop);
@@ -531,7 +559,8 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
         return Err(RunError::NoCleanup { name, pid: p.pid });
     }
     let wall_s = t0.elapsed().as_secs_f64();
-    Ok(assemble(&name, wall_s, procs, tail_text(&out_buf)))
+    let gated = gate.map(GateSession::finish).unwrap_or_default();
+    Ok(assemble(&name, wall_s, procs, &gated, tail_text(&out_buf)))
 }
 
 type Follower = (u32, JoinHandle<Result<ProcessData, FollowError>>);
@@ -594,8 +623,23 @@ struct Merged {
     max_ns: f64,
 }
 
+impl Merged {
+    fn new() -> Merged {
+        Merged {
+            run: CheckpointRun { count: 0, lost: 0, clamped: 0, summary: None, totals: None },
+            agg_sum_ns: 0.0,
+            agg_min_ns: f64::INFINITY,
+            agg_max_ns: f64::NEG_INFINITY,
+            cells: Vec::new(),
+            sum_ns: 0.0,
+            min_ns: f64::INFINITY,
+            max_ns: f64::NEG_INFINITY,
+        }
+    }
+}
+
 /// Merges processes by checkpoint name and converts ticks to nanoseconds.
-fn assemble(name: &str, wall_s: f64, procs: Vec<ProcessData>, stdout_tail: String) -> RunOutput {
+fn assemble(name: &str, wall_s: f64, procs: Vec<ProcessData>, gated: &[GateResult], stdout_tail: String) -> RunOutput {
     let tick_hz = procs[0].tick_hz;
     let floor_ns = procs[0].floor_ticks as f64 * 1e9 / tick_hz;
     let mut merged: BTreeMap<String, Merged> = BTreeMap::new();
@@ -604,16 +648,7 @@ fn assemble(name: &str, wall_s: f64, procs: Vec<ProcessData>, stdout_tail: Strin
         bad_index += p.bad_index;
         let ns_per_tick = 1e9 / p.tick_hz;
         for (i, cp) in p.names.iter().enumerate() {
-            let e = merged.entry(cp.clone()).or_insert_with(|| Merged {
-                run: CheckpointRun { count: 0, lost: 0, clamped: 0, summary: None, totals: None },
-                agg_sum_ns: 0.0,
-                agg_min_ns: f64::INFINITY,
-                agg_max_ns: f64::NEG_INFINITY,
-                cells: Vec::new(),
-                sum_ns: 0.0,
-                min_ns: f64::INFINITY,
-                max_ns: f64::NEG_INFINITY,
-            });
+            let e = merged.entry(cp.clone()).or_insert_with(Merged::new);
             e.run.count += p.aggregates[i].count;
             e.run.clamped += p.aggregates[i].clamped;
             e.run.lost += p.counts[i].lost();
@@ -630,6 +665,25 @@ fn assemble(name: &str, wall_s: f64, procs: Vec<ProcessData>, stdout_tail: Strin
                 e.min_ns = e.min_ns.min(lo as f64 * ns_per_tick);
                 e.max_ns = e.max_ns.max(hi as f64 * ns_per_tick);
             }
+        }
+    }
+    // Uprobe checkpoints: durations already in ns, every call paired (exact aggregates).
+    for g in gated {
+        let mut t = TickCounts::default();
+        for &d in &g.durations_ns {
+            t.record(d);
+        }
+        let e = merged.entry(g.checkpoint.clone()).or_insert_with(Merged::new);
+        e.run.count += t.count();
+        e.run.lost += g.lost;
+        e.cells.extend(t.cells());
+        e.sum_ns += t.sum() as f64;
+        e.agg_sum_ns += t.sum() as f64;
+        if let Some((lo, hi)) = t.min_max() {
+            e.min_ns = e.min_ns.min(lo as f64);
+            e.max_ns = e.max_ns.max(hi as f64);
+            e.agg_min_ns = e.agg_min_ns.min(lo as f64);
+            e.agg_max_ns = e.agg_max_ns.max(hi as f64);
         }
     }
     let mut checkpoints = BTreeMap::new();

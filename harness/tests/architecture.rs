@@ -114,8 +114,8 @@ fn the_baseline_file_format_sits_below_policy() {
 const LAYERS: &[&[&str]] = &[
     &["stats", "fingerprint", "fsutil", "cleanup"],
     &["model", "config"],
-    &["baseline", "report"],
-    &["runner", "drift", "callgrind", "snoop"],
+    &["baseline", "report", "snoop"],
+    &["runner", "drift", "callgrind"],
     &["reference", "judge", "error"],
     &["rounds", "workspace"],
     &["commands"],

@@ -38,6 +38,7 @@ fn peak_memory_of_a_long_run_is_bounded() {
         attach_timeout: Duration::from_secs(20),
         cpu: funcscope_harness::runner::measurement_cpu(),
         fresh_copy: false,
+        uprobes: Vec::new(),
     };
     let out = run_once(&l).unwrap_or_else(|e| panic!("{e}"));
     let after = vm_hwm_kib();

@@ -54,7 +54,7 @@ fn snoop(targets: Vec<String>, scope: Scope) -> Option<snoop::Outcome> {
 }
 
 fn snoop_with(targets: Vec<String>, scope: Scope, ring_pages: usize) -> Option<snoop::Outcome> {
-    let opts = Options { targets, scope, ring_pages, interval: None, keep_calls: true };
+    let opts = Options { targets, names: Vec::new(), scope, ring_pages, interval: None, keep_calls: true, slow: None };
     match snoop::run(&opts, &AtomicBool::new(false), &mut |_| {}) {
         Ok(o) => Some(o),
         Err(e @ (SnoopError::Privilege { .. } | SnoopError::Perf(_))) => {
@@ -170,6 +170,80 @@ fn offsets_match_the_file_bytes_of_the_symbol() {
             assert_eq!(bytes[t.offset as usize], 0x55, "push %rbp at {t:?}");
         }
     }
+}
+
+/// A FuncSnoop-layout target file (display names, a library per group, `custom_sym` in the
+/// launched program), slow-call records, the JSON-lines stream and the final JSON report.
+#[test]
+fn target_files_slow_calls_and_json_outputs() {
+    let Some(dir) = fixture() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("targets.json");
+    let lib = dir.join("libsnooplib.so");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{
+  "libraries": {{ "mylib": {lib:?} }},
+  "custom_sym": {{ "adder": "add3", "sleepy": "sleeper" }},
+  "mylib": {{ "libfn": "lib_fn" }}
+}}"#,
+            lib = lib.display().to_string()
+        ),
+    )
+    .unwrap();
+    let lines = work.path().join("events.jsonl");
+    let last = work.path().join("final.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_funcscope"))
+        .args(["snoop", "--config"])
+        .arg(&file)
+        .args(["--slow-us", "10000", "--slow-keep", "3", "--json-lines"])
+        .arg(&lines)
+        .arg("--json")
+        .arg(&last)
+        .arg("--")
+        .arg(dir.join("prog"))
+        .output()
+        .expect("run funcscope snoop");
+    let text = common::text(&out);
+    if text.contains("perf_event_open refused") || text.contains("no uprobe PMU") {
+        eprintln!("SKIP: uprobes are not available here:\n{text}");
+        return;
+    }
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Slow calls of sleepy: 1 at or above 10.00 ms"), "{text}");
+    // sleeper(20): one slow call, its argument captured.
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&last).unwrap()).unwrap();
+    assert_eq!(report["type"], "report");
+    assert_eq!(report["final"], true);
+    let f = |name: &str| report["functions"].as_array().unwrap().iter().find(|f| f["name"] == name).cloned().unwrap();
+    assert_eq!(f("adder")["count"], 113);
+    assert_eq!(f("libfn")["count"], 7);
+    // (No claim that add3 has no slow call: a loaded machine can preempt any call for 10 ms.)
+    assert!(f("adder")["slow"]["count"].as_u64().unwrap() <= 113);
+    let slow = &f("sleepy")["slow"];
+    assert_eq!(slow["count"], 1);
+    assert_eq!(slow["slowest"][0]["args"][0], 20);
+    assert!(slow["slowest"][0]["duration_ns"].as_u64().unwrap() >= 20_000_000, "{slow}");
+    // The stream: every call as it came, then the final report, one JSON object per line.
+    let stream = std::fs::read_to_string(&lines).unwrap();
+    let events: Vec<serde_json::Value> = stream.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let calls_of = |name: &str| events.iter().filter(|e| e["type"] == "call" && e["func"] == name).count();
+    assert_eq!((calls_of("adder"), calls_of("sleepy"), calls_of("libfn")), (113, 1, 7));
+    let adder: Vec<&serde_json::Value> = events.iter().filter(|e| e["func"] == "adder").collect();
+    // add3(i, 2, 3) = i + 5 for i in 0..100, then push_fn's add3(x, x, x).
+    assert_eq!((adder[7]["args"][0].as_u64(), adder[7]["ret"].as_u64()), (Some(7), Some(12)));
+    assert_eq!(events.last().unwrap(), &report);
+
+    // A wrong file names itself, the line and the key.
+    std::fs::write(&file, "{\n  \"mine\": {\n    \"f\": \"f\"\n  }\n}\n").unwrap();
+    let bad = Command::new(env!("CARGO_BIN_EXE_funcscope"))
+        .args(["snoop", "--pid", "1", "--config"])
+        .arg(&file)
+        .output()
+        .expect("run funcscope snoop");
+    assert_eq!(bad.status.code(), Some(2), "{}", common::text(&bad));
+    assert!(common::text(&bad).contains("targets.json:2: mine: no library for this group"), "{}", common::text(&bad));
 }
 
 #[test]
@@ -311,6 +385,8 @@ fn periodic_reports_come_at_the_interval() {
         ring_pages: 16,
         interval: Some(Duration::from_millis(200)),
         keep_calls: false,
+        names: Vec::new(),
+        slow: None,
     };
     let mut reports = Vec::new();
     match snoop::run(&opts, &AtomicBool::new(false), &mut |s| reports.push(s.funcs[0].count)) {

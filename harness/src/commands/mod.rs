@@ -132,8 +132,27 @@ pub(crate) fn specs(cfg: &Config) -> Vec<ScenarioSpec> {
             name: s.name.clone(),
             args: s.args.clone(),
             env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            uprobes: s.uprobe.iter().map(|u| gate_probe(cfg, u)).collect(),
         })
         .collect()
+}
+
+/// A `[[scenario.uprobe]]` as the runner takes it: `target`'s FILE split off (a relative path
+/// with a `/` starts at the configuration's directory), or `symbol` in the program itself.
+fn gate_probe(cfg: &Config, u: &crate::config::UprobeCheckpoint) -> crate::snoop::gate::GateProbe {
+    let (file, symbol) = match (&u.target, &u.symbol) {
+        (Some(t), _) => match crate::snoop::elf::split_spec(t) {
+            Ok((f, s)) => {
+                let f = PathBuf::from(f);
+                let f = if f.is_relative() && f.components().count() > 1 { cfg.root.join(f) } else { f };
+                (Some(f), s.to_owned())
+            }
+            // Validated by the configuration; a leftover is resolved (and refused) at the run.
+            Err(_) => (Some(PathBuf::from(t)), String::new()),
+        },
+        (None, s) => (None, s.clone().unwrap_or_default()),
+    };
+    crate::snoop::gate::GateProbe { name: u.name.clone(), file, symbol }
 }
 
 /// The reference workload: this very binary's hidden `__reference` subcommand (`None` when

@@ -53,6 +53,7 @@ pub fn run(o: &Options) -> Result<i32> {
         cpu: if o.pin { runner::measurement_cpu() } else { None },
         // `run` measures one program: no A/B whose files could differ in layout.
         fresh_copy: false,
+        uprobes: Vec::new(),
     };
     let mut runs = Vec::new();
     let mut input = None;

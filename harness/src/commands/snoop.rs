@@ -6,6 +6,7 @@
 //! probes' estimated cost is a large share of the traced time.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -15,8 +16,68 @@ use crate::error::{Error, Result};
 use crate::exit_code;
 use crate::snoop::{self, elf::Prologue, report, Scope, SnoopError};
 
-/// Options of `snoop`: the tracer's own ([`snoop::Options`]); the command keeps no calls.
-pub use crate::snoop::Options;
+/// Options of `snoop`: the tracer's own, and where its machine-readable output goes.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The tracer's options (the command keeps no calls).
+    pub tracer: snoop::Options,
+    /// Stream every call, loss and report as JSON lines here (`-`: stdout, and the text report
+    /// goes to stderr).
+    pub json_lines: Option<PathBuf>,
+    /// Write the final report as JSON here.
+    pub json: Option<PathBuf>,
+}
+
+/// The `--json-lines` stream: one line per call, loss and report; the first write error stops
+/// the stream and is reported at the end (tracing goes on: the final report still prints).
+struct Lines {
+    out: Option<Box<dyn Write>>,
+    failed: Option<std::io::Error>,
+}
+
+impl Lines {
+    fn emit(&mut self, v: &serde_json::Value, flush: bool) {
+        let Some(w) = self.out.as_mut() else { return };
+        let r = serde_json::to_writer(&mut *w, v)
+            .map_err(std::io::Error::from)
+            .and_then(|()| w.write_all(b"\n"))
+            .and_then(|()| if flush { w.flush() } else { Ok(()) });
+        if let Err(e) = r {
+            self.failed = Some(e);
+            self.out = None;
+        }
+    }
+}
+
+/// The text reports and the JSON-lines stream, as a session goes.
+struct Outputs {
+    lines: Lines,
+    /// Text reports go to stderr when the stream has stdout.
+    text_to_stderr: bool,
+}
+
+impl snoop::Observer for Outputs {
+    fn report(&mut self, s: &report::Summary) {
+        let text = |w: &mut dyn Write| {
+            let _ = report::render(s, w);
+            let _ = writeln!(w);
+        };
+        if self.text_to_stderr {
+            text(&mut std::io::stderr());
+        } else {
+            text(&mut std::io::stdout());
+        }
+        self.lines.emit(&snoop::json::report(s, false), true);
+    }
+
+    fn call(&mut self, c: &snoop::pair::Call, name: &str) {
+        self.lines.emit(&snoop::json::call(c, name), false);
+    }
+
+    fn lost(&mut self, records: u64) {
+        self.lines.emit(&snoop::json::lost(records), false);
+    }
+}
 
 /// Estimated cost of one probed call, entry + return, ns (machine-facts.md, 2026-11): emulated
 /// first instruction ~1.9 us, single-stepped 10-12 us.
@@ -44,13 +105,14 @@ impl From<SnoopError> for Error {
 }
 
 /// Runs `snoop`; returns the exit code (0, or 3 when the launched command failed).
-pub fn run(o: &Options) -> Result<i32> {
+pub fn run(opts: &Options) -> Result<i32> {
+    let o = &opts.tracer;
     let pid = match o.scope {
         Scope::Attach { pid } => Some(pid),
         Scope::Launch { .. } => None,
     };
     // Resolve first, so symbol errors come before anything starts and warnings before output.
-    let targets = snoop::resolve_all(&o.targets, pid)?;
+    let targets = snoop::resolve_named(o, pid)?;
     for t in &targets {
         if t.prologue == Prologue::SingleStepped {
             eprintln!(
@@ -64,20 +126,37 @@ pub fn run(o: &Options) -> Result<i32> {
     }
     let stop = Arc::new(AtomicBool::new(false));
     take_signals(stop.clone());
-    let mut stdout = std::io::stdout();
-    let mut periodic = |s: &report::Summary| {
-        let _ = report::render(s, &mut stdout);
-        let _ = writeln!(stdout);
+    let to_stdout = opts.json_lines.as_deref() == Some(Path::new("-"));
+    let stream: Option<Box<dyn Write>> = match &opts.json_lines {
+        None => None,
+        Some(_) if to_stdout => Some(Box::new(std::io::BufWriter::new(std::io::stdout()))),
+        Some(p) => Some(Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| Error::io(format!("creating {}", p.display()), e))?,
+        ))),
     };
-    let out = snoop::run(o, &stop, &mut periodic)?;
+    let mut outputs = Outputs { lines: Lines { out: stream, failed: None }, text_to_stderr: to_stdout };
+    let out = snoop::run_observed(o, &stop, &mut outputs)?;
     for n in &out.notes {
         eprintln!("note: {n}");
     }
     if stop.load(Ordering::Relaxed) {
         eprintln!("Detaching...");
     }
-    let mut stdout = std::io::stdout().lock();
-    report::render(&out.summary, &mut stdout).map_err(|e| Error::io("writing the report", e))?;
+    let mut text: Box<dyn Write> =
+        if to_stdout { Box::new(std::io::stderr().lock()) } else { Box::new(std::io::stdout().lock()) };
+    report::render(&out.summary, &mut text).map_err(|e| Error::io("writing the report", e))?;
+    let last = snoop::json::report(&out.summary, true);
+    outputs.lines.emit(&last, true);
+    if let Some(e) = outputs.lines.failed.take() {
+        return Err(Error::io("writing the --json-lines stream", e));
+    }
+    if let Some(p) = &opts.json {
+        crate::fsutil::write_atomic(p, 0o644, |w| {
+            serde_json::to_writer_pretty(&mut *w, &last)?;
+            writeln!(w)
+        })
+        .map_err(|e| Error::io(format!("--json: {} {}", e.action, e.path.display()), e.source))?;
+    }
     for (f, t) in out.summary.funcs.iter().zip(&out.targets) {
         let probe_s = f.count as f64 * cost_ns(t.prologue) / 1e9;
         if out.summary.elapsed_s > 0.0 && probe_s / out.summary.elapsed_s > DOMINANT_SHARE {

@@ -24,9 +24,12 @@
 //! single-stepped ([`elf::Prologue`]).
 
 pub mod elf;
+pub mod gate;
+pub mod json;
 pub mod pair;
 pub mod perf;
 pub mod report;
+pub mod targets;
 pub mod tracefs;
 
 use std::path::PathBuf;
@@ -134,6 +137,18 @@ pub enum SnoopError {
     /// The command could not be launched.
     #[error("{0}")]
     Launch(String),
+    /// A target file (`--config`) is unreadable or wrong.
+    #[error("{}{}: {}{why}", path.display(), if *line > 0 { format!(":{line}") } else { String::new() }, if key.is_empty() { String::new() } else { format!("{key}: ") })]
+    TargetFile {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (0: unknown).
+        line: usize,
+        /// The key (`group.name`), empty when the file as a whole is wrong.
+        key: String,
+        /// What is wrong and how to fix it.
+        why: String,
+    },
     /// The process to attach to does not exist.
     #[error("no process {pid} to attach to: {why}")]
     NoProcess {
@@ -157,12 +172,18 @@ fn suggest(near: &[String]) -> String {
 pub struct Options {
     /// `BINARY_OR_LIBRARY:SYMBOL`, at least one.
     pub targets: Vec<String>,
+    /// Display names of the first targets (from a target file); the others show their symbol's
+    /// readable name.
+    pub names: Vec<String>,
     /// A command to launch, or a pid.
     pub scope: Scope,
     /// Data pages per CPU ring (a power of two; see [`perf::DEFAULT_RING_PAGES`]).
     pub ring_pages: usize,
     /// Print a report this often (None: only the final one).
     pub interval: Option<Duration>,
+    /// Record slow calls: those at or above the threshold are counted per function and the
+    /// slowest are kept (see [`report::SlowCalls`]).
+    pub slow: Option<report::SlowOptions>,
     /// Keep every paired call in [`Outcome::calls`] (memory grows with the calls: for tests and
     /// short runs).
     pub keep_calls: bool,
@@ -211,17 +232,51 @@ pub fn resolve_all(targets: &[String], pid: Option<i32>) -> Result<Vec<Target>, 
     targets.iter().map(|t| resolve(t, pid)).collect()
 }
 
+/// Resolves `opts.targets` and gives them their display names ([`Options::names`]).
+pub fn resolve_named(opts: &Options, pid: Option<i32>) -> Result<Vec<Target>, SnoopError> {
+    let mut targets = resolve_all(&opts.targets, pid)?;
+    for (t, n) in targets.iter_mut().zip(&opts.names) {
+        t.name.clone_from(n);
+    }
+    Ok(targets)
+}
+
+/// What a session tells as it goes: each periodic report, each paired call, each loss.
+pub trait Observer {
+    /// A periodic report (not the final one, which [`run_observed`] returns).
+    fn report(&mut self, _s: &Summary) {}
+    /// A paired call of the function named `name`.
+    fn call(&mut self, _c: &pair::Call, _name: &str) {}
+    /// The kernel lost `records` records (calls spanning the gap are dropped).
+    fn lost(&mut self, _records: u64) {}
+}
+
+struct Reports<'a>(&'a mut dyn FnMut(&Summary));
+
+impl Observer for Reports<'_> {
+    fn report(&mut self, s: &Summary) {
+        (self.0)(s)
+    }
+}
+
 /// Runs a session: resolve, open, trace until the command ends, the process disappears or
 /// `stop` is raised; `on_report` gets each periodic report.
 pub fn run(opts: &Options, stop: &AtomicBool, on_report: &mut dyn FnMut(&Summary)) -> Result<Outcome, SnoopError> {
+    run_observed(opts, stop, &mut Reports(on_report))
+}
+
+/// [`run`], telling `obs` every report, call and loss as they come.
+pub fn run_observed(opts: &Options, stop: &AtomicBool, obs: &mut dyn Observer) -> Result<Outcome, SnoopError> {
     let pid = match opts.scope {
         Scope::Attach { pid } => Some(pid),
         Scope::Launch { .. } => None,
     };
-    let targets = resolve_all(&opts.targets, pid)?;
+    let targets = resolve_named(opts, pid)?;
     let mut tracer = perf::Tracer::start(&targets, &opts.scope, opts.ring_pages)?;
     let t0 = Instant::now();
-    let mut funcs: Vec<FuncStats> = targets.iter().map(|t| FuncStats::new(&t.name, &t.spec)).collect();
+    let mut funcs: Vec<FuncStats> =
+        targets.iter().map(|t| FuncStats::new(&t.name, &t.spec).with_slow(opts.slow)).collect();
+    let started_ns = monotonic_ns();
     let mut pairer = pair::Pairer::new();
     let mut next_report = opts.interval.map(|i| t0 + i);
     let mut exit_code = None;
@@ -245,12 +300,16 @@ pub fn run(opts: &Options, stop: &AtomicBool, on_report: &mut dyn FnMut(&Summary
                 perf::EventKind::Return { func, ret } => {
                     if let Some(c) = pairer.ret(func, e.pid, e.tid, e.time_ns, ret) {
                         funcs[func].add(&c);
+                        obs.call(&c, &funcs[func].name);
                         if opts.keep_calls {
                             calls.push(c);
                         }
                     }
                 }
-                perf::EventKind::Lost(n) => pairer.lost(n),
+                perf::EventKind::Lost(n) => {
+                    pairer.lost(n);
+                    obs.lost(n);
+                }
             }
         }
         let summary = |funcs: &Vec<FuncStats>, pairer: &pair::Pairer| Summary {
@@ -258,6 +317,7 @@ pub fn run(opts: &Options, stop: &AtomicBool, on_report: &mut dyn FnMut(&Summary
             pairing: pairer.stats,
             open_calls: pairer.open_calls(),
             elapsed_s: t0.elapsed().as_secs_f64(),
+            started_ns,
         };
         if last {
             tracer.kill_child();
@@ -266,7 +326,7 @@ pub fn run(opts: &Options, stop: &AtomicBool, on_report: &mut dyn FnMut(&Summary
         }
         if let (Some(at), Some(every)) = (next_report, opts.interval) {
             if Instant::now() >= at {
-                on_report(&summary(&funcs, &pairer));
+                obs.report(&summary(&funcs, &pairer));
                 next_report = Some(at + every);
             }
         }

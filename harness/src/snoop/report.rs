@@ -31,6 +31,8 @@ pub struct FuncStats {
     pub first: Option<Call>,
     /// The slowest call.
     pub slowest: Option<Call>,
+    /// Slow calls, when asked for ([`FuncStats::with_slow`]).
+    pub slow: Option<SlowCalls>,
     quantiles: hdrhistogram::Histogram<u64>,
 }
 
@@ -47,6 +49,7 @@ impl FuncStats {
             log2: [[0; 65]; 3],
             first: None,
             slowest: None,
+            slow: None,
             quantiles: hdrhistogram::Histogram::new(SIGFIGS).expect("3 significant figures are valid"),
         }
     }
@@ -69,6 +72,15 @@ impl FuncStats {
         if self.slowest.is_none_or(|s| d > s.duration_ns) {
             self.slowest = Some(*c);
         }
+        if let Some(s) = self.slow.as_mut() {
+            s.add(c);
+        }
+    }
+
+    /// Also records slow calls (`None`: no).
+    pub fn with_slow(mut self, o: Option<SlowOptions>) -> FuncStats {
+        self.slow = o.map(SlowCalls::new);
+        self
     }
 
     /// Mean duration, ns (0 without calls).
@@ -90,6 +102,50 @@ impl FuncStats {
     }
 }
 
+/// What counts as a slow call and how many to keep (`--slow-us`, `--slow-keep`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlowOptions {
+    /// Calls at least this long are slow, ns.
+    pub threshold_ns: u64,
+    /// The slowest this many slow calls are kept per function, with time, tid, args and return.
+    pub keep: usize,
+}
+
+/// The slow calls of one function: how many, and the slowest few in full.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlowCalls {
+    /// The options.
+    pub opts: SlowOptions,
+    /// Calls at or above the threshold.
+    pub count: u64,
+    /// The slowest of them, slowest first, at most `opts.keep` (ties: the earlier call first).
+    pub slowest: Vec<Call>,
+}
+
+impl SlowCalls {
+    /// None yet.
+    pub fn new(opts: SlowOptions) -> SlowCalls {
+        SlowCalls { opts, count: 0, slowest: Vec::new() }
+    }
+
+    /// Counts `c` if it is slow, and keeps it if it is among the slowest. Time: O(keep).
+    pub fn add(&mut self, c: &Call) {
+        if c.duration_ns < self.opts.threshold_ns {
+            return;
+        }
+        self.count += 1;
+        if self.opts.keep == 0 {
+            return;
+        }
+        if self.slowest.len() == self.opts.keep && self.slowest.last().is_some_and(|l| l.duration_ns >= c.duration_ns) {
+            return;
+        }
+        let at = self.slowest.partition_point(|s| s.duration_ns >= c.duration_ns);
+        self.slowest.insert(at, *c);
+        self.slowest.truncate(self.opts.keep);
+    }
+}
+
 /// Everything a snoop session measured.
 #[derive(Clone, Debug)]
 pub struct Summary {
@@ -101,6 +157,8 @@ pub struct Summary {
     pub open_calls: usize,
     /// Traced time, s.
     pub elapsed_s: f64,
+    /// When tracing started, ns of CLOCK_MONOTONIC (the calls' `start_ns` clock).
+    pub started_ns: u64,
 }
 
 fn fmt_ns(ns: f64) -> String {
@@ -151,6 +209,7 @@ pub fn render(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
             p.unmatched_returns, p.unreturned, s.open_calls
         )?;
     }
+    write_slow(s, w)?;
     for f in &s.funcs {
         if f.count == 0 {
             continue;
@@ -159,6 +218,38 @@ pub fn render(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
         writeln!(w, "Function = {} [{}]", f.name, f.spec)?;
         write_log2(f, w)?;
         writeln!(w, "avg = {:.0} nsecs, total: {} nsecs, count: {}", f.mean_ns(), f.sum_ns, f.count)?;
+    }
+    Ok(())
+}
+
+/// Per function with slow calls: how many, then the slowest, one line each.
+fn write_slow(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
+    for f in &s.funcs {
+        let Some(slow) = &f.slow else { continue };
+        if slow.count == 0 {
+            continue;
+        }
+        writeln!(
+            w,
+            "Slow calls of {}: {} at or above {} ({:.2}% of {} calls); slowest:",
+            f.name,
+            slow.count,
+            fmt_ns(slow.opts.threshold_ns as f64),
+            100.0 * slow.count as f64 / f.count.max(1) as f64,
+            f.count
+        )?;
+        for c in &slow.slowest {
+            let args: Vec<String> = c.args.iter().map(|a| format!("{a:#x}")).collect();
+            writeln!(
+                w,
+                "  {:>11}  at +{:.6} s  tid {}  args ({})  ret {:#x}",
+                fmt_ns(c.duration_ns as f64),
+                c.start_ns.saturating_sub(s.started_ns) as f64 / 1e9,
+                c.tid,
+                args.join(", "),
+                c.ret
+            )?;
+        }
     }
     Ok(())
 }
@@ -237,6 +328,28 @@ mod tests {
         // 100 -> slot 7 (64..127), 200 -> 8, 300 and 400 -> 9, 10000 -> 14.
         assert_eq!((f.log2[0][7], f.log2[0][8], f.log2[0][9], f.log2[0][14]), (1, 1, 2, 1));
         assert_eq!((f.log2[1][0], f.log2[1][4]), (4, 1));
+    }
+
+    #[test]
+    fn slow_calls_are_counted_and_the_slowest_kept_in_order() {
+        let mut f = FuncStats::new("f", "bin:f").with_slow(Some(SlowOptions { threshold_ns: 1000, keep: 2 }));
+        for (i, d) in [500, 1000, 3000, 999, 2000, 5000, 3000].into_iter().enumerate() {
+            f.add(&Call { start_ns: i as u64, ..call(d) });
+        }
+        let s = f.slow.as_ref().unwrap();
+        assert_eq!(s.count, 5, "1000, 3000, 2000, 5000, 3000");
+        let kept: Vec<(u64, u64)> = s.slowest.iter().map(|c| (c.duration_ns, c.start_ns)).collect();
+        assert_eq!(kept, vec![(5000, 5), (3000, 2)], "the earlier of two equal calls stays");
+        let summary =
+            Summary { funcs: vec![f], pairing: Default::default(), open_calls: 0, elapsed_s: 1.0, started_ns: 0 };
+        let mut out = Vec::new();
+        render(&summary, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("Slow calls of f: 5 at or above 1.00 us (71.43% of 7 calls); slowest:"), "{text}");
+        assert!(
+            text.contains("5.00 us  at +0.000000 s  tid 1  args (0x0, 0x0, 0x0, 0x0, 0x0, 0x0)  ret 0x0"),
+            "{text}"
+        );
     }
 
     #[test]

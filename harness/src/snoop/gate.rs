@@ -1,0 +1,125 @@
+//! Uprobe checkpoints under the regression gate: the functions a scenario lists in
+//! `[[scenario.uprobe]]` are probed in every run of that scenario, beside the probe's region, and
+//! each call's duration (ns) becomes a sample of a checkpoint named `uprobe:<name>`, judged like
+//! any probe checkpoint.
+//!
+//! # How a run is probed
+//! The runner resolves the targets before it starts the program (a wrong symbol fails the run
+//! before anything runs), starts the program, then [`GateSession::start`] attaches the probes to
+//! it ([`super::perf::Scope::Attach`]: every thread, `inherit` for later threads and children).
+//! Calls made in the microseconds between `exec` and the attach are not seen; the bundled
+//! scenarios wait for the reader before their measured phase, which starts after the probes.
+//! [`GateSession::poll`] drains the rings while the run goes on (so they never fill), and
+//! [`GateSession::finish`] drains the rest once the program has exited.
+//!
+//! # Units
+//! A uprobe sample is the time between the entry and the return record (CLOCK_MONOTONIC, ns):
+//! it includes part of the probes' own cost (about 1-2 us per call on this VM kind for a
+//! function starting with `push`, 10-30 us when its first instruction is single-stepped).
+//! That cost is the same in both arms of a comparison, so it shifts the level, not the
+//! difference; it does make small relative changes of short functions harder to see.
+
+use std::path::PathBuf;
+
+use super::elf::{self, Target};
+use super::pair::Pairer;
+use super::perf::{self, EventKind, Scope, Tracer};
+use super::SnoopError;
+
+/// The prefix of uprobe checkpoints' names in run results, baselines and reports (the source
+/// mark): probe checkpoint names come from `funcscope::init` and are kept apart by it.
+pub const CHECKPOINT_PREFIX: &str = "uprobe:";
+
+/// One function a scenario gates through a uprobe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GateProbe {
+    /// Checkpoint name (without [`CHECKPOINT_PREFIX`]).
+    pub name: String,
+    /// The file that holds the symbol: `None` is the program the run executes (its private copy
+    /// when runs use one; a uprobe is placed on one file, so the original would never be hit).
+    pub file: Option<PathBuf>,
+    /// The symbol, mangled or demangled.
+    pub symbol: String,
+}
+
+impl GateProbe {
+    /// The checkpoint name in results: `uprobe:<name>`.
+    pub fn checkpoint(&self) -> String {
+        format!("{CHECKPOINT_PREFIX}{}", self.name)
+    }
+
+    /// Resolves it for a run of `program` (the file actually executed).
+    pub fn resolve(&self, program: &std::path::Path) -> Result<Target, SnoopError> {
+        let file = self.file.as_deref().unwrap_or(program);
+        let spec = format!("{}:{}", file.display(), self.symbol);
+        elf::resolve(&spec, None)
+    }
+}
+
+/// What one run measured of one gated function.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GateResult {
+    /// Checkpoint name, with [`CHECKPOINT_PREFIX`].
+    pub checkpoint: String,
+    /// Each paired call's duration, ns, in pairing order.
+    pub durations_ns: Vec<u64>,
+    /// Records the kernel lost in this run's rings: not attributable to one function, so every
+    /// gated function of the run carries the total (a run with losses is partial for all).
+    pub lost: u64,
+}
+
+/// The probes of one run.
+pub struct GateSession {
+    tracer: Tracer,
+    pairer: Pairer,
+    results: Vec<GateResult>,
+}
+
+impl GateSession {
+    /// Attaches `targets` (resolved by [`GateProbe::resolve`], in the same order as `names`) to
+    /// the running process `pid`.
+    pub fn start(targets: &[Target], names: &[String], pid: i32) -> Result<GateSession, SnoopError> {
+        let tracer = Tracer::start(targets, &Scope::Attach { pid }, perf::DEFAULT_RING_PAGES)?;
+        Ok(GateSession {
+            tracer,
+            pairer: Pairer::new(),
+            results: names.iter().map(|n| GateResult { checkpoint: n.clone(), ..GateResult::default() }).collect(),
+        })
+    }
+
+    /// Drains the rings, keeping back the youngest events (see [`perf::HOLD_NS`]).
+    pub fn poll(&mut self) {
+        let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+            .map_or(0, |t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64);
+        let events = self.tracer.drain(Some(now.saturating_sub(perf::HOLD_NS)));
+        self.feed(events);
+    }
+
+    fn feed(&mut self, events: Vec<perf::Event>) {
+        for e in events {
+            match e.kind {
+                EventKind::Entry { func, args } => self.pairer.entry(func, e.tid, e.time_ns, args),
+                EventKind::Return { func, ret } => {
+                    if let Some(c) = self.pairer.ret(func, e.pid, e.tid, e.time_ns, ret) {
+                        if let Some(r) = self.results.get_mut(func) {
+                            r.durations_ns.push(c.duration_ns);
+                        }
+                    }
+                }
+                EventKind::Lost(n) => self.pairer.lost(n),
+            }
+        }
+    }
+
+    /// Drains everything (call once the program has exited) and closes the probes.
+    pub fn finish(mut self) -> Vec<GateResult> {
+        let events = self.tracer.drain(None);
+        self.feed(events);
+        let lost = self.pairer.stats.lost_records;
+        let mut out = std::mem::take(&mut self.results);
+        for r in &mut out {
+            r.lost = lost;
+        }
+        out
+    }
+}

@@ -1,0 +1,126 @@
+//! Uprobe checkpoints under the regression gate, end to end through the `funcscope` binary: the
+//! `uprobe_gate` scenario's uninstrumented `gated_work` is listed in `[[scenario.uprobe]]`, gets
+//! a baseline beside the probe's checkpoint, is judged unchanged on the same build, and
+//! regressed when `FUNCSCOPE_PLANT` puts extra work inside it. Skips, saying why, where the
+//! kernel refuses uprobes (no privilege, no uprobe PMU).
+//!
+//! Margins: the plant is +500 % of the step's cost and the minimum effect 40 %, far beyond this
+//! VM's run-to-run drift, so the verdicts do not depend on a quiet machine.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::text;
+
+fn config(dir: &Path, program: &Path, env: &str, uprobe: &str) {
+    let text = format!(
+        r#"[gate]
+alpha = 0.05
+min_effect = 0.4
+metrics = ["p50"]
+
+[run]
+runs = 4
+warmup_runs = 0
+timeout_s = 30
+attach_timeout_s = 5
+
+[[scenario]]
+name = "uprobe_gate"
+path = {program:?}
+args = ["--duration-ms", "80"]
+env = {{ {env} }}
+
+{uprobe}
+"#,
+        program = program.display().to_string(),
+    );
+    std::fs::write(dir.join("funcscope.toml"), text).unwrap();
+}
+
+fn funcscope(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_funcscope"))
+        .args(args)
+        .arg("--config")
+        .arg(dir.join("funcscope.toml"))
+        .current_dir(dir)
+        .env_remove("FUNCSCOPE_PLANT")
+        .output()
+        .unwrap()
+}
+
+const GATED: &str = "[[scenario.uprobe]]\nname = \"gated_work\"\nsymbol = \"uprobe_gate::gated_work\"\n";
+
+/// Whether uprobes work here; says why not.
+fn uprobes_refused(out: &Output) -> bool {
+    let t = text(out);
+    let refused = t.contains("perf_event_open refused") || t.contains("no uprobe PMU");
+    if refused {
+        eprintln!("SKIP: uprobes are not available here:\n{t}");
+    }
+    refused
+}
+
+fn verdicts(json: &Path) -> Vec<(String, String)> {
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    report["scenarios"][0]["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_owned(), c["verdict"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn a_uprobe_checkpoint_gets_a_baseline_and_verdicts() {
+    let bin = common::scenario_binary("uprobe_gate");
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), &bin, "", GATED);
+    let out = funcscope(dir.path(), &["baseline", "--no-reference"]);
+    if uprobes_refused(&out) {
+        return;
+    }
+    assert_eq!(out.status.code(), Some(0), "baseline failed:\n{}", text(&out));
+    let recorded = std::fs::read_to_string(dir.path().join("baselines/uprobe_gate.toml")).unwrap();
+    assert!(recorded.contains("[checkpoints.\"uprobe:gated_work\"]"), "{recorded}");
+    assert!(recorded.contains("[checkpoints.step]"), "{recorded}");
+    // Every call of the step calls gated_work once (and calibration calls it before the probe's
+    // measured phase), so the uprobe sees at least as many calls as the probe.
+    let calls = |cp: &str| -> f64 {
+        let b: toml::Value = toml::from_str(&recorded).unwrap();
+        b["checkpoints"][cp]["calls_per_run"].as_float().unwrap()
+    };
+    assert!(calls("uprobe:gated_work") >= calls("step") && calls("step") > 0.0, "{recorded}");
+
+    let json = dir.path().join("aa.json");
+    let out = funcscope(dir.path(), &["regress", "--no-reference", "--json", json.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "A/A regress should pass:\n{}", text(&out));
+    let v = verdicts(&json);
+    assert!(v.iter().any(|(n, v)| n == "uprobe:gated_work" && v != "regressed"), "{v:?}\n{}", text(&out));
+
+    // Extra work planted inside gated_work: its uprobe checkpoint regresses.
+    config(dir.path(), &bin, r#"FUNCSCOPE_PLANT = "step=500""#, GATED);
+    let json = dir.path().join("planted.json");
+    let out = funcscope(dir.path(), &["regress", "--no-reference", "--json", json.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "planted regress should exit 1:\n{}", text(&out));
+    let v = verdicts(&json);
+    assert!(v.iter().any(|(n, v)| n == "uprobe:gated_work" && v == "regressed"), "{v:?}\n{}", text(&out));
+}
+
+#[test]
+fn a_wrong_uprobe_target_fails_the_run_naming_it() {
+    let bin = common::scenario_binary("uprobe_gate");
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), &bin, "", "[[scenario.uprobe]]\nname = \"nope\"\nsymbol = \"no_such_function_here\"\n");
+    let out = funcscope(dir.path(), &["baseline", "--no-reference"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("no_such_function_here"), "{}", text(&out));
+    assert!(!dir.path().join("baselines/uprobe_gate.toml").exists());
+    // A malformed entry is a configuration error with the file and line.
+    config(dir.path(), &bin, "", "[[scenario.uprobe]]\nname = \"x\"\ntarget = \"nocolon\"\n");
+    let out = funcscope(dir.path(), &["baseline", "--no-reference"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("funcscope.toml:") && text(&out).contains("FILE:SYMBOL"), "{}", text(&out));
+}
