@@ -11,8 +11,10 @@
 //! instructions of the probe's own dump path.
 //!
 //! **Processes.** `%p` gives one output file per process; each is parsed on its own and the
-//! checkpoints are merged by name (fork children that call `init` report too; children that
-//! `exec` are not followed).
+//! checkpoints are merged by name (fork children that call `init` report too). With
+//! `--trace-children=yes` children that `exec` run under callgrind too: a fork + exec child
+//! writes its own file, and an `exec` in place (same pid) replaces the file of the image it
+//! replaced, so a program started through `sh -c 'exec prog'` reports as if run directly.
 //!
 //! **Threads.** callgrind runs one thread at a time and, without `--separate-threads`, a dump
 //! holds the events of *all* threads since the previous dump. So a call's count includes the
@@ -408,6 +410,9 @@ fn valgrind_args(l: &Launch, dir: &Path) -> Vec<String> {
         // every instrumented block; codec, 1000 iterations: 3.9 s -> 2.2 s CPU, same counts).
         "--instr-atstart=no".to_owned(),
         "--combine-dumps=yes".to_owned(),
+        // Follow children that exec (a launcher script, a server spawning workers): those
+        // without the probe write files without checkpoint names, which are ignored.
+        "--trace-children=yes".to_owned(),
         format!("--callgrind-out-file={}/cg.%p", dir.display()),
     ];
     if l.cache_sim {

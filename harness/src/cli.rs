@@ -94,7 +94,8 @@ pub struct Common {
     #[arg(long, short)]
     pub quiet: bool,
     /// What to measure: time, instructions (under callgrind), or both, comma-separated
-    /// (default: `run.measure` of the configuration). Instructions: regress and baseline only.
+    /// (default: `run.measure` of the configuration). Instructions: regress, baseline, compare
+    /// (both revisions under callgrind, paired) and calibrate (the spread of the counts).
     #[arg(long, value_delimiter = ',', value_parser = parse_measure)]
     pub measure: Option<Vec<Measure>>,
 }
@@ -468,9 +469,10 @@ pub fn run_cli(cli: Cli) -> i32 {
             },
             a.common.measure.as_deref(),
         ),
-        Command::Compare(a) => {
-            no_instructions("compare", &a.common).and_then(|()| parse_env(&a.env_b)).and_then(|env_b| {
-                commands::compare::run(&commands::compare::Options {
+        Command::Compare(a) => parse_env(&a.env_b).and_then(|env_b| {
+            let measure = a.common.measure.clone();
+            commands::instructions::compare_measures(
+                &commands::compare::Options {
                     select: selection(&a.common, a.judging.budget),
                     json: a.judging.json,
                     markdown: a.judging.markdown,
@@ -480,16 +482,18 @@ pub fn run_cli(cli: Cli) -> i32 {
                     rev_a: a.rev_a,
                     rev_b: a.rev_b,
                     env_b,
-                })
-            })
-        }
-        Command::Calibrate(a) => no_instructions("calibrate", &a.common).and_then(|()| {
-            commands::calibrate::run(&commands::calibrate::Options {
+                },
+                measure.as_deref(),
+            )
+        }),
+        Command::Calibrate(a) => commands::instructions::calibrate_measures(
+            &commands::calibrate::Options {
                 select: selection(&a.common, None),
                 write: a.write,
                 no_reference: a.no_reference,
-            })
-        }),
+            },
+            a.common.measure.as_deref(),
+        ),
         Command::Run(a) => {
             let measure = a.measure.clone().unwrap_or_else(|| vec![Measure::Time]);
             let cache_sim = a.cache_sim;
@@ -540,16 +544,6 @@ pub fn run_cli(cli: Cli) -> i32 {
             eprintln!("error: {e}");
             e.exit_code()
         }
-    }
-}
-
-/// `--measure instructions` on a command that has no instruction pass yet.
-fn no_instructions(command: &str, c: &Common) -> Result<()> {
-    match &c.measure {
-        Some(m) if m.contains(&Measure::Instructions) => Err(Error::Usage(format!(
-            "--measure instructions is not supported by {command} yet; use `regress --measure instructions` (against the instruction baseline)"
-        ))),
-        _ => Ok(()),
     }
 }
 

@@ -29,7 +29,8 @@
 //!
 //! [instructions]            # the instruction-count pass (see `crate::callgrind`)
 //! iterations = 500          # fixed work per run: scenarios get `--duration-ms 0 --iterations N`
-//! runs = 3                  # runs per arm: their spread is the noise the verdict allows for
+//! runs = 3                  # runs per arm; zero spread in both arms decides exactly
+//! max_runs = 8              # a scenario whose counts vary gets this many (a rank test needs ~8)
 //! min_effect = 0.0025       # smallest relative change of mean instructions per call that counts
 //! cache_sim = false         # also L1/LL misses and estimated cycles (about 2x slower)
 //! timeout_s = 300           # per run under valgrind
@@ -237,6 +238,9 @@ pub struct InstructionOptions {
     /// Runs per arm (>= 2): instruction counts are nearly but not exactly deterministic (hash
     /// seeds, address-dependent paths); the spread over these runs is the noise allowed for.
     pub runs: usize,
+    /// Runs per arm of a scenario whose counts vary between its first `runs` runs (>= `runs`):
+    /// the rank test of 3 runs against 3 cannot reach the gate's alpha, 8 against 8 can.
+    pub max_runs: usize,
     /// Smallest relative change of mean instructions per call that is a regression, in [0, 1).
     pub min_effect: f64,
     /// Simulate caches: L1/LL misses and estimated cycles per call.
@@ -247,7 +251,14 @@ pub struct InstructionOptions {
 
 impl Default for InstructionOptions {
     fn default() -> InstructionOptions {
-        InstructionOptions { iterations: 500, runs: 3, min_effect: 0.0025, cache_sim: false, timeout_s: 300.0 }
+        InstructionOptions {
+            iterations: 500,
+            runs: 3,
+            max_runs: 8,
+            min_effect: 0.0025,
+            cache_sim: false,
+            timeout_s: 300.0,
+        }
     }
 }
 
@@ -489,6 +500,15 @@ impl Config {
                 ),
             ));
         }
+        if ins.max_runs < ins.runs || ins.max_runs > MAX_RUNS {
+            return Err(invalid(
+                key_line("max_runs"),
+                format!(
+                    "instructions.max_runs = {} must be in instructions.runs ({})..={MAX_RUNS}",
+                    ins.max_runs, ins.runs
+                ),
+            ));
+        }
         if !((0.0..1.0).contains(&ins.min_effect) && ins.timeout_s > 0.0 && ins.timeout_s <= MAX_SECONDS) {
             return Err(invalid(
                 key_line("min_effect"),
@@ -704,6 +724,7 @@ min_effect = 0.1
         assert_eq!(c.measures(&c.scenarios[1], Some(&[Measure::Time])), [Measure::Time]);
         assert_eq!(c.instruction_baseline_path("codec"), Path::new("/w/baselines/instructions/codec.toml"));
         assert!(err(&format!("{GOOD}\n[instructions]\nruns = 1\n")).contains("instructions.runs = 1"));
+        assert!(err(&format!("{GOOD}\n[instructions]\nruns = 4\nmax_runs = 3\n")).contains("instructions.max_runs = 3"));
         assert!(err(&GOOD.replace("runs = 6", "runs = 6\nmeasure = [\"cycles\"]")).contains("unknown variant"));
     }
 }

@@ -9,8 +9,15 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use funcscope_harness::callgrind::{self, CgRun, Launch};
-use funcscope_harness::commands::instructions::{instruction_args, judge, CountBaseline, CountFingerprint};
-use funcscope_harness::stats::Verdict;
+use funcscope_harness::commands::instructions::{instruction_args, judge, Arms, CountBaseline, CountFingerprint};
+use funcscope_harness::stats::{Correction, CountRule, Verdict};
+
+/// The gate's defaults: alpha 0.01, Holm, 0.25 %.
+const RULE: CountRule = CountRule { alpha: 0.01, correction: Correction::Holm, min_effect: 0.0025 };
+
+fn arms<'a>(base: &'a CountBaseline, current: &'a CountBaseline) -> [Arms<'a>; 1] {
+    [Arms { scenario: "codec", base, current, paired: false }]
+}
 
 mod common;
 use common::text;
@@ -43,15 +50,19 @@ fn fixture() -> &'static Path {
 }
 
 fn run_fixture(args: &[&str]) -> CgRun {
+    run_program(fixture(), args, false)
+}
+
+fn run_program(program: &Path, args: &[&str], cache_sim: bool) -> CgRun {
     let l = Launch {
         name: "cg_fixture".into(),
-        program: fixture().to_path_buf(),
+        program: program.to_path_buf(),
         args: args.iter().map(|s| s.to_string()).collect(),
         env: Vec::new(),
-        cache_sim: false,
+        cache_sim,
         timeout: Duration::from_secs(300),
     };
-    callgrind::run(&l).unwrap_or_else(|e| panic!("cg_fixture {args:?}: {e}"))
+    callgrind::run(&l).unwrap_or_else(|e| panic!("{} {args:?}: {e}", program.display()))
 }
 
 /// (calls, min, max) instructions of checkpoint `name`.
@@ -131,6 +142,60 @@ fn a_forked_child_reports_its_own_counts() {
     assert_eq!(counts(&r, "outer"), counts(&plain, "outer"));
 }
 
+/// Children that exec are followed (`--trace-children=yes`): a program started through a shell,
+/// by `exec` (same pid) or by fork + exec (a new pid), reports exactly the counts of a direct run.
+#[test]
+fn children_that_exec_are_followed() {
+    if !have_valgrind() {
+        return;
+    }
+    let plain = run_fixture(&["--calls", "3", "--loops", "100"]);
+    let f = fixture().to_str().unwrap();
+    for script in ["exec \"$0\" \"$@\"", "\"$0\" \"$@\"; exit $?"] {
+        let r = run_program(Path::new("/bin/sh"), &["-c", script, f, "--calls", "3", "--loops", "100"], false);
+        assert_eq!(r.processes, 1, "{script}: {r:?}");
+        assert_eq!(counts(&r, "outer"), counts(&plain, "outer"), "{script}");
+    }
+}
+
+/// Cache simulation end to end: L1 and last-level misses and estimated cycles appear, are
+/// consistent (LL misses are a subset of L1 misses; cycles = Ir + 10 L1 + 100 LL) and plausible
+/// (the first call's cold code misses; a call misses far less often than it executes
+/// instructions), and do not change the instruction count; the CLI prints them.
+#[test]
+fn cache_simulation_gives_plausible_misses_and_cycles() {
+    if !have_valgrind() {
+        return;
+    }
+    let args = ["--calls", "4", "--loops", "2000"];
+    let plain = run_fixture(&args);
+    let sim = run_program(fixture(), &args, true);
+    let (p, c) = (&plain.checkpoints[0], &sim.checkpoints[0]);
+    assert_eq!((c.min_ir, c.max_ir), (p.min_ir, p.max_ir), "cache simulation does not change Ir");
+    let (l1, ll, cy) = (c.mean_l1_misses.unwrap(), c.mean_ll_misses.unwrap(), c.mean_estimated_cycles.unwrap());
+    assert!(l1 > 0.0, "the first call runs cold code: {c:?}");
+    assert!(ll <= l1, "a last-level miss is also an L1 miss: {c:?}");
+    assert!(l1 < c.mean_ir / 10.0, "a chain of register ops rarely misses: {c:?}");
+    let want = c.mean_ir + 10.0 * l1 + 100.0 * ll;
+    assert!((cy / want - 1.0).abs() < 1e-9 && cy > c.mean_ir, "{cy} vs {want}: {c:?}");
+    assert_eq!(p.mean_l1_misses, None);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_funcscope"))
+        .args(["run", "--measure", "instructions", "--cache-sim", "--"])
+        .arg(fixture())
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("L1 miss") && stdout.contains("est. cycles"), "{stdout}");
+    let row: Vec<&str> =
+        stdout.lines().find(|l| l.trim_start().starts_with("outer")).unwrap().split_whitespace().collect();
+    let l1_cli: f64 = row[5].parse().unwrap_or_else(|_| panic!("{stdout}"));
+    let cy_cli: f64 = row[7].parse().unwrap_or_else(|_| panic!("{stdout}"));
+    assert!(l1_cli > 0.0 && cy_cli > c.mean_ir, "{stdout}");
+}
+
 /// The CLI's errors: valgrind missing (2, naming the install), a program without the probe (3),
 /// a program failing under valgrind (3), a checkpoint never reached (3).
 #[test]
@@ -185,7 +250,7 @@ fn planted_one_percent_is_caught_and_unchanged_never_flagged() {
     let base = measure(None);
     for trial in 0..10 {
         let planted = measure(Some("crc32c=1"));
-        let results = judge("codec", &base, &planted, 0.0025);
+        let results = judge(&arms(&base, &planted), &RULE);
         let crc = results.iter().find(|r| r.checkpoint == "crc32c").unwrap();
         assert_eq!(crc.comparison.verdict, Verdict::Regressed, "trial {trial}: {crc:?}");
         assert!(crc.comparison.change > 0.005 && crc.comparison.change < 0.02, "trial {trial}: {crc:?}");
@@ -193,7 +258,7 @@ fn planted_one_percent_is_caught_and_unchanged_never_flagged() {
             assert_ne!(r.comparison.verdict, Verdict::Regressed, "trial {trial}: {r:?}");
         }
         let same = measure(None);
-        for r in judge("codec", &base, &same, 0.0025) {
+        for r in judge(&arms(&base, &same), &RULE) {
             assert_eq!(r.comparison.verdict, Verdict::Unchanged, "A/A trial {trial}: {r:?}");
         }
     }

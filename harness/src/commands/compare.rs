@@ -42,6 +42,16 @@ pub struct Options {
 /// # Errors
 /// Configuration, build and git errors (an unknown revision among them).
 pub fn run(o: &Options) -> Result<i32> {
+    let (report, files) = report(o)?;
+    super::finish(&report, files)
+}
+
+/// The time experiment of `compare` and where its report goes, not yet written (the instruction
+/// pass adds to it).
+///
+/// # Errors
+/// As [`run`].
+pub(crate) fn report(o: &Options) -> Result<(crate::model::Report, crate::report::Outputs)> {
     let started = now_rfc3339();
     let t0 = Instant::now();
     let cfg = o.select.load_config()?;
@@ -105,5 +115,5 @@ pub fn run(o: &Options) -> Result<i32> {
     let mut files = outputs(&cfg, "compare", &o.json, &o.markdown);
     files.junit = o.junit.clone();
     files.github_annotations = o.github_annotations;
-    super::finish(&report, files)
+    Ok((report, files))
 }

@@ -28,7 +28,7 @@ use crate::config::{Config, InstructionOptions, Measure};
 use crate::error::{Error, Result};
 use crate::fingerprint::{rustc_version, Fingerprint};
 use crate::model::Report;
-use crate::stats::{compare_counts, CountComparison, Metric, Verdict};
+use crate::stats::{judge_counts, CountComparison, CountInput, CountMethod, CountRule, Metric, Verdict};
 use crate::workspace::{self, short_sha};
 
 /// Version of the instruction baseline file format.
@@ -90,8 +90,9 @@ impl CountFingerprint {
 pub struct CountCheckpoint {
     /// Calls per run (median over runs).
     pub calls_per_run: f64,
-    /// Per-run values keyed by [`Metric::as_str`] (`mean`, `p50`) and `estimated_cycles` with
-    /// cache simulation: instructions (or cycles) per call, one value per run.
+    /// Per-run values keyed by [`Metric::as_str`] (`mean`, `p50`: instructions per call) and,
+    /// with cache simulation, [`ESTIMATED_CYCLES`], [`L1_MISSES`], [`LL_MISSES`] (per call);
+    /// one value per run.
     pub per_run: BTreeMap<String, Vec<f64>>,
 }
 
@@ -112,8 +113,12 @@ pub struct CountBaseline {
     pub checkpoints: BTreeMap<String, CountCheckpoint>,
 }
 
-/// Key of the cache-simulation metric in [`CountCheckpoint::per_run`].
+/// Key of the cache-simulation metric in [`CountCheckpoint::per_run`]: estimated cycles per call.
 pub const ESTIMATED_CYCLES: &str = "estimated_cycles";
+/// Key of L1 misses per call (instruction fetch + data read + write) with cache simulation.
+pub const L1_MISSES: &str = "l1_misses";
+/// Key of last-level misses per call with cache simulation.
+pub const LL_MISSES: &str = "ll_misses";
 
 impl CountBaseline {
     /// Builds a baseline from runs.
@@ -126,8 +131,15 @@ impl CountBaseline {
                     .or_insert_with(|| CountCheckpoint { calls_per_run: c.calls as f64, per_run: BTreeMap::new() });
                 e.per_run.entry(Metric::Mean.as_str().to_owned()).or_default().push(round3(c.mean_ir));
                 e.per_run.entry(Metric::P50.as_str().to_owned()).or_default().push(c.p50_ir as f64);
-                if let Some(cy) = c.mean_estimated_cycles {
-                    e.per_run.entry(ESTIMATED_CYCLES.to_owned()).or_default().push(round3(cy));
+                let sim = [
+                    (ESTIMATED_CYCLES, c.mean_estimated_cycles),
+                    (L1_MISSES, c.mean_l1_misses),
+                    (LL_MISSES, c.mean_ll_misses),
+                ];
+                for (key, v) in sim {
+                    if let Some(v) = v {
+                        e.per_run.entry(key.to_owned()).or_default().push(round3(v));
+                    }
                 }
             }
         }
@@ -261,6 +273,61 @@ pub fn measure_many(launches: &[callgrind::Launch], runs: usize, quiet: bool) ->
         .collect()
 }
 
+/// Whether any checkpoint's mean instructions per call differ between `runs`.
+pub fn varies(runs: &[CgRun]) -> bool {
+    let mut first: BTreeMap<&str, f64> = BTreeMap::new();
+    runs.iter().flat_map(|r| &r.checkpoints).any(|c| *first.entry(c.name.as_str()).or_insert(c.mean_ir) != c.mean_ir)
+}
+
+/// [`measure_many`] with `o.runs` runs per launch, extended to `o.max_runs` for each launch
+/// whose counts vary ([`varies`]): a deterministic scenario is decided exactly from a few runs,
+/// a varying one needs enough runs for the rank test to reach the gate's level
+/// (see [`crate::stats::judge_counts`]).
+///
+/// # Errors
+/// Each launch's first failed run.
+pub fn measure_adaptive(
+    launches: &[callgrind::Launch],
+    o: &InstructionOptions,
+    quiet: bool,
+) -> Vec<Result<Vec<CgRun>>> {
+    measure_adaptive_grouped(launches, 1, o, quiet)
+}
+
+/// [`measure_adaptive`] where each `group` consecutive launches (the arms of one scenario) are
+/// extended together when any of them varies, so paired arms keep equal lengths.
+fn measure_adaptive_grouped(
+    launches: &[callgrind::Launch],
+    group: usize,
+    o: &InstructionOptions,
+    quiet: bool,
+) -> Vec<Result<Vec<CgRun>>> {
+    let mut out = measure_many(launches, o.runs, quiet);
+    let group = group.max(1);
+    let vary: Vec<bool> = out.iter().map(|r| r.as_ref().is_ok_and(|r| varies(r))).collect();
+    let more: Vec<usize> = (0..launches.len())
+        .filter(|&i| {
+            o.max_runs > o.runs && vary[i / group * group..((i / group + 1) * group).min(vary.len())].contains(&true)
+        })
+        .collect();
+    if more.is_empty() {
+        return out;
+    }
+    if !quiet {
+        let names: Vec<&str> = more.iter().map(|&i| launches[i].name.as_str()).collect();
+        eprintln!("callgrind: counts vary in {}: {} runs each", names.join(", "), o.max_runs);
+    }
+    let subset: Vec<callgrind::Launch> = more.iter().map(|&i| launches[i].clone()).collect();
+    for (&i, extra) in more.iter().zip(measure_many(&subset, o.max_runs - o.runs, quiet)) {
+        match (extra, &mut out[i]) {
+            (Ok(e), Ok(v)) => v.extend(e),
+            (Err(e), slot) => *slot = Err(e),
+            (Ok(_), Err(_)) => {}
+        }
+    }
+    out
+}
+
 /// The verdict of one checkpoint's instructions.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CountResult {
@@ -274,32 +341,57 @@ pub struct CountResult {
     pub current: f64,
     /// The comparison of the gated metric (mean per call).
     pub comparison: CountComparison,
-    /// The same for the median call, reported only.
+    /// The same for the median call, reported only (its own family).
     pub p50: Option<CountComparison>,
 }
 
-/// Compares `current` runs with `base` (a baseline, stored or just measured) per checkpoint.
-/// A checkpoint missing from either side is skipped (the time report shows presence changes).
-pub fn judge(scenario: &str, base: &CountBaseline, current: &CountBaseline, min_effect: f64) -> Vec<CountResult> {
+/// One scenario's two arms for [`judge`].
+#[derive(Clone, Copy, Debug)]
+pub struct Arms<'a> {
+    /// The scenario.
+    pub scenario: &'a str,
+    /// The baseline arm (stored, or re-measured here).
+    pub base: &'a CountBaseline,
+    /// The current arm.
+    pub current: &'a CountBaseline,
+    /// Whether both arms were measured here, run `i` of each in the same round (the paired test).
+    pub paired: bool,
+}
+
+/// The gate's rule for instruction counts: `gate.alpha`, `gate.correction` and
+/// `instructions.min_effect`.
+pub fn rule(cfg: &Config) -> CountRule {
+    CountRule { alpha: cfg.gate.alpha, correction: cfg.gate.correction, min_effect: cfg.instructions.min_effect }
+}
+
+/// Judges every checkpoint of every scenario's arms as one family per metric (the mean gates,
+/// the median is reported): [`crate::stats::judge_counts`]. A checkpoint missing from either
+/// side is skipped (the time report shows presence changes).
+pub fn judge(arms: &[Arms<'_>], rule: &CountRule) -> Vec<CountResult> {
     let mean = Metric::Mean.as_str();
     let p50 = Metric::P50.as_str();
-    current
-        .checkpoints
-        .keys()
-        .filter_map(|name| {
-            let b = base.values(name, mean)?;
-            let c = current.values(name, mean)?;
-            let comparison = compare_counts(b, c, min_effect)?;
-            let p50 = match (base.values(name, p50), current.values(name, p50)) {
-                (Some(b), Some(c)) => compare_counts(b, c, min_effect),
-                _ => None,
-            };
+    let mut keys = Vec::new();
+    let mut means: Vec<CountInput<'_>> = Vec::new();
+    let mut p50s: Vec<CountInput<'_>> = Vec::new();
+    for a in arms {
+        for name in a.current.checkpoints.keys() {
+            let (Some(b), Some(c)) = (a.base.values(name, mean), a.current.values(name, mean)) else { continue };
+            keys.push((a.scenario, name.as_str(), b, c));
+            means.push((b, c, a.paired));
+            p50s.push((a.base.values(name, p50).unwrap_or(&[]), a.current.values(name, p50).unwrap_or(&[]), a.paired));
+        }
+    }
+    let gated = judge_counts(&means, rule);
+    let reported = judge_counts(&p50s, rule);
+    keys.into_iter()
+        .zip(gated.into_iter().zip(reported))
+        .filter_map(|((scenario, checkpoint, b, c), (comparison, p50))| {
             Some(CountResult {
                 scenario: scenario.to_owned(),
-                checkpoint: name.clone(),
+                checkpoint: checkpoint.to_owned(),
                 baseline: crate::stats::median(b)?,
                 current: crate::stats::median(c)?,
-                comparison,
+                comparison: comparison?,
                 p50,
             })
         })
@@ -324,19 +416,33 @@ pub fn disagreement(time: Verdict, instructions: Verdict) -> Option<&'static str
     use Verdict::*;
     match (instructions, time) {
         (Unchanged, Regressed) | (Unchanged, Improved) => {
-            Some("instructions unchanged, time changed: a micro-architectural effect (layout, cache, branch prediction), or noise")
+            Some("a micro-architectural effect (layout, cache, branch prediction), or noise")
         }
         (Regressed, Inconclusive) | (Improved, Inconclusive) => {
-            Some("instructions changed, time inconclusive: the machine is too noisy to see what the code does")
+            Some("the machine is too noisy to see what the code does")
         }
         (Regressed, Unchanged) | (Improved, Unchanged) => {
-            Some("instructions changed, time unchanged: the extra work is cheap or hidden (overlapped, cached)")
+            Some("the extra work is cheap or hidden (overlapped, cached)")
         }
-        (Regressed, Improved) | (Improved, Regressed) => {
-            Some("instructions and time moved in opposite directions: fewer but slower instructions (or the reverse)")
-        }
+        (Regressed, Improved) | (Improved, Regressed) => Some("fewer but slower instructions (or the reverse)"),
         _ => None,
     }
+}
+
+/// The disagreement flag of one checkpoint, with both changes: e.g. `instructions unchanged,
+/// time +8.0%: a micro-architectural effect ...` or `instructions +3.00%, time inconclusive:
+/// the machine is too noisy ...`; `None` when time and instructions agree.
+pub fn disagreement_line(time: Verdict, time_change: Option<f64>, instructions: &CountComparison) -> Option<String> {
+    let why = disagreement(time, instructions.verdict)?;
+    let ic = match instructions.verdict {
+        Verdict::Unchanged => "unchanged".to_owned(),
+        _ => format!("{:+.2}%", instructions.change * 100.0),
+    };
+    let tc = match (time, time_change) {
+        (Verdict::Unchanged | Verdict::Inconclusive, _) | (_, None) => time.as_str().to_owned(),
+        (_, Some(x)) => format!("{:+.1}%", x * 100.0),
+    };
+    Some(format!("instructions {ic}, time {tc}: {why}"))
 }
 
 /// A checkpoint's time verdict and p50 change, by (scenario, checkpoint), if it was judged.
@@ -351,12 +457,15 @@ pub fn render(
     time: Option<&TimeLookup<'_>>,
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
-    writeln!(out, "\nInstructions per call under callgrind (mean; gated at the threshold, noise = run spread):")?;
+    writeln!(
+        out,
+        "\nInstructions per call under callgrind (mean; exact = zero spread in both arms, else the rank test; noise = run spread):"
+    )?;
     let with_time = time.is_some();
     write!(
         out,
-        "  {:<34} {:>12} {:>12} {:>9} {:>8} {:<13}",
-        "scenario/checkpoint", "baseline", "current", "change", "noise", "instructions"
+        "  {:<34} {:>12} {:>12} {:>9} {:>8} {:>5} {:<13}",
+        "scenario/checkpoint", "baseline", "current", "change", "noise", "runs", "instructions"
     )?;
     if with_time {
         write!(out, " {:>9} {:<13}", "time p50", "time")?;
@@ -367,21 +476,26 @@ pub fn render(
         let c = &r.comparison;
         write!(
             out,
-            "  {:<34} {:>12.1} {:>12.1} {:>+8.3}% {:>7.3}% {:<13}",
+            "  {:<34} {:>12.1} {:>12.1} {:>+8.3}% {:>7.3}% {:>5} {:<13}",
             format!("{}/{}", r.scenario, r.checkpoint),
             r.baseline,
             r.current,
             c.change * 100.0,
             c.noise * 100.0,
-            c.verdict.as_str()
+            format!("{}+{}", c.n_baseline, c.n_current),
+            match c.method {
+                CountMethod::Exact => format!("{} exact", c.verdict.as_str()),
+                CountMethod::Rank(_) => c.verdict.as_str().to_owned(),
+            }
         )?;
         if let Some(t) = time {
             match t(&r.scenario, &r.checkpoint) {
                 Some((v, ch)) => {
+                    let ch_value = ch;
                     let ch = ch.map_or_else(|| "-".to_owned(), |x| format!("{:+.1}%", x * 100.0));
                     write!(out, " {ch:>9} {:<13}", v.as_str())?;
-                    if let Some(why) = disagreement(v, c.verdict) {
-                        flags.push(format!("{}/{}: {why}", r.scenario, r.checkpoint));
+                    if let Some(line) = disagreement_line(v, ch_value, c) {
+                        flags.push(format!("{}/{}: {line}", r.scenario, r.checkpoint));
                     }
                 }
                 None => write!(out, " {:>9} {:<13}", "-", "not judged")?,
@@ -443,7 +557,7 @@ pub fn baseline(sel: &Selection, over: Option<&[Measure]>) -> Result<i32> {
     let t0 = Instant::now();
     let launches: Vec<_> =
         ids.iter().map(|&i| launch(&cfg, i, programs[i].clone().expect("require_all"), &cfg.instructions)).collect();
-    for (l, runs) in launches.iter().zip(measure_many(&launches, cfg.instructions.runs, sel.quiet)) {
+    for (l, runs) in launches.iter().zip(measure_adaptive(&launches, &cfg.instructions, sel.quiet)) {
         let runs = runs?;
         let fp = CountFingerprint::current(&cfg.root, &valgrind, &l.args, l.cache_sim);
         let b = CountBaseline::from_runs(&l.name, commit.clone(), fp, &runs);
@@ -494,17 +608,17 @@ fn regress_to(
     let valgrind = callgrind::check_valgrind()?;
     let programs = sel.build_working_tree(&cfg)?;
     let t0 = Instant::now();
-    let mut results = Vec::new();
     let mut notes = Vec::new();
+    let mut judged: Vec<(CountBaseline, CountBaseline, bool)> = Vec::new();
     let launches: Vec<_> =
         ids.iter().map(|&i| launch(&cfg, i, programs[i].clone().expect("require_all"), &cfg.instructions)).collect();
-    let measured = measure_many(&launches, cfg.instructions.runs, sel.quiet);
+    let measured = measure_adaptive(&launches, &cfg.instructions, sel.quiet);
     for (((&i, stored), l), runs) in ids.iter().zip(&baselines).zip(&launches).zip(measured) {
         let fp = CountFingerprint::current(&cfg.root, &valgrind, &l.args, l.cache_sim);
         let runs = runs?;
         let current = CountBaseline::from_runs(&l.name, String::new(), fp.clone(), &runs);
-        let base = match stored.fingerprint.difference(&fp) {
-            None => stored.clone(),
+        let (base, paired) = match stored.fingerprint.difference(&fp) {
+            None => (stored.clone(), false),
             Some(diff) => {
                 // Counts from another toolchain or setup are not comparable: measure the
                 // baseline's commit here too (paired), if it can be built.
@@ -523,8 +637,9 @@ fn regress_to(
                             short_sha(commit)
                         ));
                         let lo = callgrind::Launch { program: old.programs[i].clone().expect("checked"), ..l.clone() };
-                        let old_runs = measure(&lo, cfg.instructions.runs, sel.quiet)?;
-                        CountBaseline::from_runs(&l.name, commit.to_owned(), fp.clone(), &old_runs)
+                        // As many runs as the current arm (extended if it varies): one pair per round.
+                        let old_runs = measure(&lo, runs.len(), sel.quiet)?;
+                        (CountBaseline::from_runs(&l.name, commit.to_owned(), fp.clone(), &old_runs), true)
                     }
                     _ => {
                         notes.push(format!(
@@ -538,13 +653,24 @@ fn regress_to(
                 }
             }
         };
-        results.extend(judge(&l.name, &base, &current, cfg.instructions.min_effect));
+        judged.push((base, current, paired));
     }
+    let arms: Vec<Arms<'_>> = judged
+        .iter()
+        .map(|(base, current, paired)| Arms { scenario: &current.scenario, base, current, paired: *paired })
+        .collect();
+    let results = judge(&arms, &rule(&cfg));
     notes.push(format!("instruction pass: {:.1} s", t0.elapsed().as_secs_f64()));
+    emit(&results, &notes, time, markdown)?;
+    Ok(exit_code(&results))
+}
+
+/// Prints the verdict table (beside `time`'s verdicts when given) and appends it to `markdown`.
+fn emit(results: &[CountResult], notes: &[String], time: Option<&Report>, markdown: Option<&Path>) -> Result<()> {
     let mut table = Vec::new();
     let lookup = time.map(|rep| move |s: &str, c: &str| time_of(rep, s, c));
     let lookup = lookup.as_ref().map(|f| f as &TimeLookup<'_>);
-    render(&results, &notes, lookup, &mut table).map_err(|e| Error::io("writing the report", e))?;
+    render(results, notes, lookup, &mut table).map_err(|e| Error::io("writing the report", e))?;
     use std::io::Write;
     std::io::stdout().lock().write_all(&table).map_err(|e| Error::io("writing the report", e))?;
     if let Some(md) = markdown {
@@ -555,7 +681,117 @@ fn regress_to(
             .and_then(|()| f.write_all(b"```\n"))
             .map_err(|e| Error::at("appending to", md, e))?;
     }
+    Ok(())
+}
+
+/// `compare --measure instructions REV_A [REV_B]`: both revisions built (as `compare` builds
+/// them), each selected scenario measured under callgrind on both, as pairs (the paired rank
+/// test; arms extended together when either varies), judged like `regress`. Returns 1 on a
+/// regression of B against A, else 0.
+///
+/// # Errors
+/// valgrind missing or too old (2), an unknown revision or a build failure (2), a scenario
+/// failing under callgrind (3).
+fn compare_to(o: &super::compare::Options, over: Option<&[Measure]>, time: Option<&Report>) -> Result<i32> {
+    let cfg = o.select.load_config()?;
+    let ids = selected(&cfg, over);
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    callgrind::check_valgrind()?;
+    let flags = o.select.build_flags();
+    let a = workspace::build_revision(&cfg, Some(&o.rev_a), "a", &o.rev_a, flags)?;
+    let what_b = o.rev_b.as_deref().unwrap_or("the working tree");
+    let b = workspace::build_revision(&cfg, o.rev_b.as_deref(), "b", what_b, flags)?;
+    let (label_a, label_b) =
+        (super::revision_label(&cfg, Some(&o.rev_a), &a), super::revision_label(&cfg, o.rev_b.as_deref(), &b));
+    let t0 = Instant::now();
+    let mut notes = vec![format!("A = {label_a}; B = {label_b}: both measured here, paired")];
+    let mut launches = Vec::new();
+    for &i in &ids {
+        let name = &cfg.scenarios[i].name;
+        match (&a.programs[i], &b.programs[i]) {
+            (Some(pa), Some(pb)) => {
+                launches.push(launch(&cfg, i, pa.clone(), &cfg.instructions));
+                let mut lb = launch(&cfg, i, pb.clone(), &cfg.instructions);
+                // An explicit plant (--env-b) goes to arm B only, as in the time experiment.
+                lb.env.extend(o.env_b.iter().cloned());
+                launches.push(lb);
+            }
+            (pa, _) => notes
+                .push(format!("{name}: NOT JUDGED: no program on {}", if pa.is_none() { &label_a } else { &label_b })),
+        }
+    }
+    let measured = measure_adaptive_grouped(&launches, 2, &cfg.instructions, o.select.quiet);
+    let mut pairs = Vec::new();
+    let mut it = launches.iter().zip(measured);
+    while let (Some((la, ra)), Some((_, rb))) = (it.next(), it.next()) {
+        let fp = CountFingerprint::default();
+        let base = CountBaseline::from_runs(&la.name, label_a.clone(), fp.clone(), &ra?);
+        let current = CountBaseline::from_runs(&la.name, label_b.clone(), fp, &rb?);
+        pairs.push((base, current));
+    }
+    let arms: Vec<Arms<'_>> =
+        pairs.iter().map(|(base, current)| Arms { scenario: &base.scenario, base, current, paired: true }).collect();
+    let results = judge(&arms, &rule(&cfg));
+    notes.push(format!("instruction pass: {:.1} s", t0.elapsed().as_secs_f64()));
+    emit(&results, &notes, time, o.markdown.as_deref())?;
     Ok(exit_code(&results))
+}
+
+/// `compare` with the measures asked for: the time experiment (its report printed as usual),
+/// then the instruction comparison beside it. The exit code is the worse of the two.
+///
+/// # Errors
+/// As [`super::compare::run`] and the instruction pass (valgrind missing or too old: 2; a
+/// scenario failing under callgrind: 3).
+pub fn compare_measures(o: &super::compare::Options, over: Option<&[Measure]>) -> Result<i32> {
+    let time = if wants_time(&o.select, over)? {
+        let (report, outputs) = super::compare::report(o)?;
+        let code = super::finish(&report, outputs)?;
+        Some((report, code))
+    } else {
+        None
+    };
+    let ic = compare_to(o, over, time.as_ref().map(|t| &t.0))?;
+    Ok(time.map_or(ic, |t| t.1.max(ic)))
+}
+
+/// `calibrate` with the measures asked for: the time A/A experiment, then, for instructions,
+/// `instructions.max_runs` runs of each selected scenario under callgrind and the spread of its
+/// counts per checkpoint: which checkpoints are exact (decided by the deterministic floor) and
+/// which vary (judged by the rank test, with `max_runs` runs per arm).
+///
+/// # Errors
+/// As [`super::calibrate::run`]; valgrind missing or too old (2); a scenario failing under
+/// callgrind (3).
+pub fn calibrate_measures(o: &super::calibrate::Options, over: Option<&[Measure]>) -> Result<i32> {
+    let tc = if wants_time(&o.select, over)? { super::calibrate::run(o)? } else { 0 };
+    let cfg = o.select.load_config()?;
+    let ids = selected(&cfg, over);
+    if ids.is_empty() {
+        return Ok(tc);
+    }
+    callgrind::check_valgrind()?;
+    let programs = o.select.build_working_tree(&cfg)?;
+    let launches: Vec<_> =
+        ids.iter().map(|&i| launch(&cfg, i, programs[i].clone().expect("require_all"), &cfg.instructions)).collect();
+    let t0 = Instant::now();
+    let mut out = std::io::stdout().lock();
+    for (l, runs) in launches.iter().zip(measure_many(&launches, cfg.instructions.max_runs, o.select.quiet)) {
+        let b = CountBaseline::from_runs(&l.name, String::new(), CountFingerprint::default(), &runs?);
+        print_counts(&l.name, &b, &mut out).map_err(|e| Error::io("writing the report", e))?;
+    }
+    use std::io::Write;
+    writeln!(
+        out,
+        "spread = largest relative distance of a run's mean from the median run; exact checkpoints are judged exactly (any change >= {:.2}% counts), varying ones by the rank test with {} runs per arm\ninstruction pass: {:.1} s",
+        cfg.instructions.min_effect * 100.0,
+        cfg.instructions.max_runs,
+        t0.elapsed().as_secs_f64()
+    )
+    .map_err(|e| Error::io("writing the report", e))?;
+    Ok(tc)
 }
 
 /// `run --measure instructions -- PROGRAM ARGS`: counts per checkpoint over `o.runs` runs, no
@@ -582,39 +818,44 @@ pub fn run_program(o: &super::run::Options, cache_sim: bool) -> Result<i32> {
     let name = name.as_str();
     let runs = measure(&l, o.runs.max(1), false)?;
     let b = CountBaseline::from_runs(name, String::new(), CountFingerprint::default(), &runs);
-    let mut out = std::io::stdout().lock();
-    let w = |e| Error::io("writing the report", e);
-    use std::io::Write;
-    writeln!(out, "{name}: instructions per call under callgrind, {} run(s)", runs.len()).map_err(w)?;
+    print_counts(name, &b, &mut std::io::stdout().lock()).map_err(|e| Error::io("writing the report", e))?;
+    Ok(0)
+}
+
+/// Prints one scenario's counts per checkpoint over its runs: calls, mean and median
+/// instructions per call, the runs' spread (`exact` when zero), and with cache simulation L1/LL
+/// misses and estimated cycles per call.
+fn print_counts(name: &str, b: &CountBaseline, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let runs = b.checkpoints.values().next().map_or(0, |c| c.per_run.get(Metric::Mean.as_str()).map_or(0, Vec::len));
+    writeln!(out, "{name}: instructions per call under callgrind, {runs} run(s)")?;
     writeln!(
         out,
-        "  {:<24} {:>10} {:>14} {:>12} {:>9} {:>14}",
-        "checkpoint", "calls", "mean", "p50", "spread", "est. cycles"
-    )
-    .map_err(w)?;
+        "  {:<24} {:>10} {:>14} {:>12} {:>9} {:>10} {:>10} {:>14}",
+        "checkpoint", "calls", "mean", "p50", "spread", "L1 miss", "LL miss", "est. cycles"
+    )?;
     for (cp, c) in &b.checkpoints {
         let mean = &c.per_run[Metric::Mean.as_str()];
         let p50 = &c.per_run[Metric::P50.as_str()];
         let m = crate::stats::median(mean).unwrap_or(f64::NAN);
         let spread = mean.iter().map(|x| (x / m - 1.0).abs()).fold(0.0, f64::max);
-        let cy = c
-            .per_run
-            .get(ESTIMATED_CYCLES)
-            .and_then(|v| crate::stats::median(v))
-            .map_or("-".to_owned(), |x| format!("{x:.1}"));
+        let spread = if spread == 0.0 { "exact".to_owned() } else { format!("{:.4}%", spread * 100.0) };
+        let sim = |key: &str| {
+            c.per_run.get(key).and_then(|v| crate::stats::median(v)).map_or("-".to_owned(), |x| format!("{x:.1}"))
+        };
         writeln!(
             out,
-            "  {:<24} {:>10} {:>14.1} {:>12} {:>8.4}% {:>14}",
+            "  {:<24} {:>10} {:>14.1} {:>12} {:>9} {:>10} {:>10} {:>14}",
             cp,
             c.calls_per_run,
             m,
             crate::stats::median(p50).unwrap_or(f64::NAN),
-            spread * 100.0,
-            cy
-        )
-        .map_err(w)?;
+            spread,
+            sim(L1_MISSES),
+            sim(LL_MISSES),
+            sim(ESTIMATED_CYCLES)
+        )?;
     }
-    Ok(0)
+    Ok(())
 }
 
 /// Whether the time pass runs: `over` (from `--measure`) names time, or, without it,
@@ -698,24 +939,32 @@ mod tests {
         assert!(text.contains("[checkpoints.parse.per_run]") || text.contains("per_run"), "{text}");
         assert_eq!(CountBaseline::load(&path).unwrap().as_ref(), Some(&b));
         assert_eq!(CountBaseline::load(&dir.path().join("none.toml")).unwrap(), None);
-        let slower = CountBaseline::from_runs("codec", String::new(), fp(), &[run(1005.0), run(1005.1), run(1004.9)]);
-        let r = judge("codec", &b, &slower, 0.0025);
-        assert_eq!(r[0].comparison.verdict, Verdict::Regressed);
+        let rule = CountRule { alpha: 0.01, correction: crate::stats::Correction::Holm, min_effect: 0.0025 };
+        let arms = |base, current| [Arms { scenario: "codec", base, current, paired: false }];
+        // Exact arms: +0.5 % is regressed by the deterministic floor.
+        let exact = CountBaseline::from_runs("codec", "abc".into(), fp(), &[run(1000.0), run(1000.0), run(1000.0)]);
+        let slower = CountBaseline::from_runs("codec", String::new(), fp(), &[run(1005.0), run(1005.0), run(1005.0)]);
+        let r = judge(&arms(&exact, &slower), &rule);
+        assert_eq!((r[0].comparison.verdict, r[0].comparison.method), (Verdict::Regressed, CountMethod::Exact));
         assert_eq!(exit_code(&r), crate::exit_code::REGRESSION);
-        let same = judge("codec", &b, &b, 0.0025);
+        // Varying arms of 3 runs: the rank test cannot reach alpha, never a false regression.
+        let noisy = CountBaseline::from_runs("codec", String::new(), fp(), &[run(1005.0), run(1005.1), run(1004.9)]);
+        assert_ne!(judge(&arms(&b, &noisy), &rule)[0].comparison.verdict, Verdict::Regressed);
+        let same = judge(&arms(&exact, &exact), &rule);
         assert_eq!(same[0].comparison.verdict, Verdict::Unchanged);
         assert_eq!(exit_code(&same), 0);
         let mut out = Vec::new();
         render(&r, &["n".into()], None, &mut out).unwrap();
         let out = String::from_utf8(out).unwrap();
-        assert!(out.contains("codec/parse") && out.contains("+0.500%") && out.contains("regressed"), "{out}");
+        assert!(out.contains("codec/parse") && out.contains("+0.500%") && out.contains("regressed exact"), "{out}");
         // Beside time: instructions unchanged while time regressed is flagged and explained.
         let time = |_: &str, c: &str| (c == "parse").then_some((Verdict::Regressed, Some(0.08)));
         let mut out = Vec::new();
         render(&same, &[], Some(&time), &mut out).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(
-            out.contains("+8.0%") && out.contains("DISAGREE codec/parse: instructions unchanged, time changed"),
+            out.contains("+8.0%")
+                && out.contains("DISAGREE codec/parse: instructions unchanged, time +8.0%: a micro-architectural"),
             "{out}"
         );
         std::fs::write(&path, "schema = 1\n").unwrap();
@@ -731,6 +980,18 @@ mod tests {
 
     #[test]
     fn disagreements_are_explained() {
+        let c = crate::stats::compare_counts(
+            &[1000.0; 3],
+            &[1030.0; 3],
+            false,
+            &CountRule { alpha: 0.01, correction: crate::stats::Correction::Holm, min_effect: 0.0025 },
+        )
+        .unwrap();
+        assert_eq!(
+            disagreement_line(Verdict::Inconclusive, Some(0.02), &c).unwrap(),
+            "instructions +3.00%, time inconclusive: the machine is too noisy to see what the code does"
+        );
+        assert_eq!(disagreement_line(Verdict::Regressed, Some(0.03), &c), None);
         assert!(disagreement(Verdict::Regressed, Verdict::Unchanged).unwrap().contains("micro-architectural"));
         assert!(disagreement(Verdict::Inconclusive, Verdict::Regressed).unwrap().contains("too noisy"));
         assert_eq!(disagreement(Verdict::Regressed, Verdict::Regressed), None);

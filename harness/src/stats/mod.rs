@@ -105,7 +105,7 @@ pub use cells::{grouped_quantile_cells, TickCounts, DENSE_TICKS, MIN_SIGNIFICANT
 pub use compare::{
     compare_paired, compare_paired_rank, compare_runs, compare_runs_rank, Comparison, Method, MIN_SAME_STATE_ROUNDS,
 };
-pub use counts::{compare_counts, CountComparison, NOISE_FACTOR};
+pub use counts::{compare_counts, judge_counts, CountComparison, CountInput, CountMethod, CountRule, MIN_EXACT_RUNS};
 pub use location::{geo_mean, median};
 pub use modes::{
     decompose_variance, detect_modes, fisher_exact, median_sampling_var, min_gap, min_separation, shared_state, Fisher,
