@@ -105,6 +105,10 @@ pub struct Judging {
     /// regression that fails the gate.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+    /// Also write a self-contained HTML report here: the verdict tables and SVG plots of each
+    /// checkpoint's distributions (no external resources).
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
     /// Adaptive sampling budget in seconds: keep adding rounds while some verdict is
     /// inconclusive (0: fixed number of runs). Default: run.budget_s of the configuration.
     #[arg(long)]
@@ -139,6 +143,9 @@ pub struct DiffArgs {
     /// Also write a JUnit XML report here.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+    /// Also write a self-contained HTML report here (tables and run-level plots).
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
     /// An intended slowdown, SCENARIO/CHECKPOINT (repeatable): shown, not gating.
     #[arg(long = "accept", value_name = "SCENARIO/CHECKPOINT")]
     pub accept: Vec<String>,
@@ -356,6 +363,7 @@ pub fn run_cli(cli: Cli) -> i32 {
                 json: a.judging.json,
                 markdown: a.judging.markdown,
                 junit: a.judging.junit,
+                html: a.judging.html,
                 accept: a.judging.accept,
                 github_annotations: a.judging.github_annotations,
                 strict: a.strict,
@@ -380,6 +388,7 @@ pub fn run_cli(cli: Cli) -> i32 {
                     json: a.judging.json,
                     markdown: a.judging.markdown,
                     junit: a.judging.junit,
+                    html: a.judging.html,
                     accept: a.judging.accept,
                     github_annotations: a.judging.github_annotations,
                     rev_a: a.rev_a,
@@ -415,6 +424,7 @@ pub fn run_cli(cli: Cli) -> i32 {
             json: a.json,
             markdown: a.markdown,
             junit: a.junit,
+            html: a.html,
             accept: a.accept,
             strict: a.strict,
             github_annotations: a.github_annotations,

@@ -320,6 +320,7 @@ mod tests {
                 checkpoints: BTreeMap::new(),
             },
             pooled: BTreeMap::new(),
+            deep: BTreeMap::new(),
             stdout_tail: String::new(),
         }
     }

@@ -25,6 +25,8 @@ pub struct Options {
     pub markdown: Option<PathBuf>,
     /// JUnit XML report path (none by default).
     pub junit: Option<PathBuf>,
+    /// HTML report path (none by default).
+    pub html: Option<PathBuf>,
     /// Print GitHub Actions annotations after the report.
     pub github_annotations: bool,
     /// `SCENARIO/CHECKPOINT` regressions that do not gate (besides `gate.accept`).
@@ -102,8 +104,10 @@ pub fn run(o: &Options) -> Result<i32> {
     };
     let mut report = run_adaptive(&mut parts, &cfg, cfg.run.warmup_runs, &judge_now);
     super::accept_all(&mut report, &accepted);
+    super::attach_distributions(&mut report, &parts, &cfg, &no_baselines);
     let mut files = outputs(&cfg, "compare", &o.json, &o.markdown);
     files.junit = o.junit.clone();
+    files.html = o.html.clone();
     files.github_annotations = o.github_annotations;
     super::finish(&report, files)
 }
