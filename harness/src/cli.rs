@@ -113,6 +113,10 @@ pub struct Judging {
     /// regression that fails the gate.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+    /// Also write a self-contained HTML report here: the verdict tables and SVG plots of each
+    /// checkpoint's distributions (no external resources).
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
     /// Adaptive sampling budget in seconds: keep adding rounds while some verdict is
     /// inconclusive (0: fixed number of runs). Default: run.budget_s of the configuration.
     #[arg(long)]
@@ -147,6 +151,9 @@ pub struct DiffArgs {
     /// Also write a JUnit XML report here.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+    /// Also write a self-contained HTML report here (tables and run-level plots).
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
     /// An intended slowdown, SCENARIO/CHECKPOINT (repeatable): shown, not gating.
     #[arg(long = "accept", value_name = "SCENARIO/CHECKPOINT")]
     pub accept: Vec<String>,
@@ -452,6 +459,7 @@ pub fn run_cli(cli: Cli) -> i32 {
                 json: a.judging.json,
                 markdown: a.judging.markdown,
                 junit: a.judging.junit,
+                html: a.judging.html,
                 accept: a.judging.accept,
                 github_annotations: a.judging.github_annotations,
                 strict: a.strict,
@@ -477,6 +485,7 @@ pub fn run_cli(cli: Cli) -> i32 {
                     json: a.judging.json,
                     markdown: a.judging.markdown,
                     junit: a.judging.junit,
+                    html: a.judging.html,
                     accept: a.judging.accept,
                     github_annotations: a.judging.github_annotations,
                     rev_a: a.rev_a,
@@ -514,6 +523,7 @@ pub fn run_cli(cli: Cli) -> i32 {
             json: a.json,
             markdown: a.markdown,
             junit: a.junit,
+            html: a.html,
             accept: a.accept,
             strict: a.strict,
             github_annotations: a.github_annotations,

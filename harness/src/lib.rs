@@ -47,6 +47,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod distribution;
 pub mod drift;
 pub mod error;
 pub mod events;

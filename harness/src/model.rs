@@ -7,6 +7,7 @@
 
 mod bench;
 mod calibration;
+mod distributions;
 mod modes;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 pub use bench::{BenchMode, BenchReport, BenchRow, Proportion, Target, TargetState, BENCH_SCHEMA};
 pub use calibration::{AaVerdicts, CalibrationReport, NoiseRow, ScenarioFailure, SessionOffset, CALIBRATION_SCHEMA};
+pub use distributions::{DeepHistogram, Distributions, Ecdf, EcdfSource, RunValues};
 pub use modes::{CheckpointModes, ModeCounts, ModesReport, SharedMode, VarianceShare};
 
 use crate::stats::{Comparison, Metric, RunSummary, Verdict};
@@ -168,6 +170,9 @@ pub struct CheckpointResult {
     /// still shown as regressed but does not fail the gate. `None`: not accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted: Option<String>,
+    /// What the plots show: distributions and per-run values of both sides (empty if none).
+    #[serde(default, skip_serializing_if = "Distributions::is_empty")]
+    pub distributions: Distributions,
 }
 
 /// How the current runs were compared.

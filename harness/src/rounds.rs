@@ -324,6 +324,7 @@ mod tests {
                 checkpoints: BTreeMap::new(),
             },
             pooled: BTreeMap::new(),
+            deep: BTreeMap::new(),
             stdout_tail: String::new(),
         }
     }

@@ -225,6 +225,8 @@ struct ProcessData {
     samples: Vec<TickCounts>,
     counts: Vec<reader::DrainCounts>,
     aggregates: Vec<reader::Aggregates>,
+    /// Per local checkpoint index: the probe's histogram of every call (level Deep and above).
+    deep: Vec<Option<Vec<u64>>>,
     exited_cleanly: bool,
 }
 
@@ -234,6 +236,9 @@ pub struct RunOutput {
     pub result: RunResult,
     /// Per checkpoint: a histogram of all samples in units of 1/[`POOL_UNITS_PER_NS`] ns.
     pub pooled: BTreeMap<String, hdrhistogram::Histogram<u64>>,
+    /// Per checkpoint, at level Deep and above: the probe's histogram of every call, as
+    /// `(low ns, high ns, calls)` per non-empty bucket (empty below Deep). For plots only.
+    pub deep: BTreeMap<String, Vec<(f64, f64, u64)>>,
     /// Tail of the program's stdout.
     pub stdout_tail: String,
 }
@@ -353,6 +358,7 @@ fn follow_process(sock: PathBuf, attach_timeout: Duration, stop: Arc<Mutex<bool>
         bad_index: region.bad_index_count(),
         counts: drain.counts().to_vec(),
         aggregates: (0..n).map(|i| region.aggregates(i)).collect::<Result<_, _>>()?,
+        deep: (0..n).map(|i| region.histogram(i)).collect(),
         samples,
         exited_cleanly,
     })
@@ -643,11 +649,21 @@ fn assemble(name: &str, wall_s: f64, procs: Vec<ProcessData>, gated: &[GateResul
     let tick_hz = procs[0].tick_hz;
     let floor_ns = procs[0].floor_ticks as f64 * 1e9 / tick_hz;
     let mut merged: BTreeMap<String, Merged> = BTreeMap::new();
+    let mut deep: BTreeMap<String, Vec<(f64, f64, u64)>> = BTreeMap::new();
     let mut bad_index = 0;
     for p in &procs {
         bad_index += p.bad_index;
         let ns_per_tick = 1e9 / p.tick_hz;
         for (i, cp) in p.names.iter().enumerate() {
+            if let Some(Some(counts)) = p.deep.get(i) {
+                let buckets = deep.entry(cp.clone()).or_default();
+                for (b, &n) in counts.iter().enumerate().filter(|&(_, &n)| n > 0) {
+                    // A bucket holds ticks low..=high: as ns, [low, high + 1).
+                    let lo = funcscope::layout::hist_bucket_low(b) as f64 * ns_per_tick;
+                    let hi = (funcscope::layout::hist_bucket_high(b) + 1) as f64 * ns_per_tick;
+                    buckets.push((lo, hi, n));
+                }
+            }
             let e = merged.entry(cp.clone()).or_insert_with(Merged::new);
             e.run.count += p.aggregates[i].count;
             e.run.clamped += p.aggregates[i].clamped;
@@ -724,6 +740,7 @@ fn assemble(name: &str, wall_s: f64, procs: Vec<ProcessData>, gated: &[GateResul
             checkpoints,
         },
         pooled,
+        deep,
         stdout_tail,
     }
 }

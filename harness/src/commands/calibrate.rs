@@ -411,6 +411,7 @@ mod tests {
                         .map(|a| crate::runner::RunOutput {
                             result: run(level * jitter(i + 3 * a)),
                             pooled: BTreeMap::new(),
+                            deep: BTreeMap::new(),
                             stdout_tail: String::new(),
                         })
                         .collect(),

@@ -25,6 +25,8 @@ pub struct Options {
     pub markdown: Option<PathBuf>,
     /// JUnit XML report path (none by default).
     pub junit: Option<PathBuf>,
+    /// HTML report path (none by default).
+    pub html: Option<PathBuf>,
     /// Print GitHub Actions annotations after the report.
     pub github_annotations: bool,
     /// `SCENARIO/CHECKPOINT` regressions that do not gate (besides `gate.accept`).
@@ -112,8 +114,10 @@ pub(crate) fn report(o: &Options) -> Result<(crate::model::Report, crate::report
     };
     let mut report = run_adaptive(&mut parts, &cfg, cfg.run.warmup_runs, &judge_now);
     super::accept_all(&mut report, &accepted);
+    super::attach_distributions(&mut report, &parts, &cfg, &no_baselines);
     let mut files = outputs(&cfg, "compare", &o.json, &o.markdown);
     files.junit = o.junit.clone();
+    files.html = o.html.clone();
     files.github_annotations = o.github_annotations;
     Ok((report, files))
 }

@@ -35,6 +35,8 @@ pub struct Options {
     pub markdown: Option<PathBuf>,
     /// JUnit XML report path (none by default).
     pub junit: Option<PathBuf>,
+    /// HTML report path (none by default).
+    pub html: Option<PathBuf>,
     /// Print GitHub Actions annotations after the report.
     pub github_annotations: bool,
     /// `SCENARIO/CHECKPOINT` regressions that do not gate.
@@ -57,10 +59,33 @@ pub fn run(o: &Options) -> Result<i32> {
     let b = read_report(&o.b)?;
     let mut report = diff(&cfg, &a, &o.a, &b, o.strict, &started, t0.elapsed().as_secs_f64());
     super::accept_all(&mut report, &accepted);
+    carry_distributions(&mut report, &a, &b);
     let mut files = outputs(&cfg, "diff", &o.json, &o.markdown);
     files.junit = o.junit.clone();
+    files.html = o.html.clone();
     files.github_annotations = o.github_annotations;
     super::finish(&report, files)
+}
+
+/// The saved per-call distributions of both reports, for the plots: each report's current side,
+/// `a`'s as the baseline.
+fn carry_distributions(report: &mut Report, a: &Report, b: &Report) {
+    let find = |r: &Report, s: &str, c: &str| -> Option<crate::model::Distributions> {
+        let cp = r.scenarios.iter().find(|x| x.name == s)?.checkpoints.iter().find(|x| x.name == c)?;
+        Some(cp.distributions.clone())
+    };
+    for s in &mut report.scenarios {
+        for c in &mut s.checkpoints {
+            if let Some(da) = find(a, &s.name, &c.name) {
+                c.distributions.baseline = da.current;
+                c.distributions.baseline_deep = da.current_deep;
+            }
+            if let Some(db) = find(b, &s.name, &c.name) {
+                c.distributions.current = db.current;
+                c.distributions.current_deep = db.current_deep;
+            }
+        }
+    }
 }
 
 /// Judges `b` against `a` (named `a_path` in the report): see the module documentation.

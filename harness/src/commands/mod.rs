@@ -199,6 +199,7 @@ pub(crate) fn outputs(cfg: &Config, command: &str, json: &Option<PathBuf>, markd
         json: Some(json.clone().unwrap_or_else(|| dir.join(format!("{command}.json")))),
         markdown: Some(markdown.clone().unwrap_or_else(|| dir.join(format!("{command}.md")))),
         junit: None,
+        html: None,
         github_annotations: false,
     }
 }
@@ -219,7 +220,7 @@ pub fn finish(report: &Report, outputs: Outputs) -> Result<i32> {
         report::render_github_annotations(report, &mut stdout).map_err(|e| Error::io("writing the annotations", e))?;
     }
     report::write_outputs(report, &outputs).map_err(|e| Error::io("writing the report files", e))?;
-    for p in outputs.json.iter().chain(outputs.markdown.iter()).chain(outputs.junit.iter()) {
+    for p in outputs.json.iter().chain(&outputs.markdown).chain(&outputs.junit).chain(&outputs.html) {
         eprintln!("wrote {}", p.display());
     }
     Ok(report.exit_code)
@@ -267,6 +268,32 @@ pub(crate) fn inputs_of(parts: &[Part], cfg: &Config, baselines: &[Option<Baseli
         }
     }
     by_id.into_values().collect()
+}
+
+/// Attaches the per-call distributions of every scenario the parts ran to `report` (for the
+/// plots; see [`crate::distribution`]): the current arm's pooled samples against arm A's
+/// (paired) or the baseline's pooled quantiles.
+pub(crate) fn attach_distributions(report: &mut Report, parts: &[Part], cfg: &Config, baselines: &[Option<Baseline>]) {
+    use crate::distribution::{attach, ArmRuns, Side};
+    for part in parts {
+        for (k, &id) in part.scenario_ids.iter().enumerate() {
+            let Ok(rounds) = &part.exp.results[k] else { continue };
+            let Some(s) = report.scenarios.iter_mut().find(|s| s.name == cfg.scenarios[id].name) else { continue };
+            let arm = |a: usize| ArmRuns { runs: rounds.iter().map(|r| &r.arms[a]).collect() };
+            match &part.paired_label {
+                Some(_) => attach(s, &arm(1), &Side::Arm(arm(0))),
+                None => {
+                    let base = match baselines.get(id) {
+                        Some(Some(b)) => {
+                            Side::Baseline(b.checkpoints.iter().map(|(n, c)| (n.clone(), c.pooled)).collect())
+                        }
+                        _ => Side::None,
+                    };
+                    attach(s, &arm(0), &base)
+                }
+            }
+        }
+    }
 }
 
 /// The runs of arm `arm` over the rounds.

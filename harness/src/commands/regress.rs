@@ -55,6 +55,8 @@ pub struct Options {
     pub markdown: Option<PathBuf>,
     /// JUnit XML report path (none by default).
     pub junit: Option<PathBuf>,
+    /// HTML report path (none by default).
+    pub html: Option<PathBuf>,
     /// Print GitHub Actions annotations after the report.
     pub github_annotations: bool,
     /// `SCENARIO/CHECKPOINT` regressions that do not gate (besides `gate.accept`).
@@ -228,8 +230,10 @@ pub(crate) fn report(o: &Options) -> Result<(Report, Outputs)> {
     };
     let mut report = run_adaptive(&mut parts, &cfg, cfg.run.warmup_runs, &judge_now);
     super::accept_all(&mut report, &accepted);
+    super::attach_distributions(&mut report, &parts, &cfg, &baselines);
     let mut files = outputs(&cfg, "regress", &o.json, &o.markdown);
     files.junit = o.junit.clone();
+    files.html = o.html.clone();
     files.github_annotations = o.github_annotations;
     Ok((report, files))
 }

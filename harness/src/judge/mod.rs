@@ -19,8 +19,8 @@ use crate::baseline::Baseline;
 use crate::drift;
 use crate::fingerprint::Fingerprint;
 use crate::model::{
-    CheckpointResult, DriftCorrection, MetricResult, Mode, Presence, Report, RunResult, ScenarioResult, ScenarioStatus,
-    Tally, REPORT_SCHEMA,
+    CheckpointResult, Distributions, DriftCorrection, MetricResult, Mode, Presence, Report, RunResult, RunValues,
+    ScenarioResult, ScenarioStatus, Tally, REPORT_SCHEMA,
 };
 use crate::stats::{self, Comparison, Metric, Verdict};
 
@@ -361,6 +361,7 @@ fn collect(
         let calls_per_run =
             if cps.is_empty() { 0.0 } else { cps.iter().map(|c| c.count as f64).sum::<f64>() / cps.len() as f64 };
         let mut metrics = Vec::new();
+        let mut run_values = Vec::new();
         if presence == Presence::Both {
             let gated = policy.metrics(scenario, cp).iter().map(|&m| (m, true));
             let reported = policy.report_metrics(scenario, cp).into_iter().map(|m| (m, false));
@@ -394,7 +395,8 @@ fn collect(
                     }
                     Partner::None => (Vec::new(), Vec::new()),
                 };
-                // Shown values are raw medians; the test below may use drift-corrected ones.
+                // Plotted and shown values are raw; the test below may use drift-corrected ones.
+                run_values.push(RunValues { metric, baseline: base.clone(), current: cur.clone() });
                 metrics.push(MetricResult {
                     metric,
                     baseline_ns: stats::median(&base),
@@ -441,6 +443,7 @@ fn collect(
             metrics,
             verdict: Verdict::Inconclusive,
             accepted: None,
+            distributions: Distributions { runs: run_values, ..Distributions::default() },
         });
     }
     checkpoints

@@ -14,6 +14,8 @@
 //! * [`render_junit`]: JUnit XML, one test case per checkpoint metric, for CI systems that
 //!   display tests.
 //! * [`render_github_annotations`]: GitHub Actions `::error`/`::warning` lines.
+//! * [`render_html`]: one self-contained HTML page, the verdict tables plus SVG plots of every
+//!   checkpoint's distributions (hand-written SVG, see `plot.rs`).
 //!
 //! [`write_outputs`] is the fan-out point for files: it writes the JSON and Markdown reports a
 //! command was asked for, atomically; [`write_document`] writes any document in any format the
@@ -45,9 +47,11 @@
 mod findings;
 mod format;
 mod github;
+mod html;
 mod json;
 mod junit;
 mod markdown;
+mod plot;
 pub mod progress;
 mod table;
 mod terminal;
@@ -112,6 +116,8 @@ pub struct Outputs {
     pub markdown: Option<PathBuf>,
     /// Where to write the JUnit XML report ([`render_junit`]).
     pub junit: Option<PathBuf>,
+    /// Where to write the self-contained HTML report with plots ([`render_html`]).
+    pub html: Option<PathBuf>,
     /// Print GitHub Actions annotations to stdout after the report
     /// ([`render_github_annotations`]); not a file.
     pub github_annotations: bool,
@@ -211,6 +217,17 @@ pub fn render_junit(report: &Report, w: &mut dyn Write) -> io::Result<()> {
     junit::render(report, w)
 }
 
+/// Renders `report` as one self-contained HTML page: the verdict table of every scenario and,
+/// per checkpoint, SVG plots of both sides' per-call latency ECDF (log axis, p50 and p99 marked),
+/// the probe's Deep histograms when recorded, and the run-level values side by side. No script
+/// and no external resource.
+///
+/// # Errors
+/// Only those of `w`.
+pub fn render_html(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+    html::render(report, w)
+}
+
 /// Renders GitHub Actions annotations for `report`: an `::error` line per regression that fails
 /// the gate and per failed scenario, a `::warning` line per inconclusive or non-gating
 /// regression, each with the numbers.
@@ -236,6 +253,9 @@ pub fn write_outputs(report: &Report, outputs: &Outputs) -> io::Result<()> {
     }
     if let Some(path) = &outputs.junit {
         write_atomically(path, |w| render_junit(report, w))?;
+    }
+    if let Some(path) = &outputs.html {
+        write_atomically(path, |w| render_html(report, w))?;
     }
     Ok(())
 }

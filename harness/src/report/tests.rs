@@ -71,6 +71,7 @@ fn checkpoint(name: &str, metrics: Vec<MetricResult>, verdict: Verdict, lost: u6
         metrics,
         verdict,
         accepted: None,
+        distributions: Default::default(),
     }
 }
 
@@ -84,6 +85,7 @@ fn one_sided(name: &str, presence: Presence) -> CheckpointResult {
         metrics: Vec::new(),
         verdict: Verdict::Inconclusive,
         accepted: None,
+        distributions: Default::default(),
     }
 }
 
@@ -717,4 +719,140 @@ fn report_github_annotations_are_one_escaped_line_per_finding_worth_a_look() {
     assert!(errors[1].contains("crashy") && errors[1].contains("SIGSEGV"), "{text}");
     // One line each: the crash message's line breaks never split an annotation.
     assert!(lines.iter().all(|l| l.starts_with("::")), "{text}");
+}
+
+/// The fixture with plot data on every checkpoint present on both sides (distributions as the
+/// commands attach them, scaled per checkpoint so the curves differ).
+fn fixture_with_plots() -> Report {
+    let mut r = fixture();
+    let mut k = 0.0;
+    for s in &mut r.scenarios {
+        for c in &mut s.checkpoints {
+            if c.presence == Presence::Both && !c.metrics.is_empty() {
+                k += 1.0;
+                c.distributions = super::plot::tests::plotted(&c.name, 1.0 + 0.04 * k).distributions;
+            }
+        }
+    }
+    r
+}
+
+fn html(report: &Report) -> String {
+    let mut out = Vec::new();
+    render_html(report, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// Every element name and attribute of a well-formed document (panics if it is not).
+fn xml_elements(doc: &str) -> Vec<(String, Vec<(String, String)>)> {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::Reader::from_str(doc);
+    r.config_mut().check_end_names = true;
+    let mut out = Vec::new();
+    loop {
+        match r.read_event().unwrap_or_else(|e| panic!("not well-formed at {}: {e}", r.buffer_position())) {
+            Event::Start(e) | Event::Empty(e) => {
+                let attrs = e
+                    .attributes()
+                    .map(|a| {
+                        let a = a.unwrap();
+                        (
+                            String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                            String::from_utf8(a.value.to_vec()).unwrap(),
+                        )
+                    })
+                    .collect();
+                out.push((String::from_utf8(e.name().as_ref().to_vec()).unwrap(), attrs));
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn report_html_is_well_formed_self_contained_and_shows_every_checkpoint() {
+    let report = fixture_with_plots();
+    let doc = html(&report);
+    assert!(doc.starts_with("<!DOCTYPE html>"));
+    let elements = xml_elements(&doc);
+    let shown: Vec<&str> = elements
+        .iter()
+        .filter(|(n, _)| n == "section")
+        .flat_map(|(_, a)| a.iter().filter(|(k, _)| k == "data-checkpoint").map(|(_, v)| v.as_str()))
+        .collect();
+    let expected: Vec<&str> =
+        report.scenarios.iter().flat_map(|s| s.checkpoints.iter().map(|c| c.name.as_str())).collect();
+    assert_eq!(shown, expected, "one section per checkpoint, in report order");
+    let svgs = elements.iter().filter(|(n, _)| n == "svg").count();
+    assert!(svgs >= 3, "plots inline: {svgs} svg elements");
+    // Nothing loaded from elsewhere: no link, script, image, frame or stylesheet reference, and
+    // no URL but the SVG namespace name (an identifier, never fetched).
+    for (name, attrs) in &elements {
+        assert!(
+            !["script", "link", "img", "iframe", "object", "embed", "image", "use"].contains(&name.as_str()),
+            "<{name}>"
+        );
+        for (k, v) in attrs {
+            assert!(k != "src" && k != "href" && k != "xlink:href", "<{name} {k}={v:?}>");
+        }
+    }
+    let urls = doc.matches("://").count();
+    let namespaces = doc.matches("xmlns=\"http://www.w3.org/2000/svg\"").count();
+    assert_eq!(urls, namespaces, "every :// is an SVG namespace");
+    assert!(!doc.contains("url(") && !doc.contains("@import"));
+    // Every verdict row of the tables is there.
+    let rows = elements.iter().filter(|(n, _)| n == "tr").count();
+    let metric_rows: usize = report.scenarios.iter().flat_map(|s| &s.checkpoints).map(|c| c.metrics.len().max(1)).sum();
+    assert!(rows >= metric_rows, "{rows} rows for {metric_rows} checkpoint metrics");
+    // And every plot's text keeps clear of every other and of its edges.
+    for svg in doc.split("<svg").skip(1) {
+        let svg = format!("<svg{}", &svg[..svg.find("</svg>").unwrap() + "</svg>".len()]);
+        super::plot::tests::assert_no_overlap(&svg);
+    }
+}
+
+#[test]
+fn report_html_escapes_names() {
+    let mut report = fixture_with_plots();
+    report.scenarios[0].checkpoints[0].name = "a<b>&\"c\"".into();
+    let doc = html(&report);
+    xml_elements(&doc);
+    assert!(doc.contains("a&lt;b&gt;&amp;&quot;c&quot;"));
+    assert!(!doc.contains("a<b>"));
+}
+
+/// The person check, automated as far as a test can: renders the fixture's HTML in headless
+/// Chromium (Debian's `chromium`) and checks a screenshot came out. Set `FUNCSCOPE_HTML_OUT=DIR`
+/// to keep the page and the screenshot for looking at them. Skipped, saying so, without chromium.
+#[test]
+fn report_html_renders_in_headless_chromium() {
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| std::process::Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
+    else {
+        eprintln!("skipped: no chromium on PATH (Debian: apt-get install chromium)");
+        return;
+    };
+    let keep = std::env::var_os("FUNCSCOPE_HTML_OUT").map(std::path::PathBuf::from);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = keep.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("report.html");
+    let shot = dir.join("report.png");
+    let _ = fs::remove_file(&shot);
+    write_outputs(&fixture_with_plots(), &Outputs { html: Some(page.clone()), ..Outputs::default() }).unwrap();
+    let out = std::process::Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1400,3000"])
+        .arg(format!("--user-data-dir={}", tmp.path().join("profile").display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    let png = fs::read(&shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+    // A blank page compresses to a few kB; tables and plots do not.
+    assert!(png.len() > 30_000, "screenshot only {} bytes: nothing rendered?", png.len());
 }
