@@ -66,6 +66,20 @@ pub enum Command {
     /// command failed.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// What a uprobe costs per call here: an empty function's loop unprobed, under snoop and
+    /// (where installed) under bpftrace, side by side.
+    SnoopCost {
+        /// Calls of the empty function per run.
+        #[arg(long, default_value_t = 200_000)]
+        calls: u64,
+    },
+    /// snoop-cost's measured loop (run by the harness itself).
+    #[command(name = "__snoop_loop", hide = true)]
+    SnoopLoop {
+        /// Its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// The harness's reference workload (run by the harness itself for drift correction).
     #[command(name = "__reference", hide = true)]
     Reference {
@@ -430,7 +444,14 @@ pub fn main() -> i32 {
     };
     // The reference workload is a measured child: it has nothing to clean up.
     // snoop takes SIGINT itself: Ctrl-C detaches and prints its final report.
-    if !matches!(cli.command, Command::Reference { .. } | Command::Snoop(_) | Command::Events(_)) {
+    if !matches!(
+        cli.command,
+        Command::Reference { .. }
+            | Command::Snoop(_)
+            | Command::Events(_)
+            | Command::SnoopCost { .. }
+            | Command::SnoopLoop { .. }
+    ) {
         if let Err(e) = crate::cleanup::install() {
             eprintln!("warning: no cleanup on Ctrl-C (signal handling could not be set up: {e})");
         }
@@ -546,6 +567,8 @@ pub fn run_cli(cli: Cli) -> i32 {
         }),
         Command::Snoop(a) => snoop_options(a).and_then(|o| commands::snoop::run(&o)),
         Command::Events(c) => events_command(c),
+        Command::SnoopCost { calls } => commands::snoop_cost::run(&commands::snoop_cost::Options { calls }),
+        Command::SnoopLoop { args } => return commands::snoop_cost::loop_main(&args),
         Command::Reference { args } => return crate::reference::reference_main(&args),
     };
     match r {

@@ -480,8 +480,14 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
 
     // Phase 1: until the launched program exits.
     let status = loop {
+        let before_scan = gate.is_some().then(crate::snoop::gate::monotonic_ns);
         f.scan(dir.path(), l.attach_timeout, &stop);
         if let Some(g) = gate.as_mut() {
+            // The probe's window opens when the program's first region appears (after its
+            // start-up, e.g. a scenario's calibration): uprobe calls count from then on too.
+            if f.attached() > 0 {
+                g.open_window(before_scan.unwrap_or(0));
+            }
             g.poll();
         }
         if let Some((pid, e)) = f.collect_finished() {

@@ -401,3 +401,29 @@ fn periodic_reports_come_at_the_interval() {
     assert!(reports.len() >= 2, "{reports:?}");
     assert_eq!(reports[0], 0, "no call has returned 200 ms into a 1 s sleep: {reports:?}");
 }
+
+/// `snoop-cost` runs the empty-function loop unprobed and under snoop (and bpftrace where it is
+/// installed) and prints one row each; snoop pairs every call. No claim on the numbers.
+#[test]
+fn snoop_cost_prints_the_side_by_side_table() {
+    let out = Command::new(env!("CARGO_BIN_EXE_funcscope"))
+        .args(["snoop-cost", "--calls", "300"])
+        .output()
+        .expect("run funcscope snoop-cost");
+    let text = common::text(&out);
+    if text.contains("perf_event_open refused") || text.contains("no uprobe PMU") {
+        eprintln!("SKIP: uprobes are not available here:\n{text}");
+        return;
+    }
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("snoop paired 300 of 300 calls"), "{text}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("\nunprobed ") && stdout.contains("\nsnoop (perf_event_open uprobes) "), "{text}");
+    // bpftrace: a row where it is installed (or its failure said), a note where it is not.
+    let installed = Path::new("/usr/bin/bpftrace").is_file() || Path::new("/usr/local/bin/bpftrace").is_file();
+    if installed {
+        assert!(stdout.contains("\nbpftrace (") || text.contains("bpftrace failed"), "{text}");
+    } else {
+        assert!(text.contains("bpftrace: not on PATH"), "{text}");
+    }
+}

@@ -29,6 +29,7 @@ pub mod instructions;
 pub mod regress;
 pub mod run;
 pub mod snoop;
+pub mod snoop_cost;
 pub mod verdict_bench;
 
 use std::collections::BTreeMap;

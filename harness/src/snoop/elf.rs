@@ -1,7 +1,9 @@
 //! Targets: `BINARY_OR_LIBRARY:SYMBOL` resolved to the file and file offset a uprobe needs.
 //!
-//! The file is found by path, by name on `PATH` (executables), in the attached process's
-//! mappings, or in the usual library directories (a soname such as `libc.so.6`). Its symbols come
+//! The file is found by path, in the attached process's mappings, by name on `PATH`
+//! (executables) or `LD_LIBRARY_PATH`, in the loader's cache (`/etc/ld.so.cache`, see
+//! [`super::ldcache`]: a soname such as `libc.so.6`, or `libcudart.so` for `libcudart.so.12`), or
+//! in the usual library directories. Its symbols come
 //! from `.symtab` and `.dynsym` (the `object` crate); a symbol is matched by its mangled name or
 //! by its demangled one (Rust with or without the hash, C++ with or without the parameter list).
 //!
@@ -144,9 +146,18 @@ fn find_file(file: &str, pid: Option<i32>) -> Result<PathBuf, SnoopError> {
             dirs.extend(std::env::split_paths(&v));
         }
     }
-    dirs.extend(LIBRARY_DIRS.iter().map(PathBuf::from));
     for d in &dirs {
         let p = d.join(file);
+        if p.is_file() {
+            return canonical(&p);
+        }
+    }
+    // The loader's own order: LD_LIBRARY_PATH, then its cache, then the default directories.
+    if let Some(p) = super::ldcache::lookup(file).filter(|p| p.is_file()) {
+        return canonical(&p);
+    }
+    for d in LIBRARY_DIRS {
+        let p = Path::new(d).join(file);
         if p.is_file() {
             return canonical(&p);
         }

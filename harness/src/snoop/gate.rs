@@ -12,6 +12,12 @@
 //! [`GateSession::poll`] drains the rings while the run goes on (so they never fill), and
 //! [`GateSession::finish`] drains the rest once the program has exited.
 //!
+//! # Window
+//! A uprobe checkpoint counts the calls that start once the program's first probe region has
+//! appeared ([`GateSession::open_window`], from the runner's scan for sockets), the window the
+//! probe's own checkpoints cover: a scenario's start-up (its calibration calls the same code)
+//! is left out, in both arms alike. The edge is the runner's poll interval (1 ms) wide.
+//!
 //! # Units
 //! A uprobe sample is the time between the entry and the return record (CLOCK_MONOTONIC, ns):
 //! it includes part of the probes' own cost (about 1-2 us per call on this VM kind for a
@@ -73,6 +79,16 @@ pub struct GateSession {
     tracer: Tracer,
     pairer: Pairer,
     results: Vec<GateResult>,
+    /// Calls that start before this (CLOCK_MONOTONIC ns) are not samples; `None`: none yet.
+    window_ns: Option<u64>,
+    /// Calls left out because they started before the window.
+    before_window: u64,
+}
+
+/// CLOCK_MONOTONIC now, ns (the clock of the rings' timestamps).
+pub fn monotonic_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map_or(0, |t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
 }
 
 impl GateSession {
@@ -84,14 +100,33 @@ impl GateSession {
             tracer,
             pairer: Pairer::new(),
             results: names.iter().map(|n| GateResult { checkpoint: n.clone(), ..GateResult::default() }).collect(),
+            window_ns: None,
+            before_window: 0,
         })
+    }
+
+    /// Opens the measured window at `t_ns` (the first call wins): calls that started earlier
+    /// are left out, so that uprobe checkpoints cover what the probe's checkpoints cover (a
+    /// scenario's calibration runs before its region exists). Until it is opened every call
+    /// counts (a program whose region never appears fails the run anyway).
+    pub fn open_window(&mut self, t_ns: u64) {
+        self.window_ns.get_or_insert(t_ns);
+    }
+
+    /// Calls left out because they started before the window.
+    pub fn before_window(&self) -> u64 {
+        self.before_window
     }
 
     /// Drains the rings, keeping back the youngest events (see [`perf::HOLD_NS`]).
     pub fn poll(&mut self) {
-        let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-            .map_or(0, |t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64);
-        let events = self.tracer.drain(Some(now.saturating_sub(perf::HOLD_NS)));
+        // Nothing is released before the window is known (calls before it must be told apart);
+        // the rings are still read, so that they cannot fill meanwhile.
+        if self.window_ns.is_none() {
+            let _ = self.tracer.drain(Some(0));
+            return;
+        }
+        let events = self.tracer.drain(Some(monotonic_ns().saturating_sub(perf::HOLD_NS)));
         self.feed(events);
     }
 
@@ -101,7 +136,9 @@ impl GateSession {
                 EventKind::Entry { func, args } => self.pairer.entry(func, e.tid, e.time_ns, args),
                 EventKind::Return { func, ret } => {
                     if let Some(c) = self.pairer.ret(func, e.pid, e.tid, e.time_ns, ret) {
-                        if let Some(r) = self.results.get_mut(func) {
+                        if self.window_ns.is_some_and(|w| c.start_ns < w) {
+                            self.before_window += 1;
+                        } else if let Some(r) = self.results.get_mut(func) {
                             r.durations_ns.push(c.duration_ns);
                         }
                     }

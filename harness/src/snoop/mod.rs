@@ -26,6 +26,7 @@
 pub mod elf;
 pub mod gate;
 pub mod json;
+pub mod ldcache;
 pub mod pair;
 pub mod perf;
 pub mod report;
