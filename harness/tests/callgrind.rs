@@ -301,11 +301,30 @@ fn baseline_and_regress_through_the_cli() {
     let same = cli(&["regress"], None);
     assert_eq!(same.status.code(), Some(0), "{}", text(&same));
     assert!(!String::from_utf8_lossy(&same.stdout).contains("regressed"), "{}", text(&same));
-    let planted = cli(&["regress"], Some("crc32c=1"));
+    let (json, junit) = (dir.path().join("r.json"), dir.path().join("r.xml"));
+    let planted = cli(
+        &["regress", "--json", json.to_str().unwrap(), "--junit", junit.to_str().unwrap(), "--github-annotations"],
+        Some("crc32c=1"),
+    );
     assert_eq!(planted.status.code(), Some(1), "{}", text(&planted));
     let out = String::from_utf8_lossy(&planted.stdout);
     let line = out.lines().find(|l| l.contains("codec/crc32c")).unwrap_or_else(|| panic!("{}", text(&planted)));
     assert!(line.contains("regressed"), "{line}");
+    // The instruction verdicts are in the JSON report, the JUnit file and the annotations.
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["exit_code"], 1);
+    let rows = report["instructions"]["rows"].as_array().unwrap_or_else(|| panic!("{report}"));
+    let crc = rows.iter().find(|r| r["checkpoint"] == "crc32c").unwrap();
+    assert_eq!(crc["comparison"]["verdict"], "regressed", "{crc}");
+    assert_eq!(crc["current_runs"].as_array().unwrap().len(), 2, "{crc}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"<testsuite name="instructions""#)
+            && xml.contains(r#"name="crc32c instructions">"#)
+            && xml.contains(r#"failure type="regressed""#),
+        "{xml}"
+    );
+    assert!(out.contains("::error title=funcscope%3A codec/crc32c instructions regressed::"), "{out}");
     // Another toolchain, and a commit that cannot be built here: reported, not gated.
     std::fs::write(&stored, toml.replace("rustc = \"", "rustc = \"other ")).unwrap();
     let other = cli(&["regress"], Some("crc32c=1"));
