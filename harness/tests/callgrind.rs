@@ -279,7 +279,7 @@ fn baseline_and_regress_through_the_cli() {
     std::fs::write(
         &cfg,
         format!(
-            "[run]\nmeasure = [\"instructions\"]\n\n[instructions]\niterations = 40\nruns = 2\n\n\
+            "[run]\nmeasure = [\"instructions\"]\n\n[instructions]\niterations = 40\nruns = 2\nmax_runs = 3\n\n\
              [[scenario]]\nname = \"codec\"\npath = {:?}\n",
             codec.display().to_string()
         ),
@@ -325,6 +325,14 @@ fn baseline_and_regress_through_the_cli() {
         "{xml}"
     );
     assert!(out.contains("::error title=funcscope%3A codec/crc32c instructions regressed::"), "{out}");
+    // calibrate: the spread of every checkpoint's counts over max_runs runs.
+    let cal = cli(&["calibrate"], None);
+    assert_eq!(cal.status.code(), Some(0), "{}", text(&cal));
+    let out = String::from_utf8_lossy(&cal.stdout);
+    assert!(out.contains("codec: instructions per call under callgrind, 3 run(s)"), "{out}");
+    let crc = out.lines().find(|l| l.trim_start().starts_with("crc32c")).unwrap_or_else(|| panic!("{out}"));
+    assert!(crc.contains("exact"), "crc32c's counts do not vary: {crc}");
+    assert!(out.contains("by the rank test with 3 runs per arm"), "{out}");
     // Another toolchain, and a commit that cannot be built here: reported, not gated.
     std::fs::write(&stored, toml.replace("rustc = \"", "rustc = \"other ")).unwrap();
     let other = cli(&["regress"], Some("crc32c=1"));
