@@ -8,6 +8,7 @@
 mod bench;
 mod calibration;
 mod distributions;
+mod instructions;
 mod modes;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub use bench::{BenchMode, BenchReport, BenchRow, Proportion, Target, TargetState, BENCH_SCHEMA};
 pub use calibration::{AaVerdicts, CalibrationReport, NoiseRow, ScenarioFailure, SessionOffset, CALIBRATION_SCHEMA};
 pub use distributions::{DeepHistogram, Distributions, Ecdf, EcdfSource, RunValues};
+pub use instructions::{InstructionReport, InstructionRow, TimeBeside};
 pub use modes::{CheckpointModes, ModeCounts, ModesReport, SharedMode, VarianceShare};
 
 use crate::stats::{Comparison, Metric, RunSummary, Verdict};
@@ -309,6 +311,10 @@ pub struct Report {
     pub scenarios: Vec<ScenarioResult>,
     /// Counts.
     pub tally: Tally,
-    /// The documented exit code this report maps to (see [`crate::exit_code`]).
+    /// The documented exit code this report maps to (see [`crate::exit_code`]); with an
+    /// instruction pass, the worse of time's and its own.
     pub exit_code: i32,
+    /// Instruction counts under callgrind beside time (`--measure ...,instructions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<InstructionReport>,
 }

@@ -279,7 +279,7 @@ fn baseline_and_regress_through_the_cli() {
     std::fs::write(
         &cfg,
         format!(
-            "[run]\nmeasure = [\"instructions\"]\n\n[instructions]\niterations = 40\nruns = 2\n\n\
+            "[run]\nmeasure = [\"instructions\"]\n\n[instructions]\niterations = 40\nruns = 2\nmax_runs = 3\n\n\
              [[scenario]]\nname = \"codec\"\npath = {:?}\n",
             codec.display().to_string()
         ),
@@ -301,11 +301,38 @@ fn baseline_and_regress_through_the_cli() {
     let same = cli(&["regress"], None);
     assert_eq!(same.status.code(), Some(0), "{}", text(&same));
     assert!(!String::from_utf8_lossy(&same.stdout).contains("regressed"), "{}", text(&same));
-    let planted = cli(&["regress"], Some("crc32c=1"));
+    let (json, junit) = (dir.path().join("r.json"), dir.path().join("r.xml"));
+    let planted = cli(
+        &["regress", "--json", json.to_str().unwrap(), "--junit", junit.to_str().unwrap(), "--github-annotations"],
+        Some("crc32c=1"),
+    );
     assert_eq!(planted.status.code(), Some(1), "{}", text(&planted));
     let out = String::from_utf8_lossy(&planted.stdout);
     let line = out.lines().find(|l| l.contains("codec/crc32c")).unwrap_or_else(|| panic!("{}", text(&planted)));
     assert!(line.contains("regressed"), "{line}");
+    // The instruction verdicts are in the JSON report, the JUnit file and the annotations.
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["exit_code"], 1);
+    let rows = report["instructions"]["rows"].as_array().unwrap_or_else(|| panic!("{report}"));
+    let crc = rows.iter().find(|r| r["checkpoint"] == "crc32c").unwrap();
+    assert_eq!(crc["comparison"]["verdict"], "regressed", "{crc}");
+    assert_eq!(crc["current_runs"].as_array().unwrap().len(), 2, "{crc}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"<testsuite name="instructions""#)
+            && xml.contains(r#"name="crc32c instructions">"#)
+            && xml.contains(r#"failure type="regressed""#),
+        "{xml}"
+    );
+    assert!(out.contains("::error title=funcscope%3A codec/crc32c instructions regressed::"), "{out}");
+    // calibrate: the spread of every checkpoint's counts over max_runs runs.
+    let cal = cli(&["calibrate"], None);
+    assert_eq!(cal.status.code(), Some(0), "{}", text(&cal));
+    let out = String::from_utf8_lossy(&cal.stdout);
+    assert!(out.contains("codec: instructions per call under callgrind, 3 run(s)"), "{out}");
+    let crc = out.lines().find(|l| l.trim_start().starts_with("crc32c")).unwrap_or_else(|| panic!("{out}"));
+    assert!(crc.contains("exact"), "crc32c's counts do not vary: {crc}");
+    assert!(out.contains("by the rank test with 3 runs per arm"), "{out}");
     // Another toolchain, and a commit that cannot be built here: reported, not gated.
     std::fs::write(&stored, toml.replace("rustc = \"", "rustc = \"other ")).unwrap();
     let other = cli(&["regress"], Some("crc32c=1"));

@@ -60,6 +60,11 @@ pub fn run(o: &Options) -> Result<i32> {
     let mut report = diff(&cfg, &a, &o.a, &b, o.strict, &started, t0.elapsed().as_secs_f64());
     super::accept_all(&mut report, &accepted);
     carry_distributions(&mut report, &a, &b);
+    if let (Some(ia), Some(ib)) = (&a.instructions, &b.instructions) {
+        let ir = super::instructions::diff_section(ia, ib, &super::instructions::rule(&cfg), Some(&report));
+        report.exit_code = report.exit_code.max(ir.exit_code);
+        report.instructions = Some(ir);
+    }
     let mut files = outputs(&cfg, "diff", &o.json, &o.markdown);
     files.junit = o.junit.clone();
     files.html = o.html.clone();

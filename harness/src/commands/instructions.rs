@@ -27,8 +27,8 @@ use crate::callgrind::{self, CgRun};
 use crate::config::{Config, InstructionOptions, Measure};
 use crate::error::{Error, Result};
 use crate::fingerprint::{rustc_version, Fingerprint};
-use crate::model::Report;
-use crate::stats::{judge_counts, CountComparison, CountInput, CountMethod, CountRule, Metric, Verdict};
+use crate::model::{InstructionReport, InstructionRow, Report, TimeBeside};
+use crate::stats::{judge_counts, CountComparison, CountInput, CountRule, Metric, Verdict};
 use crate::workspace::{self, short_sha};
 
 /// Version of the instruction baseline file format.
@@ -343,6 +343,12 @@ pub struct CountResult {
     pub comparison: CountComparison,
     /// The same for the median call, reported only (its own family).
     pub p50: Option<CountComparison>,
+    /// Mean instructions per call of each baseline run.
+    pub baseline_runs: Vec<f64>,
+    /// The same of each current run.
+    pub current_runs: Vec<f64>,
+    /// Whether the arms were measured here as pairs.
+    pub paired: bool,
 }
 
 /// One scenario's two arms for [`judge`].
@@ -376,7 +382,7 @@ pub fn judge(arms: &[Arms<'_>], rule: &CountRule) -> Vec<CountResult> {
     for a in arms {
         for name in a.current.checkpoints.keys() {
             let (Some(b), Some(c)) = (a.base.values(name, mean), a.current.values(name, mean)) else { continue };
-            keys.push((a.scenario, name.as_str(), b, c));
+            keys.push((a.scenario, name.as_str(), b, c, a.paired));
             means.push((b, c, a.paired));
             p50s.push((a.base.values(name, p50).unwrap_or(&[]), a.current.values(name, p50).unwrap_or(&[]), a.paired));
         }
@@ -385,7 +391,7 @@ pub fn judge(arms: &[Arms<'_>], rule: &CountRule) -> Vec<CountResult> {
     let reported = judge_counts(&p50s, rule);
     keys.into_iter()
         .zip(gated.into_iter().zip(reported))
-        .filter_map(|((scenario, checkpoint, b, c), (comparison, p50))| {
+        .filter_map(|((scenario, checkpoint, b, c, paired), (comparison, p50))| {
             Some(CountResult {
                 scenario: scenario.to_owned(),
                 checkpoint: checkpoint.to_owned(),
@@ -393,6 +399,9 @@ pub fn judge(arms: &[Arms<'_>], rule: &CountRule) -> Vec<CountResult> {
                 current: crate::stats::median(c)?,
                 comparison: comparison?,
                 p50,
+                baseline_runs: b.to_vec(),
+                current_runs: c.to_vec(),
+                paired,
             })
         })
         .collect()
@@ -448,68 +457,30 @@ pub fn disagreement_line(time: Verdict, time_change: Option<f64>, instructions: 
 /// A checkpoint's time verdict and p50 change, by (scenario, checkpoint), if it was judged.
 pub type TimeLookup<'a> = dyn Fn(&str, &str) -> Option<(Verdict, Option<f64>)> + 'a;
 
-/// Prints the instruction verdicts as a table, beside the time verdicts when `time` is given:
-/// `time(scenario, checkpoint)` is the checkpoint's time verdict and p50 change (from the time
-/// report), and every disagreement is flagged with what it means ([`disagreement`]).
-pub fn render(
-    results: &[CountResult],
-    notes: &[String],
-    time: Option<&TimeLookup<'_>>,
-    out: &mut dyn std::io::Write,
-) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "\nInstructions per call under callgrind (mean; exact = zero spread in both arms, else the rank test; noise = run spread):"
-    )?;
-    let with_time = time.is_some();
-    write!(
-        out,
-        "  {:<34} {:>12} {:>12} {:>9} {:>8} {:>5} {:<13}",
-        "scenario/checkpoint", "baseline", "current", "change", "noise", "runs", "instructions"
-    )?;
-    if with_time {
-        write!(out, " {:>9} {:<13}", "time p50", "time")?;
-    }
-    writeln!(out)?;
-    let mut flags = Vec::new();
-    for r in results {
-        let c = &r.comparison;
-        write!(
-            out,
-            "  {:<34} {:>12.1} {:>12.1} {:>+8.3}% {:>7.3}% {:>5} {:<13}",
-            format!("{}/{}", r.scenario, r.checkpoint),
-            r.baseline,
-            r.current,
-            c.change * 100.0,
-            c.noise * 100.0,
-            format!("{}+{}", c.n_baseline, c.n_current),
-            match c.method {
-                CountMethod::Exact => format!("{} exact", c.verdict.as_str()),
-                CountMethod::Rank(_) => c.verdict.as_str().to_owned(),
+/// The instruction section of the report: one row per result with time's verdict beside it
+/// when `time` is given (`time(scenario, checkpoint)`: the checkpoint's time verdict and p50
+/// change), every disagreement explained ([`disagreement_line`]), and the pass's notes.
+pub fn section(results: &[CountResult], notes: &[String], time: Option<&TimeLookup<'_>>) -> InstructionReport {
+    let rows = results
+        .iter()
+        .map(|r| {
+            let t = time.and_then(|t| t(&r.scenario, &r.checkpoint));
+            InstructionRow {
+                scenario: r.scenario.clone(),
+                checkpoint: r.checkpoint.clone(),
+                baseline: r.baseline,
+                current: r.current,
+                baseline_runs: r.baseline_runs.clone(),
+                current_runs: r.current_runs.clone(),
+                paired: r.paired,
+                comparison: r.comparison,
+                p50: r.p50,
+                time: t.map(|(verdict, change)| TimeBeside { verdict, change }),
+                disagreement: t.and_then(|(v, ch)| disagreement_line(v, ch, &r.comparison)),
             }
-        )?;
-        if let Some(t) = time {
-            match t(&r.scenario, &r.checkpoint) {
-                Some((v, ch)) => {
-                    let ch_value = ch;
-                    let ch = ch.map_or_else(|| "-".to_owned(), |x| format!("{:+.1}%", x * 100.0));
-                    write!(out, " {ch:>9} {:<13}", v.as_str())?;
-                    if let Some(line) = disagreement_line(v, ch_value, c) {
-                        flags.push(format!("{}/{}: {line}", r.scenario, r.checkpoint));
-                    }
-                }
-                None => write!(out, " {:>9} {:<13}", "-", "not judged")?,
-            }
-        }
-        writeln!(out)?;
-    }
-    for f in flags {
-        writeln!(out, "  DISAGREE {f}")?;
-    }
-    for n in notes {
-        writeln!(out, "  note: {n}")?;
-    }
-    Ok(())
+        })
+        .collect();
+    InstructionReport { rows, notes: notes.to_vec(), exit_code: exit_code(results) }
 }
 
 /// Exit code of instruction verdicts: 1 if any gated checkpoint regressed, else 0.
@@ -571,27 +542,17 @@ pub fn baseline(sel: &Selection, over: Option<&[Measure]>) -> Result<i32> {
 
 /// `regress --measure instructions`: measures the working tree and judges each selected scenario
 /// against its instruction baseline (paired with a rebuild of the baseline's commit when the
-/// fingerprint differs). Prints the verdicts beside `time`'s when given; returns 1 on a
-/// regression, else 0.
+/// fingerprint differs), beside `time`'s verdicts when given. `None` when no selected scenario
+/// measures instructions.
 ///
 /// # Errors
 /// A scenario without an instruction baseline (2, naming the command that records it), valgrind
 /// missing or too old (2), a build failure (2), a scenario failing under callgrind (3).
-pub fn regress(sel: &Selection, over: Option<&[Measure]>, time: Option<&Report>) -> Result<i32> {
-    regress_to(sel, over, time, None)
-}
-
-/// [`regress`], also appending the table to `markdown` (as a fenced block) when given.
-fn regress_to(
-    sel: &Selection,
-    over: Option<&[Measure]>,
-    time: Option<&Report>,
-    markdown: Option<&Path>,
-) -> Result<i32> {
+pub fn regress(sel: &Selection, over: Option<&[Measure]>, time: Option<&Report>) -> Result<Option<InstructionReport>> {
     let cfg = sel.load_config()?;
     let ids = selected(&cfg, over);
     if ids.is_empty() {
-        return Ok(0);
+        return Ok(None);
     }
     let mut baselines = Vec::new();
     for &i in &ids {
@@ -661,42 +622,130 @@ fn regress_to(
         .collect();
     let results = judge(&arms, &rule(&cfg));
     notes.push(format!("instruction pass: {:.1} s", t0.elapsed().as_secs_f64()));
-    emit(&results, &notes, time, markdown)?;
-    Ok(exit_code(&results))
+    Ok(Some(with_time(&results, &notes, time)))
 }
 
-/// Prints the verdict table (beside `time`'s verdicts when given) and appends it to `markdown`.
-fn emit(results: &[CountResult], notes: &[String], time: Option<&Report>, markdown: Option<&Path>) -> Result<()> {
-    let mut table = Vec::new();
+/// [`section`] beside the time report's verdicts, if any.
+fn with_time(results: &[CountResult], notes: &[String], time: Option<&Report>) -> InstructionReport {
     let lookup = time.map(|rep| move |s: &str, c: &str| time_of(rep, s, c));
-    let lookup = lookup.as_ref().map(|f| f as &TimeLookup<'_>);
-    render(results, notes, lookup, &mut table).map_err(|e| Error::io("writing the report", e))?;
-    use std::io::Write;
-    std::io::stdout().lock().write_all(&table).map_err(|e| Error::io("writing the report", e))?;
-    if let Some(md) = markdown {
-        let mut f =
-            std::fs::OpenOptions::new().create(true).append(true).open(md).map_err(|e| Error::at("opening", md, e))?;
-        f.write_all(b"\n## Instructions per call (callgrind)\n\n```text")
-            .and_then(|()| f.write_all(&table))
-            .and_then(|()| f.write_all(b"```\n"))
-            .map_err(|e| Error::at("appending to", md, e))?;
+    section(results, notes, lookup.as_ref().map(|f| f as &TimeLookup<'_>))
+}
+
+/// `diff A.json B.json` for instructions: each checkpoint of `b`'s instruction section judged
+/// against the same checkpoint of `a`'s, current runs against current runs (two sessions: the
+/// two-sample test, or the exact floor), beside the time verdicts of `time` (the diff report).
+pub fn diff_section(
+    a: &InstructionReport,
+    b: &InstructionReport,
+    rule: &CountRule,
+    time: Option<&Report>,
+) -> InstructionReport {
+    let pairs: Vec<(&InstructionRow, &InstructionRow)> = b
+        .rows
+        .iter()
+        .filter_map(|rb| {
+            a.rows.iter().find(|ra| ra.scenario == rb.scenario && ra.checkpoint == rb.checkpoint).map(|ra| (ra, rb))
+        })
+        .collect();
+    let family: Vec<CountInput<'_>> =
+        pairs.iter().map(|(ra, rb)| (&ra.current_runs[..], &rb.current_runs[..], false)).collect();
+    let results: Vec<CountResult> = pairs
+        .iter()
+        .zip(judge_counts(&family, rule))
+        .filter_map(|((ra, rb), c)| {
+            Some(CountResult {
+                scenario: rb.scenario.clone(),
+                checkpoint: rb.checkpoint.clone(),
+                baseline: ra.current,
+                current: rb.current,
+                comparison: c?,
+                p50: None,
+                baseline_runs: ra.current_runs.clone(),
+                current_runs: rb.current_runs.clone(),
+                paired: false,
+            })
+        })
+        .collect();
+    let missing = b.rows.len() - pairs.len();
+    let mut notes = vec!["instructions: each report's current runs, judged as two sessions".to_owned()];
+    if missing > 0 {
+        notes.push(format!("{missing} checkpoint(s) of B have no instruction counts in A: not judged"));
     }
-    Ok(())
+    with_time(&results, &notes, time)
+}
+
+/// Where an invocation's report goes.
+struct Destination<'a> {
+    command: &'a str,
+    json: &'a Option<PathBuf>,
+    markdown: &'a Option<PathBuf>,
+    junit: &'a Option<PathBuf>,
+    github_annotations: bool,
+}
+
+/// Writes the invocation's report: the time report with the instruction section added (exit code
+/// the worse of the two), or, instructions only, a report holding just the section. Returns the
+/// exit code.
+fn finish_measures(
+    sel: &Selection,
+    time: Option<(Report, crate::report::Outputs)>,
+    ir: Option<InstructionReport>,
+    dest: &Destination<'_>,
+    started: String,
+    t0: Instant,
+) -> Result<i32> {
+    match (time, ir) {
+        (Some((mut report, outputs)), ir) => {
+            if let Some(ir) = ir {
+                report.exit_code = report.exit_code.max(ir.exit_code);
+                report.instructions = Some(ir);
+            }
+            super::finish(&report, outputs)
+        }
+        (None, Some(ir)) => {
+            let cfg = sel.load_config()?;
+            let report = Report {
+                schema: crate::model::REPORT_SCHEMA,
+                command: dest.command.to_owned(),
+                tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+                started,
+                wall_s: t0.elapsed().as_secs_f64(),
+                machine: Fingerprint::current(),
+                alpha: cfg.gate.alpha,
+                correction: cfg.gate.correction,
+                strict: false,
+                looks: 1,
+                scenarios: Vec::new(),
+                tally: crate::model::Tally::default(),
+                exit_code: ir.exit_code,
+                instructions: Some(ir),
+            };
+            let mut outputs = super::outputs(&cfg, dest.command, dest.json, dest.markdown);
+            outputs.junit = dest.junit.clone();
+            outputs.github_annotations = dest.github_annotations;
+            super::finish(&report, outputs)
+        }
+        (None, None) => Ok(0),
+    }
 }
 
 /// `compare --measure instructions REV_A [REV_B]`: both revisions built (as `compare` builds
 /// them), each selected scenario measured under callgrind on both, as pairs (the paired rank
-/// test; arms extended together when either varies), judged like `regress`. Returns 1 on a
-/// regression of B against A, else 0.
+/// test; arms extended together when either varies), judged like `regress`; `None` when no
+/// selected scenario measures instructions.
 ///
 /// # Errors
 /// valgrind missing or too old (2), an unknown revision or a build failure (2), a scenario
 /// failing under callgrind (3).
-fn compare_to(o: &super::compare::Options, over: Option<&[Measure]>, time: Option<&Report>) -> Result<i32> {
+fn compare_to(
+    o: &super::compare::Options,
+    over: Option<&[Measure]>,
+    time: Option<&Report>,
+) -> Result<Option<InstructionReport>> {
     let cfg = o.select.load_config()?;
     let ids = selected(&cfg, over);
     if ids.is_empty() {
-        return Ok(0);
+        return Ok(None);
     }
     callgrind::check_valgrind()?;
     let flags = o.select.build_flags();
@@ -735,26 +784,27 @@ fn compare_to(o: &super::compare::Options, over: Option<&[Measure]>, time: Optio
         pairs.iter().map(|(base, current)| Arms { scenario: &base.scenario, base, current, paired: true }).collect();
     let results = judge(&arms, &rule(&cfg));
     notes.push(format!("instruction pass: {:.1} s", t0.elapsed().as_secs_f64()));
-    emit(&results, &notes, time, o.markdown.as_deref())?;
-    Ok(exit_code(&results))
+    Ok(Some(with_time(&results, &notes, time)))
 }
 
-/// `compare` with the measures asked for: the time experiment (its report printed as usual),
-/// then the instruction comparison beside it. The exit code is the worse of the two.
+/// `compare` with the measures asked for: the time experiment, then the instruction comparison,
+/// in one report (instructions beside time). The exit code is the worse of the two.
 ///
 /// # Errors
 /// As [`super::compare::run`] and the instruction pass (valgrind missing or too old: 2; a
 /// scenario failing under callgrind: 3).
 pub fn compare_measures(o: &super::compare::Options, over: Option<&[Measure]>) -> Result<i32> {
-    let time = if wants_time(&o.select, over)? {
-        let (report, outputs) = super::compare::report(o)?;
-        let code = super::finish(&report, outputs)?;
-        Some((report, code))
-    } else {
-        None
+    let (started, t0) = (now_rfc3339(), Instant::now());
+    let time = if wants_time(&o.select, over)? { Some(super::compare::report(o)?) } else { None };
+    let ir = compare_to(o, over, time.as_ref().map(|t| &t.0))?;
+    let dest = Destination {
+        command: "compare",
+        json: &o.json,
+        markdown: &o.markdown,
+        junit: &o.junit,
+        github_annotations: o.github_annotations,
     };
-    let ic = compare_to(o, over, time.as_ref().map(|t| &t.0))?;
-    Ok(time.map_or(ic, |t| t.1.max(ic)))
+    finish_measures(&o.select, time, ir, &dest, started, t0)
 }
 
 /// `calibrate` with the measures asked for: the time A/A experiment, then, for instructions,
@@ -867,21 +917,24 @@ fn wants_time(sel: &Selection, over: Option<&[Measure]>) -> Result<bool> {
     })
 }
 
-/// `regress` with the measures asked for: the time gate (its report printed as usual), then the
-/// instruction gate beside it. The exit code is the worse of the two (3 > 1 > 0).
+/// `regress` with the measures asked for: the time gate, then the instruction gate, in one
+/// report (terminal, JSON, Markdown, JUnit, annotations) with instructions beside time. The exit
+/// code is the worse of the two (3 > 1 > 0).
 ///
 /// # Errors
 /// As [`super::regress::run`] and [`regress`].
 pub fn regress_measures(o: &super::regress::Options, over: Option<&[Measure]>) -> Result<i32> {
-    let time = if wants_time(&o.select, over)? {
-        let (report, outputs) = super::regress::report(o)?;
-        let code = super::finish(&report, outputs)?;
-        Some((report, code))
-    } else {
-        None
+    let (started, t0) = (now_rfc3339(), Instant::now());
+    let time = if wants_time(&o.select, over)? { Some(super::regress::report(o)?) } else { None };
+    let ir = regress(&o.select, over, time.as_ref().map(|t| &t.0))?;
+    let dest = Destination {
+        command: "regress",
+        json: &o.json,
+        markdown: &o.markdown,
+        junit: &o.junit,
+        github_annotations: o.github_annotations,
     };
-    let ic = regress_to(&o.select, over, time.as_ref().map(|t| &t.0), o.markdown.as_deref())?;
-    Ok(time.map_or(ic, |t| t.1.max(ic)))
+    finish_measures(&o.select, time, ir, &dest, started, t0)
 }
 
 /// `baseline` with the measures asked for: the time baseline, then the instruction baseline.
@@ -898,6 +951,7 @@ pub fn baseline_measures(o: &super::baseline::Options, over: Option<&[Measure]>)
 mod tests {
     use super::*;
     use crate::callgrind::CheckpointCounts;
+    use crate::stats::CountMethod;
 
     fn run(mean: f64) -> CgRun {
         CgRun {
@@ -954,13 +1008,15 @@ mod tests {
         assert_eq!(same[0].comparison.verdict, Verdict::Unchanged);
         assert_eq!(exit_code(&same), 0);
         let mut out = Vec::new();
-        render(&r, &["n".into()], None, &mut out).unwrap();
+        crate::report::render_instructions(&section(&r, &["n".into()], None), &mut out).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains("codec/parse") && out.contains("+0.500%") && out.contains("regressed exact"), "{out}");
         // Beside time: instructions unchanged while time regressed is flagged and explained.
         let time = |_: &str, c: &str| (c == "parse").then_some((Verdict::Regressed, Some(0.08)));
         let mut out = Vec::new();
-        render(&same, &[], Some(&time), &mut out).unwrap();
+        let sec = section(&same, &[], Some(&time));
+        assert!(sec.rows[0].disagreement.as_deref().unwrap().starts_with("instructions unchanged, time +8.0%"));
+        crate::report::render_instructions(&sec, &mut out).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(
             out.contains("+8.0%")
@@ -969,6 +1025,23 @@ mod tests {
         );
         std::fs::write(&path, "schema = 1\n").unwrap();
         assert!(CountBaseline::load(&path).unwrap_err().to_string().contains("baseline --measure instructions"));
+    }
+
+    #[test]
+    fn diff_rejudges_the_current_runs_of_two_saved_sections() {
+        let rule = CountRule { alpha: 0.01, correction: crate::stats::Correction::Holm, min_effect: 0.0025 };
+        let of = |level: f64| {
+            let b = CountBaseline::from_runs("codec", String::new(), fp(), &[run(level), run(level), run(level)]);
+            section(&judge(&[Arms { scenario: "codec", base: &b, current: &b, paired: false }], &rule), &[], None)
+        };
+        let (a, slow) = (of(1000.0), of(1010.0));
+        let json = serde_json::to_string(&slow).unwrap();
+        let slow: InstructionReport = serde_json::from_str(&json).unwrap();
+        let d = diff_section(&a, &slow, &rule, None);
+        assert_eq!(d.rows[0].comparison.verdict, Verdict::Regressed, "{d:?}");
+        assert!((d.rows[0].comparison.change - 0.01).abs() < 1e-9);
+        assert_eq!(d.exit_code, crate::exit_code::REGRESSION);
+        assert_eq!(diff_section(&a, &a, &rule, None).rows[0].comparison.verdict, Verdict::Unchanged);
     }
 
     #[test]

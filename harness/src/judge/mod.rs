@@ -221,6 +221,7 @@ pub fn judge(inv: Invocation<'_>, inputs: Vec<ScenarioInput>) -> Report {
         scenarios,
         tally,
         exit_code,
+        instructions: None,
     }
 }
 

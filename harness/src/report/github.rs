@@ -8,6 +8,7 @@ use std::io::{self, Write};
 
 use super::findings::{findings, Kind};
 use crate::model::Report;
+use crate::stats::Verdict;
 
 /// Renders the annotations of `report`, one line each.
 ///
@@ -30,6 +31,27 @@ pub(crate) fn render(report: &Report, w: &mut dyn Write) -> io::Result<()> {
         };
         let title = format!("funcscope: {subject} {what}");
         writeln!(w, "::{level} title={}::{}", property(&title), data(&f.message))?;
+    }
+    // Instruction counts: an error per regression, a warning per inconclusive checkpoint.
+    for r in report.instructions.iter().flat_map(|ir| &ir.rows) {
+        let c = &r.comparison;
+        let level = match c.verdict {
+            Verdict::Regressed => "error",
+            Verdict::Inconclusive => "warning",
+            Verdict::Unchanged | Verdict::Improved => continue,
+        };
+        let title = format!("funcscope: {}/{} instructions {}", r.scenario, r.checkpoint, c.verdict.as_str());
+        let message = format!(
+            "{}/{} instructions {}: {:+.3}%, {:.1} -> {:.1} per call{}",
+            r.scenario,
+            r.checkpoint,
+            c.verdict.as_str(),
+            c.change * 100.0,
+            r.baseline,
+            r.current,
+            r.disagreement.as_deref().map_or_else(String::new, |d| format!("; {d}"))
+        );
+        writeln!(w, "::{level} title={}::{}", property(&title), data(&message))?;
     }
     Ok(())
 }

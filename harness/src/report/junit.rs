@@ -17,6 +17,7 @@ use std::io::{self, Write};
 
 use super::findings::{findings, Finding, Kind};
 use crate::model::Report;
+use crate::stats::Verdict;
 
 /// Renders `report` as JUnit XML.
 ///
@@ -26,15 +27,18 @@ pub(crate) fn render(report: &Report, w: &mut dyn Write) -> io::Result<()> {
     let all = findings(report);
     let count = |of: &[Finding<'_>], k: Kind| of.iter().filter(|f| f.kind == k).count();
     let skipped = |of: &[Finding<'_>]| count(of, Kind::Warning) + count(of, Kind::NotCompared);
+    let rows = report.instructions.as_ref().map_or(&[][..], |ir| &ir.rows[..]);
+    let ir_failed = rows.iter().filter(|r| r.comparison.verdict == Verdict::Regressed).count();
+    let ir_skipped = rows.iter().filter(|r| r.comparison.verdict == Verdict::Inconclusive).count();
     writeln!(w, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
     writeln!(
         w,
         r#"<testsuites name="funcscope {}" tests="{}" failures="{}" errors="{}" skipped="{}" time="{:.3}">"#,
         escape(&report.command),
-        all.len(),
-        count(&all, Kind::Regressed),
+        all.len() + rows.len(),
+        count(&all, Kind::Regressed) + ir_failed,
         count(&all, Kind::Error),
-        skipped(&all),
+        skipped(&all) + ir_skipped,
         report.wall_s.max(0.0),
     )?;
     for s in &report.scenarios {
@@ -50,6 +54,44 @@ pub(crate) fn render(report: &Report, w: &mut dyn Write) -> io::Result<()> {
         )?;
         for f in &mine {
             testcase(f, w)?;
+        }
+        writeln!(w, "  </testsuite>")?;
+    }
+    if !rows.is_empty() {
+        // Instruction counts: one test per checkpoint, failed when its instructions regressed.
+        writeln!(
+            w,
+            r#"  <testsuite name="instructions" tests="{}" failures="{ir_failed}" errors="0" skipped="{ir_skipped}">"#,
+            rows.len()
+        )?;
+        for r in rows {
+            let c = &r.comparison;
+            let open = format!(
+                r#"    <testcase classname="funcscope.instructions.{}" name="{} instructions""#,
+                escape(&r.scenario),
+                escape(&r.checkpoint)
+            );
+            let message = escape(&format!(
+                "{}/{} instructions {}: {:+.3}% [{:+.3}%, {:+.3}%], {:.1} -> {:.1} per call, threshold {:.2}%{}",
+                r.scenario,
+                r.checkpoint,
+                c.verdict.as_str(),
+                c.change * 100.0,
+                c.ci_low * 100.0,
+                c.ci_high * 100.0,
+                r.baseline,
+                r.current,
+                c.threshold * 100.0,
+                r.disagreement.as_deref().map_or_else(String::new, |d| format!("; {d}"))
+            ));
+            match c.verdict {
+                Verdict::Regressed => writeln!(
+                    w,
+                    "{open}>\n      <failure type=\"regressed\" message=\"{message}\">{message}</failure>\n    </testcase>"
+                )?,
+                Verdict::Inconclusive => writeln!(w, "{open}>\n      <skipped message=\"{message}\"/>\n    </testcase>")?,
+                Verdict::Unchanged | Verdict::Improved => writeln!(w, "{open}/>")?,
+            }
         }
         writeln!(w, "  </testsuite>")?;
     }

@@ -51,6 +51,13 @@ fn render_gate(report: &Report, w: &mut dyn Write) -> io::Result<()> {
         writeln!(w)?;
         render_scenario(report, s, w)?;
     }
+    if let Some(ir) = &report.instructions {
+        let mut table = Vec::new();
+        super::instructions::render(ir, &mut table)?;
+        let body = String::from_utf8_lossy(&table);
+        let fence = fence_for(&body);
+        writeln!(w, "\n### Instructions per call (callgrind)\n\n{fence}text\n{body}{fence}")?;
+    }
     writeln!(w)?;
     render_details(report, w)
 }

@@ -48,6 +48,7 @@ mod findings;
 mod format;
 mod github;
 mod html;
+mod instructions;
 mod json;
 mod junit;
 mod markdown;
@@ -74,6 +75,15 @@ pub enum Document<'a> {
     Calibration(&'a CalibrationReport),
     /// `verdict-bench`'s summary.
     VerdictBench(&'a BenchReport),
+}
+
+/// Renders the instruction section of a gate report as text (what the terminal and the
+/// Markdown report show; also printed on its own by an instructions-only pass).
+///
+/// # Errors
+/// Only those of `w`.
+pub fn render_instructions(ir: &crate::model::InstructionReport, w: &mut dyn Write) -> io::Result<()> {
+    instructions::render(ir, w)
 }
 
 /// An output format.

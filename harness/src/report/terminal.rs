@@ -58,6 +58,10 @@ fn render_gate(report: &Report, w: &mut dyn Write, style: Style) -> io::Result<(
         writeln!(w)?;
         render_scenario(report, scenario, w, style)?;
     }
+    if let Some(ir) = &report.instructions {
+        writeln!(w)?;
+        super::instructions::render(ir, w)?;
+    }
     writeln!(w)?;
     let summary = format::summary(report);
     let colour = match report.exit_code {

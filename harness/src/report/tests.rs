@@ -284,6 +284,7 @@ fn fixture() -> Report {
         scenarios: vec![http, conn, crashy, codec],
         tally: Tally { regressed: 2, improved: 1, unchanged: 1, inconclusive: 2, one_sided: 2, failed_scenarios: 1 },
         exit_code: crate::exit_code::SCENARIO_FAILED,
+        instructions: None,
     }
 }
 
