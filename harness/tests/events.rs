@@ -14,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use funcscope_harness::events::profilers::multi_trace::MultiTrace;
+use funcscope_harness::events::profilers::top::Top;
 use funcscope_harness::events::profilers::trace::Trace;
 use funcscope_harness::events::{self, EventsError, Options, Outcome, Profiler, Scope};
 
@@ -237,4 +238,78 @@ fn list_shows_events_and_their_fields() {
     for f in ["prev_comm", "next_pid", "char[16]"] {
         assert!(text.contains(f), "{text}");
     }
+}
+
+#[test]
+fn top_counts_and_sums_per_tid() {
+    let Some(dir) = fixture() else { return };
+    let o = opts(&["syscalls:sys_enter_read/count == 77/top-add=count/"], launch(dir, "reads", &["7", "0"]));
+    let mut top = Top::new("tid");
+    let Some((_, text)) = session(&o, &mut top, &AtomicBool::new(false)) else { return };
+    // One thread made all the 77-byte reads.
+    assert_eq!(top.total.len(), 1, "{text}");
+    let row = top.total.values().next().unwrap();
+    assert_eq!((row.counts[0], row.sums[0][0]), (7, 7 * 77), "{text}");
+    assert!(text.contains("syscalls:sys_enter_read.count"), "{text}");
+}
+
+#[test]
+fn stacks_name_kernel_functions_and_user_files() {
+    let Some(dir) = fixture() else { return };
+    let mut child = Command::new(dir.join("sleeper")).args(["300", "3", "50"]).spawn().expect("start sleeper");
+    let pid = child.id();
+    let stop = Arc::new(AtomicBool::new(false));
+    let waiter = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let _ = child.wait();
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
+    let o =
+        opts(&[&format!("sched:sched_switch/prev_pid == {pid} && prev_state == 1/stack/max-stack=32/")], Scope::System);
+    let mut t = Trace::new(true);
+    let got = session(&o, &mut t, &stop);
+    waiter.join().unwrap();
+    let Some((_, lines)) = got else { return };
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().expect("a switch")).unwrap();
+    let frames: Vec<String> =
+        first["stack"].as_array().expect("a stack").iter().map(|f| f.as_str().unwrap().to_owned()).collect();
+    // Switches out to sleep (state S; a preemption could come from anywhere): the kernel's
+    // scheduler, called from the nanosleep in libc.
+    assert!(frames.iter().any(|f| f.starts_with("schedule+") || f.starts_with("__schedule+")), "{frames:?}");
+    assert!(frames.iter().any(|f| f.contains("libc")), "{frames:?}");
+}
+
+#[test]
+fn ctrl_c_ends_cleanly_with_the_final_report() {
+    let Some(dir) = fixture() else { return };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_funcscope"))
+        .args([
+            "events",
+            "multi-trace",
+            "-e",
+            "syscalls:sys_enter_read/count == 77/",
+            "-e",
+            "syscalls:sys_exit_read",
+            "--",
+        ])
+        .arg(dir.join("reads"))
+        .args(["1000", "5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start funcscope");
+    std::thread::sleep(Duration::from_millis(700));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = common::text(&out);
+    if text.contains("need root") || text.contains("not readable") {
+        eprintln!("SKIP: {text}");
+        return;
+    }
+    // Interrupted before the command's end: exit 0 (the command was ended by funcscope) and the
+    // report of the reads so far.
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("syscalls:sys_enter_read -> syscalls:sys_exit_read") && text.contains("count "), "{text}");
 }

@@ -60,7 +60,11 @@ pub fn run(o: &Options) -> Result<i32> {
     let stop = Arc::new(AtomicBool::new(false));
     super::snoop::take_signals(stop.clone());
     let mut stdout = std::io::stdout().lock();
-    let out = events::run(&o.session, profiler.as_mut(), &stop, &mut stdout)?;
+    let out = match events::run(&o.session, profiler.as_mut(), &stop, &mut stdout) {
+        // The reader of the output went away (`| head`): not an error of the tracing.
+        Err(EventsError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(exit_code::PASS),
+        other => other?,
+    };
     for n in &out.notes {
         eprintln!("note: {n}");
     }
