@@ -284,7 +284,7 @@ fn stacks_name_kernel_functions_and_user_files() {
 #[test]
 fn ctrl_c_ends_cleanly_with_the_final_report() {
     let Some(dir) = fixture() else { return };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_funcscope"))
+    let child = Command::new(env!("CARGO_BIN_EXE_funcscope"))
         .args([
             "events",
             "multi-trace",
