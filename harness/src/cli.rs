@@ -322,6 +322,19 @@ pub enum EventsCommand {
         #[arg(short = 'k', long, default_value = "tid")]
         key: String,
     },
+    /// Cost per event and events/s of `funcscope events` on syscalls:sys_enter_read (a dd
+    /// workload), next to `perf stat -e` and `perf record -e` on the same tracepoint.
+    Bench {
+        /// Reads the workload makes (one event each).
+        #[arg(long, default_value_t = 200_000)]
+        calls: u64,
+        /// Runs per tool (the best is kept).
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Data pages (4 KiB) per CPU ring.
+        #[arg(long, default_value_t = crate::events::stream::DEFAULT_RING_PAGES)]
+        ring_pages: usize,
+    },
     /// The tracepoints whose sys:name contains PATTERN, with their fields when a pattern is given.
     List {
         /// A substring of sys:name (e.g. sched:, sys_enter_read).
@@ -599,6 +612,9 @@ fn events_command(c: EventsCommand) -> Result<i32> {
         EventsCommand::List { pattern, fields } => {
             let fields = fields || pattern.is_some();
             return commands::events::list(pattern.as_deref().unwrap_or(""), fields);
+        }
+        EventsCommand::Bench { calls, repeats, ring_pages } => {
+            return commands::events::bench(calls, repeats, ring_pages)
         }
         EventsCommand::Trace { session, json } => (session, ProfilerChoice::Trace { json }),
         EventsCommand::MultiTrace { session, key, json } => (session, ProfilerChoice::MultiTrace { key, json }),

@@ -313,3 +313,25 @@ fn ctrl_c_ends_cleanly_with_the_final_report() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("syscalls:sys_enter_read -> syscalls:sys_exit_read") && text.contains("count "), "{text}");
 }
+
+#[test]
+fn the_benchmark_counts_every_event_of_its_workload() {
+    if fixture().is_none() {
+        return;
+    }
+    let mut out = Vec::new();
+    let rows = match events::bench::run(3000, 1, 64, &mut out) {
+        Ok(r) => r,
+        Err(e @ (EventsError::Privilege { .. } | EventsError::TraceFs(_))) => {
+            eprintln!("SKIP: {e}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let text = String::from_utf8(out).unwrap();
+    let fs = rows.iter().find(|r| r.tool == "funcscope events").expect("a funcscope row");
+    // dd's 3000 one-byte reads, plus the few of its start (locale, libc).
+    assert!(fs.events.is_some_and(|n| (3000..3100).contains(&n)), "{text}");
+    assert_eq!(fs.lost, Some(0), "{text}");
+    assert!(text.contains("cost/event"), "{text}");
+}

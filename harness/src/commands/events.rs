@@ -92,3 +92,10 @@ pub fn list(pattern: &str, fields: bool) -> Result<i32> {
     }
     Ok(exit_code::PASS)
 }
+
+/// `events bench`: prints the measured figures.
+pub fn bench(calls: u64, repeats: usize, ring_pages: usize) -> Result<i32> {
+    let mut stdout = std::io::stdout().lock();
+    events::bench::run(calls, repeats, ring_pages, &mut stdout)?;
+    Ok(exit_code::PASS)
+}
