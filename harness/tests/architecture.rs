@@ -116,7 +116,7 @@ const LAYERS: &[&[&str]] = &[
     &["model", "config"],
     &["baseline", "report"],
     &["runner", "drift", "callgrind", "snoop"],
-    &["reference", "judge", "error"],
+    &["reference", "judge", "error", "events"],
     &["rounds", "workspace"],
     &["commands"],
     &["cli"],
