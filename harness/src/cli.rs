@@ -312,6 +312,12 @@ pub enum EventsCommand {
         /// The final report as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Also write each pair's latency heat map (time x log2 latency) to this SVG file.
+        #[arg(long, value_name = "FILE.svg")]
+        heatmap: Option<PathBuf>,
+        /// The heat map's column width.
+        #[arg(long, value_name = "SECONDS", default_value_t = 0.1)]
+        heatmap_bucket: f64,
     },
     /// Per key, counts of each event and sums of its top-by=/top-add= fields, every --interval.
     Top {
@@ -617,7 +623,10 @@ fn events_command(c: EventsCommand) -> Result<i32> {
             return commands::events::bench(calls, repeats, ring_pages)
         }
         EventsCommand::Trace { session, json } => (session, ProfilerChoice::Trace { json }),
-        EventsCommand::MultiTrace { session, key, json } => (session, ProfilerChoice::MultiTrace { key, json }),
+        EventsCommand::MultiTrace { session, key, json, heatmap, heatmap_bucket } => {
+            let bucket = seconds("--heatmap-bucket", heatmap_bucket)?.as_nanos() as u64;
+            (session, ProfilerChoice::MultiTrace { key, json, heatmap: heatmap.map(|h| (h, bucket.max(1))) })
+        }
         EventsCommand::Top { session, key } => (session, ProfilerChoice::Top { key }),
     };
     let scope = match (session.pid, session.command.split_first()) {

@@ -24,6 +24,8 @@ pub enum ProfilerChoice {
         key: String,
         /// A JSON report.
         json: bool,
+        /// Heat map SVG file and column width (ns).
+        heatmap: Option<(std::path::PathBuf, u64)>,
     },
     /// `top`: per-key counts and sums.
     Top {
@@ -54,7 +56,11 @@ impl From<EventsError> for Error {
 pub fn run(o: &Options) -> Result<i32> {
     let mut profiler: Box<dyn Profiler> = match &o.profiler {
         ProfilerChoice::Trace { json } => Box::new(profilers::trace::Trace::new(*json)),
-        ProfilerChoice::MultiTrace { key, json } => Box::new(profilers::multi_trace::MultiTrace::new(key, *json)),
+        ProfilerChoice::MultiTrace { key, json, heatmap } => {
+            let mut m = profilers::multi_trace::MultiTrace::new(key, *json);
+            m.heatmap = heatmap.clone();
+            Box::new(m)
+        }
         ProfilerChoice::Top { key } => Box::new(profilers::top::Top::new(key)),
     };
     let stop = Arc::new(AtomicBool::new(false));
