@@ -352,6 +352,12 @@ pub enum EventsCommand {
         /// The final report as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Also write each pair's latency heat map (time x log2 latency) to this SVG file.
+        #[arg(long, value_name = "FILE.svg")]
+        heatmap: Option<PathBuf>,
+        /// The heat map's column width.
+        #[arg(long, value_name = "SECONDS", default_value_t = 0.1)]
+        heatmap_bucket: f64,
     },
     /// Per key, counts of each event and sums of its top-by=/top-add= fields, every --interval.
     Top {
@@ -361,6 +367,19 @@ pub enum EventsCommand {
         /// The key: tid, pid, cpu, or a field (an event's key=FIELD wins).
         #[arg(short = 'k', long, default_value = "tid")]
         key: String,
+    },
+    /// Cost per event and events/s of `funcscope events` on syscalls:sys_enter_read (a dd
+    /// workload), next to `perf stat -e` and `perf record -e` on the same tracepoint.
+    Bench {
+        /// Reads the workload makes (one event each).
+        #[arg(long, default_value_t = 200_000)]
+        calls: u64,
+        /// Runs per tool (the best is kept).
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Data pages (4 KiB) per CPU ring.
+        #[arg(long, default_value_t = crate::events::stream::DEFAULT_RING_PAGES)]
+        ring_pages: usize,
     },
     /// The tracepoints whose sys:name contains PATTERN, with their fields when a pattern is given.
     List {
@@ -673,8 +692,14 @@ fn events_command(c: EventsCommand) -> Result<i32> {
             let fields = fields || pattern.is_some();
             return commands::events::list(pattern.as_deref().unwrap_or(""), fields);
         }
+        EventsCommand::Bench { calls, repeats, ring_pages } => {
+            return commands::events::bench(calls, repeats, ring_pages)
+        }
         EventsCommand::Trace { session, json } => (session, ProfilerChoice::Trace { json }),
-        EventsCommand::MultiTrace { session, key, json } => (session, ProfilerChoice::MultiTrace { key, json }),
+        EventsCommand::MultiTrace { session, key, json, heatmap, heatmap_bucket } => {
+            let bucket = seconds("--heatmap-bucket", heatmap_bucket)?.as_nanos() as u64;
+            (session, ProfilerChoice::MultiTrace { key, json, heatmap: heatmap.map(|h| (h, bucket.max(1))) })
+        }
         EventsCommand::Top { session, key } => (session, ProfilerChoice::Top { key }),
     };
     let scope = match (session.pid, session.command.split_first()) {

@@ -25,7 +25,8 @@
 //!   knows no policy). [`report`]: renderers of the model; they compute nothing.
 //! * [`runner`]: real processes, real sockets, real shared memory; errors name the program, the
 //!   signal or the timeout, and carry the tail of its stderr. [`snoop`]: per-call latency of
-//!   uninstrumented functions through uprobes (its `unsafe` half is `funcscope::uprobe`). [`reference`](mod@reference): the built-in
+//!   uninstrumented functions through uprobes (its `unsafe` half is `funcscope::uprobe`). [`events`]:
+//!   tracepoints with perf-prof's selectors and profilers (`funcscope::uprobe::tracepoint`). [`reference`](mod@reference): the built-in
 //!   reference workload. [`drift`]: how reference runs become the machine-speed correction.
 //! * [`rounds`]: rounds of runs (arms alternating A B / B A, reference runs, adaptive looks).
 //!   [`judge`]: a [`judge::Policy`] built once per invocation, composing [`stats`] into a

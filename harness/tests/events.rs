@@ -14,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use funcscope_harness::events::profilers::multi_trace::MultiTrace;
+use funcscope_harness::events::profilers::top::Top;
 use funcscope_harness::events::profilers::trace::Trace;
 use funcscope_harness::events::{self, EventsError, Options, Outcome, Profiler, Scope};
 
@@ -80,8 +81,16 @@ fn read_latency_by_tid_counts_every_read_and_is_at_least_the_delay() {
         launch(dir, "reads", &[&READS.to_string(), &DELAY_MS.to_string()]),
     );
     let mut mt = MultiTrace::new("tid", false);
+    let svg = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("events-heatmap-{}.svg", std::process::id()));
+    mt.heatmap = Some((svg.clone(), 10_000_000));
     let Some((r, text)) = session(&o, &mut mt, &AtomicBool::new(false)) else { return };
     assert_eq!(r.exit_code, Some(0), "{text}");
+    // The heat map holds every pair: its cells' counts (the <title>s) add up to the reads.
+    let map = std::fs::read_to_string(&svg).expect("the heat map was written");
+    let in_cells: u64 =
+        map.split("<title>").skip(1).map(|t| t.split('<').next().unwrap().parse::<u64>().unwrap()).sum();
+    assert_eq!(in_cells, READS, "{map}");
+    let _ = std::fs::remove_file(&svg);
     assert_eq!(r.stats.lost, 0);
     let p = &mt.pairs[0];
     assert_eq!(p.stats.count, READS, "{text}");
@@ -237,4 +246,110 @@ fn list_shows_events_and_their_fields() {
     for f in ["prev_comm", "next_pid", "char[16]"] {
         assert!(text.contains(f), "{text}");
     }
+}
+
+#[test]
+fn top_counts_and_sums_per_tid() {
+    let Some(dir) = fixture() else { return };
+    let o = opts(&["syscalls:sys_enter_read/count == 77/top-add=count/"], launch(dir, "reads", &["7", "0"]));
+    let mut top = Top::new("tid");
+    let Some((_, text)) = session(&o, &mut top, &AtomicBool::new(false)) else { return };
+    // One thread made all the 77-byte reads.
+    assert_eq!(top.total.len(), 1, "{text}");
+    let row = top.total.values().next().unwrap();
+    assert_eq!((row.counts[0], row.sums[0][0]), (7, 7 * 77), "{text}");
+    assert!(text.contains("syscalls:sys_enter_read.count"), "{text}");
+}
+
+#[test]
+fn stacks_name_kernel_functions_and_user_files() {
+    let Some(dir) = fixture() else { return };
+    let mut child = Command::new(dir.join("sleeper")).args(["300", "10", "50"]).spawn().expect("start sleeper");
+    let pid = child.id();
+    let stop = Arc::new(AtomicBool::new(false));
+    let waiter = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let _ = child.wait();
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
+    let o =
+        opts(&[&format!("sched:sched_switch/prev_pid == {pid} && prev_state == 1/stack/max-stack=32/")], Scope::System);
+    let mut t = Trace::new(true);
+    let got = session(&o, &mut t, &stop);
+    waiter.join().unwrap();
+    let Some((_, lines)) = got else { return };
+    let stacks: Vec<Vec<String>> = lines
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["stack"].as_array().expect("a stack").iter().map(|f| f.as_str().unwrap().to_owned()).collect()
+        })
+        .collect();
+    assert!(!stacks.is_empty(), "no switch of the sleeper");
+    // Switches out to sleep (state S; a preemption could come from anywhere): the kernel's
+    // scheduler, called from the nanosleep in libc. User frames are named from /proc/PID/maps,
+    // read at the first sample the harness handles: while the sleeper still lives (it sleeps
+    // 10 more times after that), so some stack names libc.
+    assert!(
+        stacks.iter().all(|fr| fr.iter().any(|f| f.starts_with("schedule+") || f.starts_with("__schedule+"))),
+        "{stacks:?}"
+    );
+    assert!(stacks.iter().any(|fr| fr.iter().any(|f| f.contains("libc"))), "{stacks:?}");
+}
+
+#[test]
+fn ctrl_c_ends_cleanly_with_the_final_report() {
+    let Some(dir) = fixture() else { return };
+    let child = Command::new(env!("CARGO_BIN_EXE_funcscope"))
+        .args([
+            "events",
+            "multi-trace",
+            "-e",
+            "syscalls:sys_enter_read/count == 77/",
+            "-e",
+            "syscalls:sys_exit_read",
+            "--",
+        ])
+        .arg(dir.join("reads"))
+        .args(["1000", "5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start funcscope");
+    std::thread::sleep(Duration::from_millis(700));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = common::text(&out);
+    if text.contains("need root") || text.contains("not readable") {
+        eprintln!("SKIP: {text}");
+        return;
+    }
+    // Interrupted before the command's end: exit 0 (the command was ended by funcscope) and the
+    // report of the reads so far.
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("syscalls:sys_enter_read -> syscalls:sys_exit_read") && text.contains("count "), "{text}");
+}
+
+#[test]
+fn the_benchmark_counts_every_event_of_its_workload() {
+    if fixture().is_none() {
+        return;
+    }
+    let mut out = Vec::new();
+    let rows = match events::bench::run(3000, 1, 1024, &mut out) {
+        Ok(r) => r,
+        Err(e @ (EventsError::Privilege { .. } | EventsError::TraceFs(_))) => {
+            eprintln!("SKIP: {e}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let text = String::from_utf8(out).unwrap();
+    let fs = rows.iter().find(|r| r.tool == "funcscope events").expect("a funcscope row");
+    // dd's 3000 one-byte reads, plus the few of its start (locale, libc).
+    assert!(fs.events.is_some_and(|n| (3000..3100).contains(&n)), "{text}");
+    assert_eq!(fs.lost, Some(0), "{text}");
+    assert!(text.contains("cost/event"), "{text}");
 }

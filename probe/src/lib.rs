@@ -20,7 +20,8 @@
 //!   harness gets exact instruction counts per call (decided once at `init`; the time path is
 //!   unchanged).
 //! * [`uprobe`]: `perf_event_open` uprobes and their sample rings, the unsafe half of the
-//!   harness's `snoop` command (uninstrumented functions).
+//!   harness's `snoop` command (uninstrumented functions); [`uprobe::tracepoint`]: tracepoints
+//!   with raw records and kernel filters, for its `events` command.
 //! * [`env`](mod@env) names the environment variables the harness, the probe and instrumented programs
 //!   pass to each other.
 //!

@@ -24,6 +24,8 @@ pub enum ProfilerChoice {
         key: String,
         /// A JSON report.
         json: bool,
+        /// Heat map SVG file and column width (ns).
+        heatmap: Option<(std::path::PathBuf, u64)>,
     },
     /// `top`: per-key counts and sums.
     Top {
@@ -54,13 +56,21 @@ impl From<EventsError> for Error {
 pub fn run(o: &Options) -> Result<i32> {
     let mut profiler: Box<dyn Profiler> = match &o.profiler {
         ProfilerChoice::Trace { json } => Box::new(profilers::trace::Trace::new(*json)),
-        ProfilerChoice::MultiTrace { key, json } => Box::new(profilers::multi_trace::MultiTrace::new(key, *json)),
+        ProfilerChoice::MultiTrace { key, json, heatmap } => {
+            let mut m = profilers::multi_trace::MultiTrace::new(key, *json);
+            m.heatmap = heatmap.clone();
+            Box::new(m)
+        }
         ProfilerChoice::Top { key } => Box::new(profilers::top::Top::new(key)),
     };
     let stop = Arc::new(AtomicBool::new(false));
     super::snoop::take_signals(stop.clone());
     let mut stdout = std::io::stdout().lock();
-    let out = events::run(&o.session, profiler.as_mut(), &stop, &mut stdout)?;
+    let out = match events::run(&o.session, profiler.as_mut(), &stop, &mut stdout) {
+        // The reader of the output went away (`| head`): not an error of the tracing.
+        Err(EventsError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(exit_code::PASS),
+        other => other?,
+    };
     for n in &out.notes {
         eprintln!("note: {n}");
     }
@@ -86,5 +96,12 @@ pub fn list(pattern: &str, fields: bool) -> Result<i32> {
     if n == 0 {
         return Err(Error::Usage(format!("no tracepoint matches {pattern:?}; `funcscope events list` shows them all")));
     }
+    Ok(exit_code::PASS)
+}
+
+/// `events bench`: prints the measured figures.
+pub fn bench(calls: u64, repeats: usize, ring_pages: usize) -> Result<i32> {
+    let mut stdout = std::io::stdout().lock();
+    events::bench::run(calls, repeats, ring_pages, &mut stdout)?;
     Ok(exit_code::PASS)
 }

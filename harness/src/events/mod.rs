@@ -20,6 +20,7 @@
 //! process disappears, the duration passes or `stop` is raised (Ctrl-C), then drains the rings
 //! and calls `deinit` for the final report.
 
+pub mod bench;
 pub mod format;
 pub mod profilers;
 pub mod selector;

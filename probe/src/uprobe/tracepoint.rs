@@ -87,7 +87,10 @@ pub fn open(spec: &TracepointSpec, pid: i32, cpu: i32) -> io::Result<PerfEvent> 
         sample_period: 1,
         sample_type: sample_type(spec.callchain),
         flags,
-        wakeup_events: 1,
+        // No wakeup per sample: the harness polls the rings and never waits on the fd, and each
+        // wakeup is an irq_work (a self-IPI, a VM exit in a guest). With wakeup_events = 0 the
+        // kernel wakes at its watermark (half the ring) only.
+        wakeup_events: 0,
         clockid: libc::CLOCK_MONOTONIC,
         sample_max_stack: if spec.callchain { spec.max_stack } else { 0 },
         ..PerfEventAttr::default()

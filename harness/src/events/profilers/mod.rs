@@ -5,6 +5,7 @@
 //! * [`multi_trace::MultiTrace`]: latency from one event group to the next, by key.
 //! * [`top::Top`]: per-key counts and field sums, at an interval.
 
+pub mod heatmap;
 pub mod multi_trace;
 pub mod top;
 pub mod trace;

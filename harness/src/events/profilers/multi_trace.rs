@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 
 use super::super::{EventDesc, EventsError, Key, Profiler, Sample, StreamStats, Value};
+use super::heatmap::HeatMap;
 use super::{human_ns, LatencyStats};
 
 /// How many examples of unpaired events each pair keeps for the report.
@@ -56,6 +57,8 @@ pub struct PairResult {
     pub start_examples: Vec<Unpaired>,
     /// A few unpaired ends.
     pub end_examples: Vec<Unpaired>,
+    /// Latency over time (filled when [`MultiTrace::heatmap`] is set).
+    pub heat: HeatMap,
 }
 
 /// The `multi-trace` profiler.
@@ -71,6 +74,9 @@ pub struct MultiTrace {
     pub untraced: u64,
     /// Records the kernel lost.
     pub lost: u64,
+    /// Write each pair's latency heat map to this SVG file (`NAME.svg`; the second pair's to
+    /// `NAME.2.svg`, ...), with columns this many ns wide.
+    pub heatmap: Option<(std::path::PathBuf, u64)>,
     keys: Vec<Key>,
     /// (start group, key) -> (time, start event, spans a loss).
     waiting: HashMap<(usize, Value), (u64, usize, bool)>,
@@ -86,6 +92,7 @@ impl MultiTrace {
             pairs: Vec::new(),
             untraced: 0,
             lost: 0,
+            heatmap: None,
             keys: Vec::new(),
             waiting: HashMap::new(),
             groups: 0,
@@ -128,8 +135,14 @@ impl Profiler for MultiTrace {
                 .collect::<Vec<_>>()
                 .join(",")
         };
+        let bucket = self.heatmap.as_ref().map_or(1, |h| h.1);
         self.pairs = (0..self.groups - 1)
-            .map(|g| PairResult { from: names(g), to: names(g + 1), ..PairResult::default() })
+            .map(|g| PairResult {
+                from: names(g),
+                to: names(g + 1),
+                heat: HeatMap::new(bucket),
+                ..PairResult::default()
+            })
             .collect();
         Ok(())
     }
@@ -146,7 +159,13 @@ impl Profiler for MultiTrace {
             let pair = &mut self.pairs[g - 1];
             match self.waiting.remove(&(g - 1, key.clone())) {
                 Some((_, _, true)) => pair.dropped_by_loss += 1,
-                Some((t0, _, false)) => pair.stats.add(s.time_ns.saturating_sub(t0)),
+                Some((t0, _, false)) => {
+                    let ns = s.time_ns.saturating_sub(t0);
+                    pair.stats.add(ns);
+                    if self.heatmap.is_some() {
+                        pair.heat.add(s.time_ns, ns);
+                    }
+                }
                 None => {
                     pair.unpaired_ends += 1;
                     keep(
@@ -180,6 +199,13 @@ impl Profiler for MultiTrace {
             let pair = &mut self.pairs[g];
             pair.open_at_end += 1;
             keep(&mut pair.start_examples, Unpaired { event: events[e].sel.display_name(), key, time_ns: t });
+        }
+        if let Some((path, _)) = &self.heatmap {
+            for (i, p) in self.pairs.iter().enumerate() {
+                let file = if i == 0 { path.clone() } else { path.with_extension(format!("{}.svg", i + 1)) };
+                std::fs::write(&file, p.heat.to_svg(&format!("{} -> {}", p.from, p.to)))
+                    .map_err(|e| io::Error::new(e.kind(), format!("writing the heat map {}: {e}", file.display())))?;
+            }
         }
         if self.json {
             let pairs: Vec<serde_json::Value> = self
