@@ -52,6 +52,7 @@ pub mod drift;
 pub mod error;
 pub mod fingerprint;
 pub mod fsutil;
+pub mod history;
 pub mod judge;
 pub mod model;
 pub mod reference;

@@ -114,9 +114,9 @@ fn the_baseline_file_format_sits_below_policy() {
 const LAYERS: &[&[&str]] = &[
     &["stats", "fingerprint", "fsutil", "cleanup"],
     &["model", "config"],
-    &["baseline", "report"],
+    &["baseline", "report", "history"],
     &["runner", "drift", "callgrind", "snoop"],
-    &["reference", "judge", "error"],
+    &["reference", "judge", "error", "distribution"],
     &["rounds", "workspace"],
     &["commands"],
     &["cli"],

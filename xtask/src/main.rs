@@ -9,6 +9,7 @@
 //! cargo xtask run -- PROGRAM [ARGS]   measure any instrumented program
 //! cargo xtask snoop BIN:SYM... -- CMD   per-call latency of uninstrumented functions (uprobes)
 //! cargo xtask diff A.json B.json      judge two saved reports offline
+//! cargo xtask history SCEN/CHECKPOINT  trend over the --history file, with change points
 //! ```
 //! **Invariant:** no logic lives here that the harness lacks; another workspace gets the same
 //! commands with its own `funcscope.toml` and this one line of `main`.
