@@ -264,7 +264,16 @@ pub(crate) fn ecdf(name: &str, cp: &CheckpointResult, sides: Sides<'_>) -> Optio
     let ylabel_w = ylabels.iter().map(|l| text_width(l, SMALL)).fold(0.0, f64::max);
     let x0 = PAD + ylabel_w + 6.0;
     let plot_h = 220.0;
-    let axis = LogAxis::over(curves.iter().flat_map(|(e, ..)| e.points.iter().map(|p| p.0)), x0, x0 + PLOT_W)?;
+    // The axis spans the body of the distributions, 0.1% to 99.9% of calls (and the markers): one
+    // preempted call of milliseconds would otherwise squeeze every curve into a corner. The curves
+    // run on to the frame where they leave it.
+    let body = |e: &Ecdf| -> Vec<f64> {
+        let inner: Vec<f64> = e.points.iter().filter(|p| (0.001..=0.999).contains(&p.1)).map(|p| p.0).collect();
+        let mut v = if inner.len() >= 2 { inner } else { e.points.iter().map(|p| p.0).collect() };
+        v.extend([e.p50, e.p99]);
+        v
+    };
+    let axis = LogAxis::over(curves.iter().flat_map(|(e, ..)| body(e)), x0, x0 + PLOT_W)?;
     let y = |f: f64| top + plot_h * (1.0 - f);
     for (i, l) in ylabels.iter().enumerate() {
         let f = i as f64 / 4.0;
