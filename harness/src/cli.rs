@@ -51,6 +51,9 @@ pub enum Command {
     /// Judge two saved JSON reports offline (B against A's runs, as a baseline); runs nothing.
     /// Same exit codes as regress.
     Diff(DiffArgs),
+    /// The trend of one checkpoint over the history that --history appends to: a table and an
+    /// SVG, with change points flagged (PELT on log values, BIC-style penalty). Runs nothing.
+    History(HistoryArgs),
     /// Benchmark the gate's verdicts on this machine: A/A and planted-slowdown trials in
     /// baseline and paired mode; prints detection and false-alarm rates against the targets.
     VerdictBench(VerdictBenchArgs),
@@ -131,6 +134,10 @@ pub struct Judging {
     /// checkpoint's distributions (no external resources).
     #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,
+    /// Append this run's per-checkpoint values to a JSON-lines history, keyed by the commit
+    /// measured (see `cargo xtask history`).
+    #[arg(long, value_name = "PATH.jsonl")]
+    pub history: Option<PathBuf>,
     /// Adaptive sampling budget in seconds: keep adding rounds while some verdict is
     /// inconclusive (0: fixed number of runs). Default: run.budget_s of the configuration.
     #[arg(long)]
@@ -143,6 +150,26 @@ pub struct Judging {
     /// checkpoint) after the report.
     #[arg(long)]
     pub github_annotations: bool,
+}
+
+/// `history`.
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// SCENARIO/CHECKPOINT.
+    pub target: String,
+    /// The history file (default: TARGET/funcscope/history.jsonl).
+    #[arg(long, value_name = "PATH.jsonl")]
+    pub file: Option<PathBuf>,
+    /// The metric to follow (p50, p90, p99, p99.9, min, max, mean).
+    #[arg(long, default_value = "p50")]
+    pub metric: String,
+    /// Write the SVG here (default: history-SCENARIO-CHECKPOINT.svg next to the history file).
+    #[arg(long, value_name = "PATH")]
+    pub svg: Option<PathBuf>,
+    /// The configuration file, for the default paths (default: funcscope.toml in this
+    /// directory or above).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 /// `diff`.
@@ -500,6 +527,7 @@ pub fn run_cli(cli: Cli) -> i32 {
                 markdown: a.judging.markdown,
                 junit: a.judging.junit,
                 html: a.judging.html,
+                history: a.judging.history,
                 accept: a.judging.accept,
                 github_annotations: a.judging.github_annotations,
                 strict: a.strict,
@@ -526,6 +554,7 @@ pub fn run_cli(cli: Cli) -> i32 {
                     markdown: a.judging.markdown,
                     junit: a.judging.junit,
                     html: a.judging.html,
+                    history: a.judging.history,
                     accept: a.judging.accept,
                     github_annotations: a.judging.github_annotations,
                     rev_a: a.rev_a,
@@ -568,6 +597,19 @@ pub fn run_cli(cli: Cli) -> i32 {
             strict: a.strict,
             github_annotations: a.github_annotations,
         }),
+        Command::History(a) => match crate::stats::Metric::parse(&a.metric) {
+            Some(metric) => commands::history::run(&commands::history::Options {
+                target: a.target,
+                file: a.file,
+                metric,
+                svg: a.svg,
+                config: a.config,
+            }),
+            None => Err(Error::Usage(format!(
+                "--metric {}: expected one of p50, p90, p99, p99.9, min, max, mean",
+                a.metric
+            ))),
+        },
         Command::VerdictBench(a) => count("--trials", a.trials, MAX_TRIALS).and_then(|trials| {
             commands::verdict_bench::run(&verdict_bench::Options {
                 select: Selection {

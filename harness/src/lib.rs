@@ -54,6 +54,7 @@ pub mod error;
 pub mod events;
 pub mod fingerprint;
 pub mod fsutil;
+pub mod history;
 pub mod judge;
 pub mod model;
 pub mod reference;

@@ -8,6 +8,7 @@
 mod bench;
 mod calibration;
 mod distributions;
+mod history;
 mod instructions;
 mod modes;
 
@@ -18,6 +19,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub use bench::{BenchMode, BenchReport, BenchRow, Proportion, Target, TargetState, BENCH_SCHEMA};
 pub use calibration::{AaVerdicts, CalibrationReport, NoiseRow, ScenarioFailure, SessionOffset, CALIBRATION_SCHEMA};
 pub use distributions::{DeepHistogram, Distributions, Ecdf, EcdfSource, RunValues};
+pub use history::{Entry, Point, Trend, TrendRow, HISTORY_SCHEMA};
 pub use instructions::{InstructionReport, InstructionRow, TimeBeside};
 pub use modes::{CheckpointModes, ModeCounts, ModesReport, SharedMode, VarianceShare};
 

@@ -114,7 +114,7 @@ fn the_baseline_file_format_sits_below_policy() {
 const LAYERS: &[&[&str]] = &[
     &["stats", "fingerprint", "fsutil", "cleanup"],
     &["model", "config"],
-    &["baseline", "report", "snoop"],
+    &["baseline", "report", "snoop", "history"],
     &["runner", "drift", "callgrind", "events"],
     &["reference", "judge", "error", "distribution"],
     &["rounds", "workspace"],

@@ -31,9 +31,22 @@ fn regress_against_the_pr_base_plants_into_the_working_tree_only() {
     };
     // No baselines at all: --base needs none.
     let (json, junit) = (repo.join("regress.json"), repo.join("junit.xml"));
+    let (html, history) = (repo.join("report.html"), repo.join("history.jsonl"));
     let out = funcscope(
         &repo,
-        &["regress", "--base", "HEAD", "--json", json.to_str().unwrap(), "--junit", junit.to_str().unwrap()],
+        &[
+            "regress",
+            "--base",
+            "HEAD",
+            "--json",
+            json.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+            "--history",
+            history.to_str().unwrap(),
+        ],
         Some("crc32c=200"),
     );
     let log = text(&out);
@@ -50,6 +63,32 @@ fn regress_against_the_pr_base_plants_into_the_working_tree_only() {
     let failing = xml.split("<testcase").filter(|t| t.contains("<failure")).collect::<Vec<_>>();
     assert_eq!(failing.len(), 1, "{xml}");
     assert!(failing[0].contains(r#"name="crc32c p50""#), "{xml}");
+    // The plots' data: both arms' per-call ECDFs and the run values, in the JSON and in the
+    // HTML page (whose structure is tested in report::tests).
+    let d = &s["checkpoints"].as_array().unwrap().iter().find(|c| c["name"] == "crc32c").unwrap()["distributions"];
+    assert!(d["baseline"]["points"].as_array().is_some_and(|p| p.len() > 10), "{d}");
+    assert!(d["current"]["p50"].as_f64().unwrap() > d["baseline"]["p50"].as_f64().unwrap(), "planted: {d}");
+    assert_eq!(d["runs"][0]["current"].as_array().unwrap().len(), s["runs"].as_u64().unwrap() as usize, "{d}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    // FUNCSCOPE_HTML_OUT=DIR keeps this real page for a look (see report::tests for chromium).
+    if let Some(dir) = std::env::var_os("FUNCSCOPE_HTML_OUT") {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(&html, Path::new(&dir).join("regress-paired.html")).unwrap();
+    }
+    assert!(page.contains(r#"data-checkpoint="crc32c""#) && page.contains("<svg"), "{page}");
+    // One history line, keyed by the working tree's commit; the trend command reads it back.
+    let lines = std::fs::read_to_string(&history).unwrap();
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+    assert!(lines.contains(&head), "keyed by the commit measured: {lines}");
+    let svg = repo.join("trend.svg");
+    let out = funcscope(
+        &repo,
+        &["history", "codec/crc32c", "--file", history.to_str().unwrap(), "--svg", svg.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("codec/crc32c p50 over 1 runs"), "{}", text(&out));
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"), "{}", text(&out));
     // Not a terminal: progress as plain counted lines, no escape sequences (no --color given).
     assert!(log.contains("] codec round 1 (") && log.contains("[1/"), "{log}");
     assert!(!log.contains('\x1b'), "{log}");

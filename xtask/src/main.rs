@@ -11,6 +11,7 @@
 //! cargo xtask events trace|multi-trace|top -e SELECTOR [-- CMD]   tracepoints, perf-prof style
 //! cargo xtask events list [PATTERN]   tracepoints and their fields
 //! cargo xtask diff A.json B.json      judge two saved reports offline
+//! cargo xtask history SCEN/CHECKPOINT  trend over the --history file, with change points
 //! ```
 //! **Invariant:** no logic lives here that the harness lacks; another workspace gets the same
 //! commands with its own `funcscope.toml` and this one line of `main`.

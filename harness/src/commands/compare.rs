@@ -27,6 +27,8 @@ pub struct Options {
     pub junit: Option<PathBuf>,
     /// HTML report path (none by default).
     pub html: Option<PathBuf>,
+    /// JSON-lines history to append to (none by default).
+    pub history: Option<PathBuf>,
     /// Print GitHub Actions annotations after the report.
     pub github_annotations: bool,
     /// `SCENARIO/CHECKPOINT` regressions that do not gate (besides `gate.accept`).
@@ -118,6 +120,9 @@ pub(crate) fn report(o: &Options) -> Result<(crate::model::Report, crate::report
     let mut files = outputs(&cfg, "compare", &o.json, &o.markdown);
     files.junit = o.junit.clone();
     files.html = o.html.clone();
+    // Keyed by arm B: the revision measured against A.
+    let commit_b = b.sha.clone().unwrap_or_else(|| workspace::describe_head(&cfg.root, &cfg.run.baseline_dir));
+    files.history = o.history.clone().map(|p| (p, commit_b));
     files.github_annotations = o.github_annotations;
     Ok((report, files))
 }

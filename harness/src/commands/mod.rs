@@ -12,6 +12,7 @@
 //! | `snoop` | [`snoop`] | any program or pid, through uprobes | nothing (measure only) |
 //! | `events` | [`events`] | tracepoints (a command, a pid, or the system) | nothing (measure only) |
 //! | `diff` | [`diff`] | nothing: two saved JSON reports | report A's runs, as a baseline |
+//! | `history` | [`history`] | nothing: the `--history` file | its own earlier runs (change points) |
 //!
 //! This module holds what they share: loading the configuration ([`Selection`]), building
 //! ([`crate::workspace::build_revision`]), setting up an [`Experiment`], adaptive sampling
@@ -25,6 +26,7 @@ pub mod calibrate;
 pub mod compare;
 pub mod diff;
 pub mod events;
+pub mod history;
 pub mod instructions;
 pub mod regress;
 pub mod run;
@@ -201,6 +203,7 @@ pub(crate) fn outputs(cfg: &Config, command: &str, json: &Option<PathBuf>, markd
         markdown: Some(markdown.clone().unwrap_or_else(|| dir.join(format!("{command}.md")))),
         junit: None,
         html: None,
+        history: None,
         github_annotations: false,
     }
 }
@@ -223,6 +226,11 @@ pub fn finish(report: &Report, outputs: Outputs) -> Result<i32> {
     report::write_outputs(report, &outputs).map_err(|e| Error::io("writing the report files", e))?;
     for p in outputs.json.iter().chain(&outputs.markdown).chain(&outputs.junit).chain(&outputs.html) {
         eprintln!("wrote {}", p.display());
+    }
+    if let Some((p, commit)) = &outputs.history {
+        crate::history::append(p, &crate::history::entry_of(report, commit))
+            .map_err(|e| Error::Usage(format!("appending to the history: {e}")))?;
+        eprintln!("appended {} to {}", workspace::short_sha(commit), p.display());
     }
     Ok(report.exit_code)
 }

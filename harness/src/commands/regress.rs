@@ -57,6 +57,8 @@ pub struct Options {
     pub junit: Option<PathBuf>,
     /// HTML report path (none by default).
     pub html: Option<PathBuf>,
+    /// JSON-lines history to append to (none by default).
+    pub history: Option<PathBuf>,
     /// Print GitHub Actions annotations after the report.
     pub github_annotations: bool,
     /// `SCENARIO/CHECKPOINT` regressions that do not gate (besides `gate.accept`).
@@ -234,6 +236,7 @@ pub(crate) fn report(o: &Options) -> Result<(Report, Outputs)> {
     let mut files = outputs(&cfg, "regress", &o.json, &o.markdown);
     files.junit = o.junit.clone();
     files.html = o.html.clone();
+    files.history = o.history.clone().map(|p| (p, workspace::describe_head(&cfg.root, &cfg.run.baseline_dir)));
     files.github_annotations = o.github_annotations;
     Ok((report, files))
 }

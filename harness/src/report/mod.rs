@@ -56,6 +56,7 @@ mod plot;
 pub mod progress;
 mod table;
 mod terminal;
+mod trend;
 
 #[cfg(test)]
 mod tests;
@@ -128,6 +129,10 @@ pub struct Outputs {
     pub junit: Option<PathBuf>,
     /// Where to write the self-contained HTML report with plots ([`render_html`]).
     pub html: Option<PathBuf>,
+    /// Append the run's per-checkpoint values to this JSON-lines history, keyed by the commit
+    /// measured: `(file, commit)`. Not written by [`write_outputs`]: the commands append it
+    /// (`crate::history`), after the report files.
+    pub history: Option<(PathBuf, String)>,
     /// Print GitHub Actions annotations to stdout after the report
     /// ([`render_github_annotations`]); not a file.
     pub github_annotations: bool,
@@ -238,6 +243,25 @@ pub fn render_html(report: &Report, w: &mut dyn Write) -> io::Result<()> {
     html::render(report, w)
 }
 
+/// Renders the history trend of one checkpoint (`what`, e.g. `scenario/checkpoint`) as a text
+/// table with its change points marked.
+///
+/// # Errors
+/// Only those of `w`.
+pub fn render_trend(
+    trend: &crate::model::Trend,
+    what: &str,
+    metric: crate::stats::Metric,
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    trend::render(trend, what, metric, w)
+}
+
+/// The history trend of one checkpoint as an SVG document; `None` if it has no rows.
+pub fn trend_svg(trend: &crate::model::Trend, what: &str, metric: crate::stats::Metric) -> Option<String> {
+    trend::svg(trend, what, metric)
+}
+
 /// Renders GitHub Actions annotations for `report`: an `::error` line per regression that fails
 /// the gate and per failed scenario, a `::warning` line per inconclusive or non-gating
 /// regression, each with the numbers.
@@ -267,6 +291,7 @@ pub fn write_outputs(report: &Report, outputs: &Outputs) -> io::Result<()> {
     if let Some(path) = &outputs.html {
         write_atomically(path, |w| render_html(report, w))?;
     }
+
     Ok(())
 }
 

@@ -86,6 +86,7 @@
 //! ```
 
 mod cells;
+pub mod changepoint;
 mod compare;
 mod counts;
 mod location;
