@@ -135,37 +135,99 @@ fn a_kernel_filter_reduces_the_records_that_reach_user_space() {
     }
 }
 
+/// A profiler that forwards to another and raises `armed` at its first interval: the events are
+/// open and enabled by then, so a workload started after it is traced from its first event.
+struct Armed<'a> {
+    inner: &'a mut dyn Profiler,
+    armed: Arc<AtomicBool>,
+}
+
+impl Profiler for Armed<'_> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn init(&mut self, events: &[events::EventDesc]) -> Result<(), EventsError> {
+        self.inner.init(events)
+    }
+    fn filter(&self, ev: &events::EventDesc) -> Option<String> {
+        self.inner.filter(ev)
+    }
+    fn sample(
+        &mut self,
+        ev: &[events::EventDesc],
+        s: &events::Sample,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        self.inner.sample(ev, s, out)
+    }
+    fn lost(&mut self, time_ns: u64, count: u64) {
+        self.inner.lost(time_ns, count)
+    }
+    fn interval(&mut self, _: &[events::EventDesc], _: &mut dyn std::io::Write) -> std::io::Result<()> {
+        self.armed.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+    fn deinit(
+        &mut self,
+        ev: &[events::EventDesc],
+        stats: &events::StreamStats,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        self.inner.deinit(ev, stats, out)
+    }
+}
+
 #[test]
 fn wakeup_to_switch_latency_of_a_sleeper() {
     let Some(dir) = fixture() else { return };
     // The wakeup is raised by whoever wakes the task (a timer interrupt on any CPU), so this
-    // traces the whole system, filtered in the kernel to the sleeper's pid.
-    let mut child = Command::new(dir.join("sleeper")).args(["400", "10", "5"]).spawn().expect("start sleeper");
+    // traces the whole system, filtered in the kernel to the sleeper's pid. The sleeper waits for
+    // a byte on stdin, sent once the events are enabled: a fixed head start lost the race on a
+    // loaded machine (a whole session traced after the sleeps were over).
+    let mut child = Command::new(dir.join("sleeper"))
+        .args(["-", "10", "5"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("start sleeper");
     let pid = child.id();
     let stop = Arc::new(AtomicBool::new(false));
+    let armed = Arc::new(AtomicBool::new(false));
     let waiter = {
-        let stop = stop.clone();
+        let (stop, armed) = (stop.clone(), armed.clone());
         std::thread::spawn(move || {
+            let t0 = std::time::Instant::now();
+            while !armed.load(Ordering::Relaxed) && t0.elapsed() < Duration::from_secs(60) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            {
+                use std::io::Write;
+                let mut stdin = child.stdin.take().expect("piped stdin");
+                let _ = stdin.write_all(b"g");
+            }
             let _ = child.wait();
             // Let the last switch reach the rings before the final drain.
             std::thread::sleep(Duration::from_millis(20));
             stop.store(true, Ordering::Relaxed);
         })
     };
-    let o = opts(
+    let mut o = opts(
         &[
             &format!("sched:sched_wakeup/pid == {pid}/key=pid/"),
             &format!("sched:sched_switch/next_pid == {pid}/key=next_pid/"),
         ],
         Scope::System,
     );
+    o.interval = Some(Duration::from_millis(10));
     let mut mt = MultiTrace::new("tid", false);
-    let got = session(&o, &mut mt, &stop);
+    let got = session(&o, &mut Armed { inner: &mut mt, armed: armed.clone() }, &stop);
+    if got.is_none() {
+        armed.store(true, Ordering::Relaxed);
+    }
     waiter.join().unwrap();
     let Some((_, text)) = got else { return };
     let p = &mt.pairs[0];
-    // 10 sleeps, each one wakeup then one switch to the sleeper, plus the 400 ms one (the
-    // events are open well before it ends).
+    // 10 sleeps, each one wakeup then one switch to the sleeper, plus the wakeup from the read
+    // of stdin.
     assert!((10..=11).contains(&p.stats.count), "{text}");
     assert!(p.stats.max_ns < 1_000_000_000, "{text}");
     assert!(p.stats.mean_ns() > 0.0);
