@@ -170,8 +170,20 @@ fn plants_deliver_their_size() {
             reps.join(" "),
             o.calib_bias
         );
-        if !(0.75 * pct..=1.25 * pct).contains(&o.percent) {
-            bad.push(format!("+{pct}% plant measured {:.2}%", o.percent));
+        let within = |p: f64| (0.75 * pct..=1.25 * pct).contains(&p);
+        if !within(o.percent) {
+            // One measurement's median still moves by about +-0.3 points between processes of a
+            // shared machine (2.0-2.6 % for the 2 % plant on the reference machine): outside the
+            // band, measure twice more and judge the median of the three.
+            let mut all = vec![o.percent, measure::<HttpParse>(PARSE_HEADERS, pct).percent];
+            all.push(measure::<HttpParse>(PARSE_HEADERS, pct).percent);
+            let m = median(&mut all);
+            eprintln!(
+                "plant parse_headers +{pct}%: outside the band once; three measurements {all:.2?}, median {m:.2}%"
+            );
+            if !within(m) {
+                bad.push(format!("+{pct}% plant measured {m:.2}% (median of {all:.2?})"));
+            }
         }
     }
     assert!(bad.is_empty(), "plants outside +-25 % of nominal: {}", bad.join("; "));
