@@ -161,7 +161,8 @@ pub struct Summary {
     pub started_ns: u64,
 }
 
-fn fmt_ns(ns: f64) -> String {
+/// `ns` for people: `812 ns`, `3.20 us`, `15.0 ms`, `2.10 s` (snoop's and events' reports).
+pub fn fmt_ns(ns: f64) -> String {
     if ns < 1e3 {
         format!("{ns:.0} ns")
     } else if ns < 1e6 {

@@ -93,18 +93,8 @@ impl LatencyStats {
     }
 }
 
-/// `ns` for people: `812 ns`, `3.20 us`, `15.0 ms`, `2.10 s`.
-pub fn human_ns(ns: f64) -> String {
-    if ns < 1e3 {
-        format!("{ns:.0} ns")
-    } else if ns < 1e6 {
-        format!("{:.2} us", ns / 1e3)
-    } else if ns < 1e9 {
-        format!("{:.2} ms", ns / 1e6)
-    } else {
-        format!("{:.2} s", ns / 1e9)
-    }
-}
+/// `ns` for people: `812 ns`, `3.20 us`, `15.0 ms`, `2.10 s` (one formatter with snoop's report).
+pub use crate::snoop::report::fmt_ns as human_ns;
 
 #[cfg(test)]
 mod tests {
