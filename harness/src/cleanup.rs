@@ -15,7 +15,10 @@
 //!   The harness then reaps the orphans it adopted.
 //!
 //! A run's sweep ([`end_run`]) kills only that run's processes (other runs may be going on in the
-//! same process, e.g. tests); the interrupt path kills every descendant of the harness.
+//! same process, e.g. tests); the interrupt path kills every descendant of the harness. Once the
+//! harness is a subreaper, a run's sweep reads only the harness's descendants (through the
+//! kernel's per-thread `children` lists), not all of `/proc`: every process of a run is one of
+//! them, and the sweep runs between every two runs of a measurement.
 //!
 //! # Signals without `unsafe`
 //! [`install`] blocks the signals in the calling thread before any other thread exists (threads
@@ -31,6 +34,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -114,23 +118,85 @@ struct Proc {
     pgrp: i32,
 }
 
-/// Every process visible in `/proc` (those that vanish while read are skipped).
-fn processes() -> Vec<Proc> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+/// Where a sweep looks for processes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// Every process in `/proc`.
+    All,
+    /// The harness's descendants only, found through `/proc/<pid>/task/<tid>/children`. Sound
+    /// only while the harness is a child subreaper: then every process a run started, whatever
+    /// its session or group, and however its parents died, has the harness as an ancestor.
+    Descendants,
+}
+
+/// Set by [`install`] once the harness is a child subreaper.
+static SUBREAPER: AtomicBool = AtomicBool::new(false);
+
+/// The cheapest sound scope for sweeping one run: the harness's descendants when it is a
+/// subreaper and the kernel lists children (`CONFIG_PROC_CHILDREN`), else all of `/proc`.
+/// A run's sweep used to read `stat` and `environ` of every process on the machine, twice:
+/// 3-4 ms per run with 133 processes on this VM (measured with strace), several times that on a
+/// busy CI host, between every two runs of a measurement.
+fn sweep_scope() -> Scope {
+    if SUBREAPER.load(Relaxed)
+        && std::path::Path::new(&format!("/proc/self/task/{}/children", std::process::id())).exists()
+    {
+        Scope::Descendants
+    } else {
+        Scope::All
+    }
+}
+
+/// Parses `/proc/<pid>/stat` (a process that vanished gives `None`).
+fn read_proc(pid: i32) -> Option<Proc> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields after the name: state ppid pgrp ...
+    Some(Proc { pid, ppid: f.get(1)?.parse().ok()?, pgrp: f.get(2)?.parse().ok()? })
+}
+
+/// The children of every thread of `pid` (`/proc/<pid>/task/<tid>/children`).
+fn children_of(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
     let mut out = Vec::new();
-    for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        // Fields after the name: state ppid pgrp ...
-        if let (Some(ppid), Some(pgrp)) = (f.get(1).and_then(|s| s.parse().ok()), f.get(2).and_then(|s| s.parse().ok()))
-        {
-            out.push(Proc { pid, ppid, pgrp });
+    for t in tasks.flatten() {
+        if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
+            out.extend(s.split_whitespace().filter_map(|c| c.parse::<i32>().ok()));
         }
     }
     out
+}
+
+/// The processes in `scope` (those that vanish while read are skipped).
+fn processes(scope: Scope) -> Vec<Proc> {
+    match scope {
+        Scope::All => {
+            let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+                .filter_map(read_proc)
+                .collect()
+        }
+        Scope::Descendants => {
+            // The kernel's children lists can miss a child forked or re-parented while they
+            // are read; `kill_all` sweeps again until a sweep finds nothing new.
+            let mut out = Vec::new();
+            let mut seen = BTreeSet::new();
+            let mut todo = children_of(std::process::id() as i32);
+            while let Some(pid) = todo.pop() {
+                if seen.insert(pid) {
+                    if let Some(p) = read_proc(pid) {
+                        out.push(p);
+                        todo.extend(children_of(pid));
+                    }
+                }
+            }
+            out
+        }
+    }
 }
 
 /// Whether `pid`'s initial environment holds exactly `entry` (`KEY=value`).
@@ -160,13 +226,13 @@ fn closure(procs: &[Proc], seed: impl Fn(&Proc) -> bool) -> BTreeSet<i32> {
 /// Kills (SIGKILL) what `select` finds, again until it finds nothing (a process may fork while
 /// its family is being killed), and reaps those that were the harness's children. Returns how
 /// many distinct processes were killed.
-fn kill_all(select: impl Fn(&[Proc]) -> BTreeSet<i32>, keep_unreaped: &BTreeSet<i32>) -> usize {
+fn kill_all(scope: Scope, select: impl Fn(&[Proc]) -> BTreeSet<i32>, keep_unreaped: &BTreeSet<i32>) -> usize {
     let me = std::process::id() as i32;
     let mut killed = BTreeSet::new();
     // 100 rounds: a family forking faster than it is killed is not a real program; a bound
     // keeps the harness from spinning forever on one.
     for _ in 0..100 {
-        let procs = processes();
+        let procs = processes(scope);
         let found = select(&procs);
         let fresh: Vec<i32> = found.iter().copied().filter(|p| !killed.contains(p) || is_running(*p)).collect();
         if fresh.is_empty() {
@@ -183,7 +249,9 @@ fn kill_all(select: impl Fn(&[Proc]) -> BTreeSet<i32>, keep_unreaped: &BTreeSet<
         }
     }
     // An orphan re-parented to the harness after its round's reaping (its parent died later).
-    for p in processes().iter().filter(|p| p.ppid == me && killed.contains(&p.pid) && !keep_unreaped.contains(&p.pid)) {
+    for p in
+        processes(scope).iter().filter(|p| p.ppid == me && killed.contains(&p.pid) && !keep_unreaped.contains(&p.pid))
+    {
         let _ = nix::sys::wait::waitpid(Pid::from_raw(p.pid), None);
     }
     killed.len()
@@ -205,7 +273,7 @@ pub fn end_run(pgid: u32, env_key: &str, dir: &Path) -> usize {
     entry.push(dir.as_os_str());
     let entry = entry.as_bytes().to_vec();
     let pgid = pgid as i32;
-    kill_all(|procs| closure(procs, |p| p.pgrp == pgid || has_env(p.pid, &entry)), &BTreeSet::new())
+    kill_all(sweep_scope(), |procs| closure(procs, |p| p.pgrp == pgid || has_env(p.pid, &entry)), &BTreeSet::new())
 }
 
 /// Makes the harness a child subreaper and starts the thread that handles SIGINT, SIGTERM and
@@ -220,7 +288,9 @@ pub fn install() -> std::io::Result<()> {
     set.thread_block().map_err(std::io::Error::from)?;
     // Orphans of the runs become the harness's children, so that they can be found and reaped.
     // Not fatal where refused (a sandbox): the environment marker still finds them.
-    let _ = nix::sys::prctl::set_child_subreaper(true);
+    if nix::sys::prctl::set_child_subreaper(true).is_ok() {
+        SUBREAPER.store(true, Relaxed);
+    }
     std::thread::Builder::new().name("funcscope-signals".into()).spawn(move || {
         // `wait` fails only for an invalid set; then the signals stay blocked and the harness
         // runs on without cleanup on signals, as before.
@@ -247,6 +317,7 @@ fn interrupted(sig: Signal) -> ! {
     // The runner threads stop for good before they look at their killed programs
     // (`halt_if_closing`), so reaping those here is safe.
     let killed = kill_all(
+        Scope::All,
         |procs| {
             let mut all = closure(procs, |p| p.ppid == me || groups.contains(&p.pgrp));
             all.retain(|&p| p != me);
@@ -291,5 +362,33 @@ mod tests {
         assert_eq!(s.into_iter().collect::<Vec<_>>(), vec![10, 11, 12]);
         let s = closure(&procs, |p| p.ppid == me || p.pid == me);
         assert!(!s.contains(&me) && !s.contains(&20), "{s:?}");
+    }
+
+    #[test]
+    fn descendants_scope_finds_children_and_grandchildren() {
+        if !std::path::Path::new(&format!("/proc/self/task/{}/children", std::process::id())).exists() {
+            eprintln!("skipped: this kernel has no /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN)");
+            return;
+        }
+        // A shell that starts a grandchild and waits; it prints the grandchild's pid.
+        let mut sh = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & echo $!; wait"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(sh.stdout.take().unwrap()), &mut line).unwrap();
+        let grandchild: i32 = line.trim().parse().expect("a pid");
+        let found = processes(Scope::Descendants);
+        let _ = kill(Pid::from_raw(grandchild), Signal::SIGKILL);
+        let _ = sh.kill();
+        let _ = sh.wait();
+        let pids: Vec<i32> = found.iter().map(|p| p.pid).collect();
+        assert!(pids.contains(&(sh.id() as i32)), "child {} missing from {pids:?}", sh.id());
+        let g = found.iter().find(|p| p.pid == grandchild).unwrap_or_else(|| panic!("grandchild missing: {pids:?}"));
+        assert_eq!(g.ppid, sh.id() as i32);
+        // Nothing that is not a descendant (init, the test runner's parent).
+        assert!(!pids.contains(&1), "{pids:?}");
+        assert!(!pids.contains(&(std::os::unix::process::parent_id() as i32)), "{pids:?}");
     }
 }
