@@ -66,10 +66,12 @@ pub use rng::Rng;
 /// ([`funcscope::env::WAIT_ATTACH_MS`]).
 pub const WAIT_ATTACH_ENV: &str = funcscope::env::WAIT_ATTACH_MS;
 
-/// Ring entries per checkpoint: 256 Ki (2 MiB each at `Normal`): the harness drains every 1 ms,
-/// so even at 1 M calls/s a checkpoint has 250 ms of headroom (lost samples would be counted and
-/// refused by `baseline`). Smaller than 1 Mi so that prefaulting costs each short run little.
-pub const RING_CAPACITY: u64 = 1 << 18;
+/// Ring entries per checkpoint: 64 Ki (512 KiB each at `Normal`), the probe's default: the
+/// harness drains every 1 ms, so at the busiest bundled checkpoint's 1.2 M calls/s a ring has
+/// 54 ms of headroom (lost samples would be counted, reported and refused by `baseline`).
+/// Prefaulting is paid by every run: 256 Ki-entry rings cost 8-11 ms of a 70 ms run here
+/// (allocating and zeroing 2 MiB of shared memory per checkpoint), 64 Ki about a quarter of it.
+pub const RING_CAPACITY: u64 = funcscope::DEFAULT_RING_CAPACITY;
 
 /// How long calibration runs the scenario. Long enough that every checkpoint is called about a
 /// thousand times (the slowest iteration is ~10 us; each of the [`CALIBRATION_BLOCKS`] blocks of
