@@ -294,8 +294,12 @@ pub struct Report {
     pub tool_version: String,
     /// When it started (RFC 3339, UTC).
     pub started: String,
-    /// Wall time in seconds.
+    /// Wall time in seconds, from the start of the command (builds included).
     pub wall_s: f64,
+    /// Seconds of sampling (the adaptive experiment's runs and looks, from its first run): what
+    /// `run.budget_s` and `run.total_budget_s` bound. `None` where nothing was sampled (`diff`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling_s: Option<f64>,
     /// This machine.
     pub machine: crate::fingerprint::Fingerprint,
     /// Family-wise error rate or FDR target.

@@ -97,6 +97,9 @@ fn planted_slowdown_is_a_regression_of_exactly_that_checkpoint() {
         cps.iter().filter(|c| c["verdict"] == "regressed").map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(regressed, ["crc32c"], "{}", text(&out));
     assert_eq!(report["exit_code"], 1);
+    // The sampling the budget bounds is part of the wall time, which also holds the build.
+    let (wall, sampling) = (report["wall_s"].as_f64().unwrap(), report["sampling_s"].as_f64().unwrap());
+    assert!(sampling > 0.0 && sampling <= wall, "sampling {sampling} s, wall {wall} s");
     // The baseline is never touched by regress.
     assert_eq!(std::fs::read_to_string(ws.baseline_file()).unwrap(), recorded);
 }

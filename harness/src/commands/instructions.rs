@@ -710,6 +710,7 @@ fn finish_measures(
                 tool_version: env!("CARGO_PKG_VERSION").to_owned(),
                 started,
                 wall_s: t0.elapsed().as_secs_f64(),
+                sampling_s: None,
                 machine: Fingerprint::current(),
                 alpha: cfg.gate.alpha,
                 correction: cfg.gate.correction,

@@ -384,7 +384,9 @@ pub(crate) fn run_adaptive(parts: &mut [Part], cfg: &Config, warmup: usize, judg
         }
         k += 1;
     }
-    report.unwrap_or_else(|| judge_now(parts, &policy, policy.single_look(), &decisions))
+    let mut report = report.unwrap_or_else(|| judge_now(parts, &policy, policy.single_look(), &decisions));
+    report.sampling_s = Some(t0.elapsed().as_secs_f64());
+    report
 }
 
 /// What comes after a look of adaptive sampling (see [`next_look`]).

@@ -213,6 +213,7 @@ pub fn judge(inv: Invocation<'_>, inputs: Vec<ScenarioInput>) -> Report {
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         started: inv.started,
         wall_s: inv.wall_s,
+        sampling_s: None,
         machine: inv.machine,
         alpha: policy.alpha,
         correction: policy.correction,

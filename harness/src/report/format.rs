@@ -317,6 +317,12 @@ pub(crate) fn verdict_cell(m: &crate::model::MetricResult) -> String {
     s
 }
 
+/// `" (sampling S s)"`: the part of the wall time the sampling budget bounds (the rest is
+/// building and setup); `""` when nothing was sampled.
+pub(crate) fn sampling(s: Option<f64>) -> String {
+    s.map_or_else(String::new, |s| format!(" (sampling {s:.1} s)"))
+}
+
 /// `""` for a fixed design, else `" over N looks (adaptive)"`.
 pub(crate) fn looks(n: usize) -> String {
     if n > 1 {

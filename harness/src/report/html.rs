@@ -165,7 +165,7 @@ fn details(report: &Report, w: &mut dyn Write) -> io::Result<()> {
         ("started", report.started.clone()),
         ("funcscope", report.tool_version.clone()),
         ("alpha", format!("{} ({})", report.alpha, format::correction(report.correction))),
-        ("wall time", format::seconds(report.wall_s)),
+        ("wall time", format!("{}{}", format::seconds(report.wall_s), format::sampling(report.sampling_s))),
         ("CPU", m.cpu_model.clone()),
         ("cores", m.cores.to_string()),
         ("tick frequency", if m.tick_hz > 0.0 { format!("{:.0} MHz", m.tick_hz / 1e6) } else { "unknown".into() }),

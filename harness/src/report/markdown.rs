@@ -218,7 +218,7 @@ fn render_details(report: &Report, w: &mut dyn Write) -> io::Result<()> {
         ("strict (cross-machine verdicts gate)", if report.strict { "yes" } else { "no" }.into()),
         ("funcscope", text(&report.tool_version)),
         ("started", text(&report.started)),
-        ("wall time", format!("{:.1} s", report.wall_s)),
+        ("wall time", format!("{:.1} s{}", report.wall_s, format::sampling(report.sampling_s))),
         ("report schema", report.schema.to_string()),
     ]);
     key_value_table(&rows).write_markdown(w)?;

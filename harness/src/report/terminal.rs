@@ -43,7 +43,7 @@ fn render_gate(report: &Report, w: &mut dyn Write, style: Style) -> io::Result<(
     let strict = if report.strict { ", --strict" } else { "" };
     let looks = format::looks(report.looks);
     let line = format!(
-        "funcscope {} {}: {} scenario{}, alpha {}{looks}, correction {}{strict}, started {}, {:.1} s",
+        "funcscope {} {}: {} scenario{}, alpha {}{looks}, correction {}{strict}, started {}, {:.1} s{}",
         report.tool_version,
         report.command,
         report.scenarios.len(),
@@ -52,6 +52,7 @@ fn render_gate(report: &Report, w: &mut dyn Write, style: Style) -> io::Result<(
         format::correction(report.correction),
         report.started,
         report.wall_s,
+        format::sampling(report.sampling_s),
     );
     writeln!(w, "{}", paint(style, Paint::Bold, &line))?;
     for scenario in &report.scenarios {

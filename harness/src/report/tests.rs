@@ -270,6 +270,7 @@ fn fixture() -> Report {
         tool_version: "0.1.0".into(),
         started: "2026-05-01T12:00:00Z".into(),
         wall_s: 93.4,
+        sampling_s: Some(88.2),
         machine: Fingerprint {
             cpu_model: "AMD EPYC 7B13 64-Core Processor".into(),
             cores: 16,
