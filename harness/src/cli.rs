@@ -75,6 +75,9 @@ pub enum Command {
         /// Calls of the empty function per run.
         #[arg(long, default_value_t = 200_000)]
         calls: u64,
+        /// Repeat the whole set of runs this many times (median and range per figure).
+        #[arg(long, default_value_t = 1)]
+        repeats: usize,
     },
     /// snoop-cost's measured loop (run by the harness itself).
     #[command(name = "__snoop_loop", hide = true)]
@@ -628,7 +631,9 @@ pub fn run_cli(cli: Cli) -> i32 {
         }),
         Command::Snoop(a) => snoop_options(a).and_then(|o| commands::snoop::run(&o)),
         Command::Events(c) => events_command(c),
-        Command::SnoopCost { calls } => commands::snoop_cost::run(&commands::snoop_cost::Options { calls }),
+        Command::SnoopCost { calls, repeats } => {
+            commands::snoop_cost::run(&commands::snoop_cost::Options { calls, repeats })
+        }
         Command::SnoopLoop { args } => return commands::snoop_cost::loop_main(&args),
         Command::Reference { args } => return crate::reference::reference_main(&args),
     };

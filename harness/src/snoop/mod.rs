@@ -205,7 +205,9 @@ pub struct Outcome {
     pub notes: Vec<String>,
 }
 
-/// How often the rings are read when they were empty last time.
+/// The longest wait for a ring to reach its wakeup watermark before the rings are read anyway
+/// (see [`perf::Tracer::wait`]): how late a quiet ring's records, a stop request or the
+/// command's exit are seen at most.
 const IDLE_POLL: Duration = Duration::from_millis(10);
 
 fn monotonic_ns() -> u64 {
@@ -294,7 +296,6 @@ pub fn run_observed(opts: &Options, stop: &AtomicBool, obs: &mut dyn Observer) -
         }
         let until = if last { None } else { Some(monotonic_ns().saturating_sub(perf::HOLD_NS)) };
         let events = tracer.drain(until);
-        let idle = events.is_empty();
         for e in events {
             match e.kind {
                 perf::EventKind::Entry { func, args } => pairer.entry(func, e.tid, e.time_ns, args),
@@ -331,8 +332,6 @@ pub fn run_observed(opts: &Options, stop: &AtomicBool, obs: &mut dyn Observer) -
                 next_report = Some(at + every);
             }
         }
-        if idle {
-            std::thread::sleep(IDLE_POLL);
-        }
+        tracer.wait(IDLE_POLL);
     }
 }
