@@ -315,6 +315,11 @@ pub struct RunArgs {
     /// With instructions: simulate caches (L1/LL misses, estimated cycles).
     #[arg(long)]
     pub cache_sim: bool,
+    /// Also measure an uninstrumented function in every run through uprobes (instructions: from
+    /// callgrind's call graph), reported as checkpoint `uprobe:NAME` (default NAME: SYMBOL).
+    /// Repeatable.
+    #[arg(long, value_name = "[NAME=]FILE:SYMBOL")]
+    pub uprobe: Vec<String>,
     /// The instrumented program and its arguments.
     #[arg(required = true, last = true, value_name = "PROGRAM [ARGS]")]
     pub program: Vec<String>,
@@ -685,6 +690,7 @@ fn run_options(a: RunArgs) -> Result<commands::run::Options> {
         attach_timeout: seconds("--attach-timeout", a.attach_timeout)?,
         pin: !a.no_pin,
         outputs: Outputs { json: a.json, markdown: a.markdown, ..Outputs::default() },
+        uprobes: a.uprobe.iter().map(|u| commands::run::parse_uprobe(u)).collect::<Result<_>>()?,
     })
 }
 
