@@ -19,9 +19,12 @@
 //! [`run`] ties them together until the command exits, the process disappears, or `stop` is
 //! raised (Ctrl-C), then drains everything and returns the final [`Summary`].
 //!
-//! Costs (machine-facts.md, 2026-11, this VM kind): ~1.9 us per probed call (entry + return)
-//! when the function starts with `push`/`nop`, 10-12 us when its first instruction must be
-//! single-stepped ([`elf::Prologue`]).
+//! Costs per probed call (entry + return), `funcscope snoop-cost --repeats 3` on this 2-vCPU VM
+//! kind at load ~5 (2026-12-08): ~7 us when the function starts with `push`/`nop` (bpftrace:
+//! ~5 us), ~15 us when its first instruction must be single-stepped ([`elf::Prologue`];
+//! bpftrace: ~11 us); machine-facts.md measured 1.9 and 10-12 us on a quiet machine (2026-11).
+//! The rings wake the reader at a watermark (a quarter of the ring), not per sample: a wakeup
+//! per sample (an irq_work self-IPI, a VM exit) made a single-stepped call cost ~38 us.
 
 pub mod elf;
 pub mod gate;
