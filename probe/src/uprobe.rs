@@ -212,13 +212,24 @@ fn open_event(
         clockid: libc::CLOCK_MONOTONIC,
         ..PerfEventAttr::default()
     };
+    // SAFETY: for the uprobe PMU `config1` is `spec.path`'s pointer (`open_uprobe`), a CStr
+    // borrowed for the duration of this call; for tracepoints it is 0 and unread.
+    unsafe { open_attr(&attr, pid, cpu) }
+}
+
+/// `perf_event_open(attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC)`, then the event's id
+/// (`PERF_EVENT_IOC_ID`): what every event opened in this module and in [`tracepoint`] shares.
+///
+/// # Safety
+/// Every pointer `attr` carries (`config1` of a uprobe-PMU event: a NUL-terminated path) must be
+/// valid for reads for the duration of the call.
+unsafe fn open_attr(attr: &PerfEventAttr, pid: i32, cpu: i32) -> io::Result<PerfEvent> {
     let cloexec: libc::c_ulong = 1 << 3;
-    // SAFETY: `attr` is a fully initialised perf_event_attr whose `size` matches its layout. For
-    // the uprobe PMU the kernel reads `config1` as a NUL-terminated path: `open_uprobe` passes
-    // `spec.path`, a CStr borrowed for the duration of this call; for tracepoints it is 0 and
-    // unread. The syscall takes no other pointers.
+    // SAFETY: `attr` is a fully initialised perf_event_attr whose `size` matches its layout (its
+    // constructors set it); the pointers it carries are valid, by this function's contract. The
+    // syscall takes no other pointers.
     let fd = unsafe {
-        libc::syscall(libc::SYS_perf_event_open, &attr as *const PerfEventAttr, pid, cpu, -1 as libc::c_int, cloexec)
+        libc::syscall(libc::SYS_perf_event_open, attr as *const PerfEventAttr, pid, cpu, -1 as libc::c_int, cloexec)
     };
     if fd < 0 {
         return Err(io::Error::last_os_error());
