@@ -23,6 +23,18 @@
 //! counted too). Two threads using checkpoints at once still pair each `enter:i` with the next
 //! `exit:i`. `harness/tests/callgrind.rs` checks the joined-thread case.
 //!
+//! **Uprobe checkpoints** (`[[scenario.uprobe]]`, [`Launch::uprobes`]): a function nobody
+//! instrumented has no ENTER/EXIT dumps, so its count comes from callgrind's own call graph:
+//! valgrind runs with `--demangle=no`, each function is resolved to its mangled symbol (as
+//! `snoop` resolves it), and [`parse_with`] sums, over every part, the call lines (`calls=`) to
+//! that function from any *other* function: their count is the calls, their cost the inclusive
+//! cost of those calls. Instructions per call = inclusive Ir / calls. Direct recursion (the
+//! function calling itself, or `'2` recursion levels) is counted once, by its outermost call;
+//! indirect recursion (F -> G -> F) counts the inner call again. callgrind gives a function's
+//! total over its calls, not each call, so such a checkpoint's p50, min and max are its mean.
+//! Only calls made while instrumentation is on count: from the probe's `init` on, as for the
+//! probe's checkpoints.
+//!
 //! **Cache simulation** (`--cache-sim=yes`): each part also carries L1 and last-level misses;
 //! [`Events::estimated_cycles`] folds them as `Ir + 10 × L1 misses + 100 × LL misses` (the weights
 //! gungraun/iai-callgrind use for its "estimated cycles"). It is a model, not a measurement.
@@ -32,6 +44,8 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::snoop::gate::GateProbe;
 
 /// The oldest valgrind accepted: `CALLGRIND_DUMP_STATS_AT`, `--instr-atstart` and `--combine-dumps` are
 /// much older, but 3.15 is the oldest release tested with current Rust binaries (DWARF 5 support).
@@ -90,6 +104,16 @@ pub enum CallgrindError {
         /// The checkpoints without a call.
         missing: Vec<String>,
     },
+    /// A uprobe checkpoint's function could not be resolved to a symbol of its file.
+    #[error("{name}: uprobe checkpoint {checkpoint}: {why}")]
+    Uprobe {
+        /// The program's display name.
+        name: String,
+        /// The checkpoint (`uprobe:<name>`).
+        checkpoint: String,
+        /// Why (from the symbol lookup: says which file and symbol, and what exists).
+        why: String,
+    },
     /// A callgrind output file is not in the expected format.
     #[error("{}:{line}: {why}", .path.display())]
     Parse {
@@ -118,7 +142,8 @@ impl CallgrindError {
             CallgrindError::Missing
             | CallgrindError::TooOld { .. }
             | CallgrindError::Unsupported
-            | CallgrindError::Io { .. } => crate::exit_code::USAGE,
+            | CallgrindError::Io { .. }
+            | CallgrindError::Uprobe { .. } => crate::exit_code::USAGE,
             _ => crate::exit_code::SCENARIO_FAILED,
         }
     }
@@ -170,6 +195,43 @@ pub struct ProcessCounts {
     pub unmatched: u64,
     /// Whether the dumps carried cache-miss events.
     pub cache_sim: bool,
+    /// Calls and inclusive events of each function asked of [`parse_with`], in the order asked.
+    pub functions: Vec<FunctionCounts>,
+}
+
+/// What callgrind's call graph says of one function over a whole process (module docs: uprobe
+/// checkpoints).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FunctionCounts {
+    /// Calls from other functions (recursive calls of itself not counted).
+    pub calls: u64,
+    /// The inclusive events of those calls, summed.
+    pub inclusive: Events,
+}
+
+/// A function name as callgrind writes it, without its recursion-level suffix (`f'2` -> `f`).
+fn base_name(name: &str) -> &str {
+    match name.rsplit_once('\'') {
+        Some((b, lvl)) if !lvl.is_empty() && lvl.bytes().all(|c| c.is_ascii_digit()) => b,
+        _ => name,
+    }
+}
+
+/// Resolves a compressed name (`(12) name` defines id 12, `(12)` reuses it) through `table`.
+fn name_of<'t>(v: &str, table: &'t mut BTreeMap<u64, String>) -> Option<&'t str> {
+    let v = v.trim();
+    let Some(rest) = v.strip_prefix('(') else {
+        // Uncompressed: kept under a key no compressed id uses.
+        table.insert(u64::MAX, v.to_owned());
+        return table.get(&u64::MAX).map(String::as_str);
+    };
+    let (id, name) = rest.split_once(')')?;
+    let id: u64 = id.trim().parse().ok()?;
+    let name = name.trim();
+    if !name.is_empty() {
+        table.insert(id, name.to_owned());
+    }
+    table.get(&id).map(String::as_str)
 }
 
 /// The indices of `events:` names: (Ir, L1 miss columns, LL miss columns).
@@ -189,14 +251,79 @@ fn event_columns(names: &[&str]) -> Option<(usize, Vec<usize>, Vec<usize>)> {
 /// # Errors
 /// A line that cannot be read, or a `totals:` line that does not match its `events:`.
 pub fn parse(path: &Path, input: impl BufRead) -> Result<ProcessCounts, CallgrindError> {
+    parse_with(path, input, &[])
+}
+
+/// [`parse`], and also the calls and inclusive events of each function named in `functions`
+/// (mangled names, as written with `--demangle=no`), into [`ProcessCounts::functions`] (module
+/// docs: uprobe checkpoints). Also reads the `positions:`, `fn=`, `cfn=` and `calls=` lines and
+/// the cost line after each `calls=`.
+///
+/// # Errors
+/// As [`parse`]; also a call's cost line that cannot be read.
+pub fn parse_with(path: &Path, input: impl BufRead, functions: &[String]) -> Result<ProcessCounts, CallgrindError> {
     let err = |line: usize, why: String| CallgrindError::Parse { path: path.to_path_buf(), line, why };
-    let mut out = ProcessCounts::default();
+    let mut out = ProcessCounts { functions: vec![FunctionCounts::default(); functions.len()], ..Default::default() };
     let mut columns: Option<(usize, Vec<usize>, Vec<usize>)> = None;
     let mut trigger: Option<String> = None;
     let mut open: Vec<Option<Events>> = Vec::new();
+    // Call graph state (only when functions are asked for): the fn/cfn name table, the current
+    // function, the callee of the next calls= line, and the pending call (callee index, count).
+    let want = !functions.is_empty();
+    let mut names: BTreeMap<u64, String> = BTreeMap::new();
+    let mut positions = 1usize;
+    let mut current = String::new();
+    let mut callee: Option<(usize, bool)> = None;
+    let mut pending: Option<(usize, u64)> = None;
     for (i, line) in input.lines().enumerate() {
         let line = line.map_err(io(format!("reading {}", path.display())))?;
         let n = i + 1;
+        if want {
+            if let Some((k, calls)) = pending.take() {
+                // The line after calls= is the call's inclusive cost: positions, then events.
+                let (ir, l1, ll) = columns.as_ref().ok_or_else(|| err(n, "a call before events:".into()))?;
+                let vals: Vec<u64> = line
+                    .split_whitespace()
+                    .skip(positions)
+                    .map(|x| x.parse::<u64>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| err(n, format!("bad call cost line {line:?}")))?;
+                let col = |k: usize| vals.get(k).copied().unwrap_or(0);
+                let f = &mut out.functions[k];
+                f.calls += calls;
+                f.inclusive.add(&Events {
+                    ir: col(*ir),
+                    l1_misses: l1.iter().map(|&k| col(k)).sum(),
+                    ll_misses: ll.iter().map(|&k| col(k)).sum(),
+                });
+                continue;
+            }
+            if let Some(v) = line.strip_prefix("positions:") {
+                positions = v.split_whitespace().count().max(1);
+                continue;
+            }
+            if let Some(v) = line.strip_prefix("fn=") {
+                current = name_of(v, &mut names).map(|s| base_name(s).to_owned()).unwrap_or_default();
+                continue;
+            }
+            if let Some(v) = line.strip_prefix("cfn=") {
+                callee = name_of(v, &mut names).and_then(|s| {
+                    let b = base_name(s);
+                    functions.iter().position(|f| f == b).map(|k| (k, b == current))
+                });
+                continue;
+            }
+            if let Some(v) = line.strip_prefix("calls=") {
+                let count = v.split_whitespace().next().and_then(|c| c.parse::<u64>().ok());
+                let count = count.ok_or_else(|| err(n, format!("bad calls line {v:?}")))?;
+                // A recursive call's cost is inside its outer call's already: its cost line is
+                // left alone (cost lines are otherwise unread).
+                if let Some((k, false)) = callee.take() {
+                    pending = Some((k, count));
+                }
+                continue;
+            }
+        }
         if let Some(v) = line.strip_prefix("pid:") {
             out.pid = v.trim().parse().map_err(|_| err(n, format!("bad pid {v:?}")))?;
         } else if let Some(v) = line.strip_prefix("events:") {
@@ -398,6 +525,9 @@ pub struct Launch {
     pub cache_sim: bool,
     /// Kill the run after this long.
     pub timeout: Duration,
+    /// Uninstrumented functions counted from callgrind's call graph, reported as checkpoints
+    /// `uprobe:<name>` after the probe's (module docs: uprobe checkpoints).
+    pub uprobes: Vec<GateProbe>,
 }
 
 /// The valgrind arguments of a run writing into `dir`.
@@ -405,6 +535,9 @@ fn valgrind_args(l: &Launch, dir: &Path) -> Vec<String> {
     let mut v = vec![
         "--tool=callgrind".to_owned(),
         "--dump-instr=no".to_owned(),
+        // Function names as in the symbol table, so that uprobe checkpoints match their
+        // resolved (mangled) symbols exactly; the probe's labels are not names.
+        "--demangle=no".to_owned(),
         // The probe starts instrumentation at init: what runs before (calibration, input
         // generation) is not instrumented, which makes every dump ~1.7x cheaper (a dump walks
         // every instrumented block; codec, 1000 iterations: 3.9 s -> 2.2 s CPU, same counts).
@@ -429,6 +562,18 @@ fn valgrind_args(l: &Launch, dir: &Path) -> Vec<String> {
 /// # Errors
 /// See [`CallgrindError`]; the caller should have called [`check_valgrind`] first.
 pub fn run(l: &Launch) -> Result<CgRun, CallgrindError> {
+    // Resolved before anything runs: a wrong symbol is a setup error naming it.
+    let symbols: Vec<String> = l
+        .uprobes
+        .iter()
+        .map(|u| {
+            u.resolve(&l.program).map(|t| t.symbol).map_err(|e| CallgrindError::Uprobe {
+                name: l.name.clone(),
+                checkpoint: u.checkpoint(),
+                why: e.to_string(),
+            })
+        })
+        .collect::<Result<_, _>>()?;
     let dir = tempfile::tempdir().map_err(io("creating a directory for callgrind output"))?;
     let vargs = valgrind_args(l, dir.path());
     let cmd_line = format!("{} {}", l.program.display(), l.args.join(" "));
@@ -482,11 +627,61 @@ pub fn run(l: &Launch) -> Result<CgRun, CallgrindError> {
     files.sort();
     for f in &files {
         let file = std::fs::File::open(f).map_err(io(format!("opening {}", f.display())))?;
-        procs.push(parse(f, std::io::BufReader::with_capacity(1 << 16, file))?);
+        procs.push(parse_with(f, std::io::BufReader::with_capacity(1 << 16, file), &symbols)?);
     }
     // Parent first, then children: pids grow in this short run.
     procs.sort_by_key(|p| p.pid);
-    summarize(&l.name, &procs, wall)
+    let mut run = summarize(&l.name, &procs, wall)?;
+    let names: Vec<String> = l.uprobes.iter().map(GateProbe::checkpoint).collect();
+    run.checkpoints.extend(function_checkpoints(&l.name, &names, &procs)?);
+    Ok(run)
+}
+
+/// The uprobe checkpoints of a run: `names[k]` is the checkpoint of the k-th function asked of
+/// [`parse_with`], summed over the processes. callgrind gives totals, not each call, so p50,
+/// min and max are the mean (rounded).
+///
+/// # Errors
+/// A function never called while instrumentation was on ([`CallgrindError::NeverReached`]).
+pub fn function_checkpoints(
+    name: &str,
+    names: &[String],
+    procs: &[ProcessCounts],
+) -> Result<Vec<CheckpointCounts>, CallgrindError> {
+    let cache_sim = procs.iter().any(|p| p.cache_sim);
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for (k, n) in names.iter().enumerate() {
+        let mut f = FunctionCounts::default();
+        for p in procs {
+            if let Some(c) = p.functions.get(k) {
+                f.calls += c.calls;
+                f.inclusive.add(&c.inclusive);
+            }
+        }
+        if f.calls == 0 {
+            missing.push(n.clone());
+            continue;
+        }
+        let per = |x: u64| x as f64 / f.calls as f64;
+        let mean = per(f.inclusive.ir);
+        let rounded = mean.round() as u64;
+        out.push(CheckpointCounts {
+            name: n.clone(),
+            calls: f.calls,
+            mean_ir: mean,
+            p50_ir: rounded,
+            min_ir: rounded,
+            max_ir: rounded,
+            mean_l1_misses: cache_sim.then(|| per(f.inclusive.l1_misses)),
+            mean_ll_misses: cache_sim.then(|| per(f.inclusive.ll_misses)),
+            mean_estimated_cycles: cache_sim.then(|| per(f.inclusive.estimated_cycles())),
+        });
+    }
+    if !missing.is_empty() {
+        return Err(CallgrindError::NeverReached { name: name.to_owned(), missing });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -555,6 +750,38 @@ mod tests {
         assert_eq!(e.to_string(), "f:2: bad totals \" x\"");
         let e = parse(Path::new("f"), "events: Dr\n".as_bytes()).unwrap_err();
         assert!(e.to_string().starts_with("f:1: no Ir event"));
+    }
+
+    /// A hand-written call graph: main calls f twice (inclusive 100 and 140 over two parts), f
+    /// calls itself (`f'2`, not counted again) and g; g's calls from f count for g.
+    const GRAPH: &str = "pid: 9\npositions: line\nevents: Ir\n\
+        fn=(1) main\n1 5\ncfn=(2) f\ncalls=1 10\n3 100\n\
+        fn=(2)\n10 20\ncfn=(3) f'2\ncalls=1 10\n11 30\ncfn=(4) g\ncalls=2 20\n12 50\n\
+        totals: 175\n\
+        fn=(1)\ncfn=(2)\ncalls=1 10\n4 140\nfn=(4)\n20 7\ntotals: 147\n";
+
+    #[test]
+    fn function_calls_and_inclusive_costs_come_from_call_lines() {
+        let want = ["f".to_owned(), "g".to_owned(), "h".to_owned()];
+        let p = parse_with(Path::new("t"), GRAPH.as_bytes(), &want).unwrap();
+        assert_eq!(p.functions[0], FunctionCounts { calls: 2, inclusive: Events { ir: 240, ..Events::default() } });
+        assert_eq!(p.functions[1], FunctionCounts { calls: 2, inclusive: Events { ir: 50, ..Events::default() } });
+        assert_eq!(p.functions[2], FunctionCounts::default());
+        let names: Vec<String> = ["uprobe:f", "uprobe:g"].map(String::from).to_vec();
+        let c = function_checkpoints("t", &names, std::slice::from_ref(&p)).unwrap();
+        assert_eq!((c[0].calls, c[0].mean_ir, c[0].p50_ir), (2, 120.0, 120));
+        assert_eq!((c[1].calls, c[1].mean_ir), (2, 25.0));
+        let e = function_checkpoints(
+            "t",
+            &["uprobe:h".to_owned(), "uprobe:h".to_owned()][..1],
+            &[ProcessCounts { functions: vec![FunctionCounts::default()], ..ProcessCounts::default() }],
+        )
+        .unwrap_err();
+        assert!(matches!(&e, CallgrindError::NeverReached { missing, .. } if missing == &["uprobe:h"]), "{e}");
+        // Without functions asked for, call lines are not read at all.
+        assert!(parse(Path::new("t"), GRAPH.as_bytes()).unwrap().functions.is_empty());
+        assert_eq!(base_name("f'2"), "f");
+        assert_eq!(base_name("a'b"), "a'b");
     }
 
     #[test]

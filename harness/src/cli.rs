@@ -75,6 +75,9 @@ pub enum Command {
         /// Calls of the empty function per run.
         #[arg(long, default_value_t = 200_000)]
         calls: u64,
+        /// Repeat the whole set of runs this many times (median and range per figure).
+        #[arg(long, default_value_t = 1)]
+        repeats: usize,
     },
     /// snoop-cost's measured loop (run by the harness itself).
     #[command(name = "__snoop_loop", hide = true)]
@@ -312,6 +315,11 @@ pub struct RunArgs {
     /// With instructions: simulate caches (L1/LL misses, estimated cycles).
     #[arg(long)]
     pub cache_sim: bool,
+    /// Also measure an uninstrumented function in every run through uprobes (instructions: from
+    /// callgrind's call graph), reported as checkpoint `uprobe:NAME` (default NAME: SYMBOL).
+    /// Repeatable.
+    #[arg(long, value_name = "[NAME=]FILE:SYMBOL")]
+    pub uprobe: Vec<String>,
     /// The instrumented program and its arguments.
     #[arg(required = true, last = true, value_name = "PROGRAM [ARGS]")]
     pub program: Vec<String>,
@@ -628,7 +636,9 @@ pub fn run_cli(cli: Cli) -> i32 {
         }),
         Command::Snoop(a) => snoop_options(a).and_then(|o| commands::snoop::run(&o)),
         Command::Events(c) => events_command(c),
-        Command::SnoopCost { calls } => commands::snoop_cost::run(&commands::snoop_cost::Options { calls }),
+        Command::SnoopCost { calls, repeats } => {
+            commands::snoop_cost::run(&commands::snoop_cost::Options { calls, repeats })
+        }
         Command::SnoopLoop { args } => return commands::snoop_cost::loop_main(&args),
         Command::Reference { args } => return crate::reference::reference_main(&args),
     };
@@ -680,6 +690,7 @@ fn run_options(a: RunArgs) -> Result<commands::run::Options> {
         attach_timeout: seconds("--attach-timeout", a.attach_timeout)?,
         pin: !a.no_pin,
         outputs: Outputs { json: a.json, markdown: a.markdown, ..Outputs::default() },
+        uprobes: a.uprobe.iter().map(|u| commands::run::parse_uprobe(u)).collect::<Result<_>>()?,
     })
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use funcscope_harness::callgrind::{self, CgRun, Launch};
 use funcscope_harness::commands::instructions::{instruction_args, judge, Arms, CountBaseline, CountFingerprint};
+use funcscope_harness::snoop::gate::GateProbe;
 use funcscope_harness::stats::{Correction, CountRule, Verdict};
 
 /// The gate's defaults: alpha 0.01, Holm, 0.25 %.
@@ -61,6 +62,7 @@ fn run_program(program: &Path, args: &[&str], cache_sim: bool) -> CgRun {
         env: Vec::new(),
         cache_sim,
         timeout: Duration::from_secs(300),
+        uprobes: Vec::new(),
     };
     callgrind::run(&l).unwrap_or_else(|e| panic!("{} {args:?}: {e}", program.display()))
 }
@@ -243,6 +245,7 @@ fn planted_one_percent_is_caught_and_unchanged_never_flagged() {
             env: plant.map(|p| vec![("FUNCSCOPE_PLANT".to_owned(), p.to_owned())]).unwrap_or_default(),
             cache_sim: false,
             timeout: Duration::from_secs(300),
+            uprobes: Vec::new(),
         };
         let runs: Vec<CgRun> = (0..3).map(|_| callgrind::run(&l).unwrap()).collect();
         CountBaseline::from_runs("codec", String::new(), CountFingerprint::default(), &runs)
@@ -342,4 +345,111 @@ fn baseline_and_regress_through_the_cli() {
         "{}",
         text(&other)
     );
+}
+
+/// `cg_fixture`'s `chain` (not instrumented) as a uprobe checkpoint of the program itself.
+fn chain_probe() -> GateProbe {
+    GateProbe { name: "chain".into(), file: None, symbol: "cg_fixture::chain".into() }
+}
+
+fn run_with_chain(args: &[&str]) -> CgRun {
+    let l = Launch {
+        name: "cg_fixture".into(),
+        program: fixture().to_path_buf(),
+        args: args.iter().map(|s| s.to_string()).collect(),
+        env: Vec::new(),
+        cache_sim: false,
+        timeout: Duration::from_secs(300),
+        uprobes: vec![chain_probe()],
+    };
+    callgrind::run(&l).unwrap_or_else(|e| panic!("cg_fixture {args:?}: {e}"))
+}
+
+fn mean_ir(r: &CgRun, name: &str) -> f64 {
+    r.checkpoints.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no {name} in {r:?}")).mean_ir
+}
+
+/// A uprobe checkpoint under callgrind: the inclusive instructions per call of an uninstrumented
+/// function, from callgrind's call graph. `chain` runs N steps per call: its count is exact and
+/// linear in N with the same step as the `outer` checkpoint that wraps it, it is less than
+/// `outer`'s (which adds the loop and the probe's dump path), and two lengths average.
+#[test]
+fn a_uprobe_checkpoint_counts_a_functions_instructions_per_call() {
+    if !have_valgrind() {
+        return;
+    }
+    let per_call = |n: u64| {
+        let r = run_with_chain(&["--calls", "5", "--loops", &n.to_string()]);
+        let (calls, min, max) = counts(&r, "uprobe:chain");
+        assert_eq!(calls, 5, "one chain call per outer call: {r:?}");
+        assert_eq!(min, max);
+        let (chain, outer) = (mean_ir(&r, "uprobe:chain"), mean_ir(&r, "outer"));
+        assert_eq!(chain.fract(), 0.0, "every call executes the same instructions: {chain}");
+        assert!(chain < outer, "outer holds chain: {chain} vs {outer}");
+        (chain as u64, outer as u64)
+    };
+    let ((a, oa), (b, ob), (d, od)) = (per_call(100), per_call(101), per_call(200));
+    let step = b - a;
+    assert!(step > 0);
+    assert_eq!(d - a, 100 * step, "100 more steps cost 100 steps: {a} {d}");
+    assert_eq!((ob - oa, od - oa), (step, 100 * step), "outer grows exactly as chain does");
+    // With --inner 200, chain runs twice per outer call (100 and 200 steps): twice the calls,
+    // the mean of the two costs.
+    let r = run_with_chain(&["--calls", "5", "--loops", "100", "--inner", "200"]);
+    assert_eq!(counts(&r, "uprobe:chain").0, 10);
+    assert_eq!(mean_ir(&r, "uprobe:chain") * 2.0, (a + d) as f64, "{r:?}");
+}
+
+/// The gate on a uprobe checkpoint's counts: one more step in `chain` (100 -> 101, about 1 %) is
+/// regressed, the same build is unchanged (3 runs per arm).
+#[test]
+fn a_planted_change_in_a_uprobe_checkpoint_is_regressed() {
+    if !have_valgrind() {
+        return;
+    }
+    let measure = |loops: &str| {
+        let runs: Vec<CgRun> = (0..3).map(|_| run_with_chain(&["--calls", "4", "--loops", loops])).collect();
+        CountBaseline::from_runs("cg_fixture", String::new(), CountFingerprint::default(), &runs)
+    };
+    let (base, same, planted) = (measure("100"), measure("100"), measure("101"));
+    let arms = |current| [Arms { scenario: "cg_fixture", base: &base, current, paired: false }];
+    let got = judge(&arms(&planted), &RULE);
+    let chain = got.iter().find(|r| r.checkpoint == "uprobe:chain").unwrap_or_else(|| panic!("{got:?}"));
+    assert_eq!(chain.comparison.verdict, Verdict::Regressed, "{chain:?}");
+    assert!(chain.comparison.change > 0.005 && chain.comparison.change < 0.02, "{chain:?}");
+    for r in judge(&arms(&same), &RULE) {
+        assert_eq!(r.comparison.verdict, Verdict::Unchanged, "A/A: {r:?}");
+    }
+}
+
+/// A uprobe checkpoint whose symbol does not exist is a setup error (2) naming it, before
+/// valgrind runs; through the CLI, `run --measure instructions --uprobe` reports the checkpoint.
+#[test]
+fn uprobe_checkpoints_through_run_and_their_errors() {
+    if !have_valgrind() {
+        return;
+    }
+    let l = Launch {
+        name: "cg_fixture".into(),
+        program: fixture().to_path_buf(),
+        args: Vec::new(),
+        env: Vec::new(),
+        cache_sim: false,
+        timeout: Duration::from_secs(300),
+        uprobes: vec![GateProbe { name: "x".into(), file: None, symbol: "no_such_function_here".into() }],
+    };
+    let e = callgrind::run(&l).unwrap_err();
+    assert_eq!(e.exit_code(), 2, "{e}");
+    assert!(e.to_string().contains("uprobe:x") && e.to_string().contains("no_such_function_here"), "{e}");
+    let spec = format!("chain={}:cg_fixture::chain", fixture().display());
+    let out = Command::new(env!("CARGO_BIN_EXE_funcscope"))
+        .args(["run", "--measure", "instructions", "--uprobe", &spec, "--"])
+        .arg(fixture())
+        .args(["--calls", "3", "--loops", "50"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().find(|l| l.contains("uprobe:chain")).unwrap_or_else(|| panic!("{}", text(&out)));
+    assert!(line.split_whitespace().any(|w| w == "3"), "3 calls: {line}\n{}", text(&out));
 }

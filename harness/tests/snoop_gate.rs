@@ -124,3 +124,46 @@ fn a_wrong_uprobe_target_fails_the_run_naming_it() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("funcscope.toml:") && text(&out).contains("FILE:SYMBOL"), "{}", text(&out));
 }
+
+/// `funcscope run --uprobe NAME=FILE:SYMBOL`: the uninstrumented `gated_work` is measured in
+/// every run beside the probe's `step` and reported as checkpoint `uprobe:gated`, with at least
+/// as many calls as `step` (every step calls it once; calibration calls it before the window
+/// opens, and those calls are left out). A symbol that does not exist fails the run (3) naming
+/// it; a malformed value is a usage error (2).
+#[test]
+fn run_reports_uprobe_checkpoints_beside_the_probes() {
+    let bin = common::scenario_binary("uprobe_gate");
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let run = |uprobe: &str, json: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_funcscope"))
+            .args(["run", "--runs", "2", "--no-pin", "--json"])
+            .arg(json)
+            .args(["--uprobe", uprobe, "--"])
+            .arg(&bin)
+            .args(["--duration-ms", "80"])
+            .env_remove("FUNCSCOPE_PLANT")
+            .output()
+            .unwrap()
+    };
+    let out = run(&format!("gated={}:uprobe_gate::gated_work", bin.display()), &json);
+    if uprobes_refused(&out) {
+        return;
+    }
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("uprobe:gated"), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let calls = |name: &str| -> f64 {
+        let cps = report["scenarios"][0]["checkpoints"].as_array().unwrap();
+        let c = cps.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no {name}: {report}"));
+        c["calls_per_run"].as_f64().unwrap()
+    };
+    assert!(calls("uprobe:gated") >= calls("step") && calls("step") > 0.0, "{report}");
+
+    let out = run(&format!("{}:no_such_function_here", bin.display()), &dir.path().join("bad.json"));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("no_such_function_here"), "{}", text(&out));
+    let out = run("nocolon", &dir.path().join("bad2.json"));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("[NAME=]FILE:SYMBOL"), "{}", text(&out));
+}

@@ -508,6 +508,7 @@ fn launch(cfg: &Config, i: usize, program: PathBuf, o: &InstructionOptions) -> c
         env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         cache_sim: o.cache_sim,
         timeout: Duration::from_secs_f64(o.timeout_s),
+        uprobes: s.uprobe.iter().map(|u| super::gate_probe(cfg, u)).collect(),
     }
 }
 
@@ -865,6 +866,7 @@ pub fn run_program(o: &super::run::Options, cache_sim: bool) -> Result<i32> {
         env: Vec::new(),
         cache_sim,
         timeout: o.timeout,
+        uprobes: o.uprobes.clone(),
     };
     let name = name.as_str();
     let runs = measure(&l, o.runs.max(1), false)?;

@@ -142,7 +142,7 @@ pub(crate) fn specs(cfg: &Config) -> Vec<ScenarioSpec> {
 
 /// A `[[scenario.uprobe]]` as the runner takes it: `target`'s FILE split off (a relative path
 /// with a `/` starts at the configuration's directory), or `symbol` in the program itself.
-fn gate_probe(cfg: &Config, u: &crate::config::UprobeCheckpoint) -> crate::snoop::gate::GateProbe {
+pub(crate) fn gate_probe(cfg: &Config, u: &crate::config::UprobeCheckpoint) -> crate::snoop::gate::GateProbe {
     let (file, symbol) = match (&u.target, &u.symbol) {
         (Some(t), _) => match crate::snoop::elf::split_spec(t) {
             Ok((f, s)) => {

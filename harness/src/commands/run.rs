@@ -1,6 +1,12 @@
 //! `run -- PROGRAM [ARGS]`: measure any instrumented program, no configuration or baseline needed.
 //! Each run is one process execution; the report shows per-checkpoint statistics (median over
 //! runs) and exits 3 if a run failed.
+//!
+//! `--uprobe [NAME=]FILE:SYMBOL` (repeatable) also measures an uninstrumented function in every
+//! run, through uprobes beside the probe's region, reported as checkpoint `uprobe:NAME` (NAME
+//! defaults to SYMBOL as given) beside the probe's checkpoints (see [`crate::snoop::gate`]);
+//! under `--measure instructions` its instructions per call come from callgrind's call graph
+//! (see [`crate::callgrind`]).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,6 +18,8 @@ use crate::fingerprint::Fingerprint;
 use crate::judge::{self, Against, Decisions, Invocation, Policy, ScenarioInput};
 use crate::report::Outputs;
 use crate::runner::{self, Launch};
+use crate::snoop::elf::split_spec;
+use crate::snoop::gate::GateProbe;
 
 /// Options of `run`.
 #[derive(Clone, Debug)]
@@ -30,6 +38,29 @@ pub struct Options {
     pub pin: bool,
     /// Where the JSON and Markdown reports go (none by default).
     pub outputs: Outputs,
+    /// Uninstrumented functions measured in every run (see [`parse_uprobe`]).
+    pub uprobes: Vec<GateProbe>,
+}
+
+/// Parses a `--uprobe` value, `[NAME=]FILE:SYMBOL`: the checkpoint `uprobe:NAME` (NAME defaults
+/// to SYMBOL as written) measures SYMBOL of FILE (a path, a soname, or a name on PATH).
+///
+/// # Errors
+/// Not `FILE:SYMBOL`, or an empty NAME.
+pub fn parse_uprobe(v: &str) -> Result<GateProbe> {
+    // A NAME= prefix holds no ':' (a C++ symbol may hold '=', as in `operator=`).
+    let (name, spec) = match v.split_once('=') {
+        Some((n, rest)) if !n.contains(':') => (Some(n), rest),
+        _ => (None, v),
+    };
+    let bad =
+        |why: &str| Error::Usage(format!("--uprobe {v:?}: {why}; expected [NAME=]FILE:SYMBOL, e.g. libz.so.1:inflate"));
+    let (file, symbol) = split_spec(spec).map_err(|_| bad("no FILE:SYMBOL"))?;
+    let name = name.unwrap_or(symbol);
+    if name.trim().is_empty() {
+        return Err(bad("empty NAME"));
+    }
+    Ok(GateProbe { name: name.to_owned(), file: Some(PathBuf::from(file)), symbol: symbol.to_owned() })
 }
 
 /// Runs `run`; returns the exit code of the report.
@@ -53,7 +84,7 @@ pub fn run(o: &Options) -> Result<i32> {
         cpu: if o.pin { runner::measurement_cpu() } else { None },
         // `run` measures one program: no A/B whose files could differ in layout.
         fresh_copy: false,
-        uprobes: Vec::new(),
+        uprobes: o.uprobes.clone(),
     };
     let mut runs = Vec::new();
     let mut input = None;
@@ -91,4 +122,31 @@ pub(crate) fn which(prog: &str) -> Option<PathBuf> {
         return p.is_file().then_some(p);
     }
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(prog)).find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uprobe_options_parse_with_and_without_a_name() {
+        let p = parse_uprobe("libz.so.1:inflate").unwrap();
+        assert_eq!(
+            (p.name.as_str(), p.file.as_deref(), p.symbol.as_str()),
+            ("inflate", Some(Path::new("libz.so.1")), "inflate")
+        );
+        let p = parse_uprobe("z=./bin/app:app::parse").unwrap();
+        assert_eq!(
+            (p.name.as_str(), p.file.as_deref(), p.symbol.as_str()),
+            ("z", Some(Path::new("./bin/app")), "app::parse")
+        );
+        // '=' inside a symbol is not a name.
+        let p = parse_uprobe("lib.so:_ZN1AaSERKS_=x").unwrap();
+        assert_eq!(p.symbol, "_ZN1AaSERKS_=x");
+        assert_eq!(p.checkpoint(), "uprobe:_ZN1AaSERKS_=x");
+        for bad in ["inflate", "=lib:f", "n=inflate", ":f", "lib:"] {
+            let e = parse_uprobe(bad).unwrap_err().to_string();
+            assert!(e.contains("[NAME=]FILE:SYMBOL"), "{bad}: {e}");
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! `snoop`: per-call latency of uninstrumented functions through uprobes (see [`crate::snoop`]).
 //!
-//! Prints a warning per target whose first instruction the kernel must single-step (~10x the
-//! cost per call), the final report (also after Ctrl-C, which detaches cleanly: SIGINT/SIGTERM
+//! Prints a note per target whose first instruction the kernel must single-step (about twice the
+//! cost per call of a `push` prologue here, up to ~6x on a quiet machine), the final report (also after Ctrl-C, which detaches cleanly: SIGINT/SIGTERM
 //! are taken by a thread that raises the stop flag instead of exiting), and a warning where the
 //! probes' estimated cost is a large share of the traced time.
 
@@ -79,10 +79,13 @@ impl snoop::Observer for Outputs {
     }
 }
 
-/// Estimated cost of one probed call, entry + return, ns (machine-facts.md, 2026-11): emulated
-/// first instruction ~1.9 us, single-stepped 10-12 us.
-const COST_EMULATED_NS: f64 = 1_900.0;
-const COST_SINGLE_STEP_NS: f64 = 11_000.0;
+/// Estimated cost of one probed call, entry + return, ns: the medians `funcscope snoop-cost
+/// --calls 200000 --repeats 3` measured on this 2-vCPU VM kind at load average ~5 (2026-12-08,
+/// other builds running): `push` prologue (emulated) 7.1 us (6.3-9.5), single-stepped 15.4 us
+/// (14.0-18.0). On a quiet machine a call costs less (machine-facts.md, 2026-11: 1.9 and
+/// 10-12 us), so the warning below errs towards warning.
+const COST_EMULATED_NS: f64 = 7_100.0;
+const COST_SINGLE_STEP_NS: f64 = 15_400.0;
 
 /// Above this share of the traced wall time spent in the probes, the numbers mostly measure the
 /// probes: warn.

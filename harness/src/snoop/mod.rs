@@ -19,9 +19,12 @@
 //! [`run`] ties them together until the command exits, the process disappears, or `stop` is
 //! raised (Ctrl-C), then drains everything and returns the final [`Summary`].
 //!
-//! Costs (machine-facts.md, 2026-11, this VM kind): ~1.9 us per probed call (entry + return)
-//! when the function starts with `push`/`nop`, 10-12 us when its first instruction must be
-//! single-stepped ([`elf::Prologue`]).
+//! Costs per probed call (entry + return), `funcscope snoop-cost --repeats 3` on this 2-vCPU VM
+//! kind at load ~5 (2026-12-08): ~7 us when the function starts with `push`/`nop` (bpftrace:
+//! ~5 us), ~15 us when its first instruction must be single-stepped ([`elf::Prologue`];
+//! bpftrace: ~11 us); machine-facts.md measured 1.9 and 10-12 us on a quiet machine (2026-11).
+//! The rings wake the reader at a watermark (a quarter of the ring), not per sample: a wakeup
+//! per sample (an irq_work self-IPI, a VM exit) made a single-stepped call cost ~38 us.
 
 pub mod elf;
 pub mod gate;
@@ -205,7 +208,9 @@ pub struct Outcome {
     pub notes: Vec<String>,
 }
 
-/// How often the rings are read when they were empty last time.
+/// The longest wait for a ring to reach its wakeup watermark before the rings are read anyway
+/// (see [`perf::Tracer::wait`]): how late a quiet ring's records, a stop request or the
+/// command's exit are seen at most.
 const IDLE_POLL: Duration = Duration::from_millis(10);
 
 fn monotonic_ns() -> u64 {
@@ -294,7 +299,6 @@ pub fn run_observed(opts: &Options, stop: &AtomicBool, obs: &mut dyn Observer) -
         }
         let until = if last { None } else { Some(monotonic_ns().saturating_sub(perf::HOLD_NS)) };
         let events = tracer.drain(until);
-        let idle = events.is_empty();
         for e in events {
             match e.kind {
                 perf::EventKind::Entry { func, args } => pairer.entry(func, e.tid, e.time_ns, args),
@@ -331,8 +335,6 @@ pub fn run_observed(opts: &Options, stop: &AtomicBool, obs: &mut dyn Observer) -
                 next_report = Some(at + every);
             }
         }
-        if idle {
-            std::thread::sleep(IDLE_POLL);
-        }
+        tracer.wait(IDLE_POLL);
     }
 }

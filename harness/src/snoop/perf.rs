@@ -273,6 +273,7 @@ impl Tracer {
                             regs_user: if retprobe { self.regs_return } else { self.regs_entry },
                             inherit: true,
                             enable_on_exec: on_exec,
+                            wakeup_bytes: wakeup_bytes(ring_pages),
                         };
                         let ev = match tp_ids[k][usize::from(retprobe)] {
                             Some(id) => uprobe::open_tracepoint(id, &spec, tid, cpu),
@@ -331,6 +332,37 @@ impl Tracer {
         };
         let rest = self.pending.split_off(cut);
         std::mem::replace(&mut self.pending, rest)
+    }
+}
+
+/// The wakeup watermark of a ring of `ring_pages` data pages: a quarter of its data area. The
+/// reader is woken (see [`Tracer::wait`]) well before the ring fills, and not once per sample:
+/// a wakeup per sample (`wakeup_events = 1`) is an `irq_work` self-IPI per probe hit, a VM exit
+/// in a guest, and roughly tripled snoop's cost per probed call (snoop-cost, 2026-12).
+pub fn wakeup_bytes(ring_pages: usize) -> u32 {
+    u32::try_from(PerfRing::data_bytes(ring_pages) / 4).unwrap_or(u32::MAX)
+}
+
+impl Tracer {
+    /// Waits until a ring reaches its wakeup watermark ([`wakeup_bytes`]) or `timeout` passes,
+    /// whichever comes first: the timeout bounds how long a quiet ring's records wait and how
+    /// late a stop request or the command's exit is noticed.
+    ///
+    /// A ring whose event's task is gone reports `POLLHUP` at once and for ever; then the wait
+    /// is a plain sleep of `timeout`, never a busy loop.
+    pub fn wait(&self, timeout: std::time::Duration) {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let mut fds: Vec<PollFd<'_>> = self.rings.iter().map(|r| PollFd::new(r.as_fd(), PollFlags::POLLIN)).collect();
+        let ms = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+        let readable = match poll(&mut fds, ms) {
+            Ok(0) => return,
+            Ok(_) => fds.iter().any(|f| f.revents().is_some_and(|r| r.contains(PollFlags::POLLIN))),
+            Err(_) => false,
+        };
+        if !readable {
+            std::thread::sleep(timeout);
+        }
     }
 }
 

@@ -13,11 +13,11 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 use super::{
     PerfEvent, PerfEventAttr, FLAG_DISABLED, FLAG_ENABLE_ON_EXEC, FLAG_INHERIT, FLAG_SAMPLE_ID_ALL, FLAG_USE_CLOCKID,
-    PERF_EVENT_IOC_ID, PERF_SAMPLE_IDENTIFIER, PERF_SAMPLE_TID, PERF_SAMPLE_TIME, PERF_TYPE_TRACEPOINT,
+    PERF_SAMPLE_IDENTIFIER, PERF_SAMPLE_TID, PERF_SAMPLE_TIME, PERF_TYPE_TRACEPOINT,
 };
 
 /// `PERF_SAMPLE_CALLCHAIN`: the kernel and user stack of the hit.
@@ -95,24 +95,8 @@ pub fn open(spec: &TracepointSpec, pid: i32, cpu: i32) -> io::Result<PerfEvent> 
         sample_max_stack: if spec.callchain { spec.max_stack } else { 0 },
         ..PerfEventAttr::default()
     };
-    let cloexec: libc::c_ulong = 1 << 3;
-    // SAFETY: `attr` is a fully initialised perf_event_attr whose `size` matches its layout; for
-    // tracepoints no config word is a pointer, so the syscall reads nothing but `attr`.
-    let fd = unsafe {
-        libc::syscall(libc::SYS_perf_event_open, &attr as *const PerfEventAttr, pid, cpu, -1 as libc::c_int, cloexec)
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the syscall returned a new file descriptor that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let mut id: u64 = 0;
-    // SAFETY: PERF_EVENT_IOC_ID writes one u64 through the pointer, which points to `id`.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), PERF_EVENT_IOC_ID, &mut id as *mut u64) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(PerfEvent { fd, id })
+    // SAFETY: for tracepoints no config word is a pointer: `attr` carries none.
+    unsafe { super::open_attr(&attr, pid, cpu) }
 }
 
 impl PerfEvent {
