@@ -446,6 +446,10 @@ pub struct EventsSession {
     /// Data pages (4 KiB) per CPU ring; raise it if records are lost.
     #[arg(long, default_value_t = crate::events::stream::DEFAULT_RING_PAGES)]
     pub ring_pages: usize,
+    /// A function as events (repeatable): `[NAME=]FILE:SYMBOL` creates `uprobe:NAME` (entry,
+    /// fields arg1..arg6) and `uprobe:NAME_return` (return, field ret) for the -e selectors.
+    #[arg(long = "uprobe", value_name = "[NAME=]FILE:SYMBOL")]
+    pub uprobes: Vec<String>,
     /// The command to launch and follow (threads and children), after `--`; without it and
     /// --pid, every task on every CPU.
     #[arg(last = true, value_name = "CMD [ARGS]")]
@@ -766,6 +770,7 @@ fn events_command(c: EventsCommand) -> Result<i32> {
         ring_pages: session.ring_pages,
         interval: session.interval.map(|s| seconds("--interval", s)).transpose()?,
         duration: session.duration.map(|s| seconds("--duration", s)).transpose()?,
+        uprobes: session.uprobes,
     };
     commands::events::run(&Options { session, profiler })
 }

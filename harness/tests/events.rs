@@ -50,6 +50,7 @@ fn opts(selectors: &[&str], scope: Scope) -> Options {
         ring_pages: 256,
         interval: None,
         duration: None,
+        uprobes: Vec::new(),
     }
 }
 
@@ -100,6 +101,47 @@ fn read_latency_by_tid_counts_every_read_and_is_at_least_the_delay() {
     assert!(p.unpaired_ends > 0 && !p.end_examples.is_empty(), "{text}");
     assert_eq!((p.unpaired_starts, p.open_at_end, p.dropped_by_loss), (0, 0, 0), "{text}");
     assert!(text.contains("count 12") && text.contains("ends without a start"), "{text}");
+}
+
+/// A function as events: `--uprobe rd=libc.so.6:read` gives `uprobe:rd` (with the arguments)
+/// and `uprobe:rd_return` (with the return value), paired per thread like tracepoints; the
+/// entry filter on the third argument keeps only the main thread's 77-byte reads.
+#[test]
+fn a_uprobe_pair_times_a_library_function_with_its_arguments() {
+    let Some(dir) = fixture() else { return };
+    let mut o = opts(
+        &["uprobe:rd/arg3 == 77/", "uprobe:rd_return"],
+        launch(dir, "reads", &[&READS.to_string(), &DELAY_MS.to_string()]),
+    );
+    o.uprobes = vec!["rd=libc.so.6:read".into()];
+    let mut mt = MultiTrace::new("tid", false);
+    let Some((r, text)) = session(&o, &mut mt, &AtomicBool::new(false)) else { return };
+    assert_eq!(r.exit_code, Some(0), "{text}");
+    let p = &mt.pairs[0];
+    assert_eq!(p.stats.count, READS, "{text}");
+    assert!(p.stats.min_ns >= DELAY_MS * 1_000_000, "a read shorter than the writer's delay: {text}");
+    assert!(text.contains("uprobe:rd -> uprobe:rd_return"), "{text}");
+    // The session's events are gone from tracefs once it ends.
+    let left = std::fs::read_to_string("/sys/kernel/tracing/uprobe_events").unwrap_or_default();
+    assert!(!left.contains(&format!("funcscope_{}/rd", std::process::id())), "{left}");
+
+    // The arguments and the return value are fields: printed by trace.
+    let mut o = opts(&["uprobe:rd/arg3 == 77/", "uprobe:rd_return/ret == 1/"], launch(dir, "reads", &["2", "1"]));
+    o.uprobes = vec!["rd=libc.so.6:read".into()];
+    let mut tr = Trace::new(false);
+    let Some((_, text)) = session(&o, &mut tr, &AtomicBool::new(false)) else { return };
+    assert_eq!(text.matches("uprobe:rd: ").count(), 2, "{text}");
+    assert_eq!(text.matches("arg3=77").count(), 2, "{text}");
+    assert_eq!(text.matches("ret=1\n").count(), 2, "{text}");
+
+    // A selector naming a uprobe the session did not create, and a symbol that does not exist.
+    let o = opts(&["uprobe:nothere"], launch(dir, "reads", &["1", "1"]));
+    let e = events::run(&o, &mut Trace::new(false), &AtomicBool::new(false), &mut Vec::new()).unwrap_err();
+    assert!(e.to_string().contains("--uprobe nothere=FILE:SYMBOL"), "{e}");
+    let mut o = opts(&["uprobe:x"], launch(dir, "reads", &["1", "1"]));
+    o.uprobes = vec!["x=libc.so.6:no_such_function_here".into()];
+    let e = events::run(&o, &mut Trace::new(false), &AtomicBool::new(false), &mut Vec::new()).unwrap_err();
+    assert!(e.to_string().contains("no_such_function_here"), "{e}");
 }
 
 #[test]

@@ -106,6 +106,7 @@ pub fn run(calls: u64, repeats: usize, ring_pages: usize, out: &mut dyn Write) -
             ring_pages,
             interval: None,
             duration: None,
+            uprobes: Vec::new(),
         };
         let mut count = Count { n: 0, checksum: 0 };
         let t = Instant::now();

@@ -13,6 +13,8 @@
 //! * [`format`](mod@format): tracefs formats and field decoding; [`list`] for `events list`.
 //! * [`stream`]: opening, filters, rings, the merge; the `unsafe` half is
 //!   `funcscope::uprobe::tracepoint` in the probe crate (this crate forbids `unsafe`).
+//! * [`uprobes`]: `--uprobe [NAME=]FILE:SYMBOL`, functions as events (`uprobe:NAME`,
+//!   `uprobe:NAME_return`), created in tracefs through snoop's symbol resolution.
 //! * [`profilers`]: `trace`, `multi-trace`, `top`; adding one is one file implementing
 //!   [`Profiler`].
 //!
@@ -26,6 +28,7 @@ pub mod profilers;
 pub mod selector;
 pub mod stack;
 pub mod stream;
+pub mod uprobes;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -227,6 +230,10 @@ pub struct Options {
     pub interval: Option<Duration>,
     /// Stop after this long (None: at the command's exit, the process's end, or Ctrl-C).
     pub duration: Option<Duration>,
+    /// Uprobes to create for the session (`[NAME=]FILE:SYMBOL`, see [`uprobes`]): selectors name
+    /// them `uprobe:NAME` (entry, fields `arg1`..`arg6`) and `uprobe:NAME_return` (return,
+    /// field `ret`).
+    pub uprobes: Vec<String>,
 }
 
 /// What a finished session returns (the profiler keeps its own results).
@@ -252,9 +259,29 @@ fn monotonic_ns() -> u64 {
 /// Parses and resolves the selectors against tracefs: each event must exist and every field a
 /// filter compares must be one of its fields.
 pub fn resolve(fs: &TraceFsDir, selectors: &[String]) -> Result<Vec<EventDesc>, EventsError> {
+    resolve_with(fs, selectors, None)
+}
+
+/// [`resolve`], with the session's uprobes: a selector `uprobe:NAME` names the event `NAME` of
+/// the tracefs group `uprobe_group` (see [`uprobes`]), shown as `uprobe:NAME`.
+pub fn resolve_with(
+    fs: &TraceFsDir,
+    selectors: &[String],
+    uprobe_group: Option<&str>,
+) -> Result<Vec<EventDesc>, EventsError> {
     let mut out = Vec::new();
     for (group, text) in selectors.iter().enumerate() {
-        for sel in selector::parse(text)? {
+        for mut sel in selector::parse(text)? {
+            if sel.sys == uprobes::SYS {
+                let Some(g) = uprobe_group else {
+                    return Err(EventsError::Usage(format!(
+                        "{}:{}: no uprobe of that name in this session; create it with --uprobe {}=FILE:SYMBOL",
+                        sel.sys, sel.name, sel.name
+                    )));
+                };
+                sel.alias.get_or_insert_with(|| format!("{}:{}", uprobes::SYS, sel.name));
+                sel.sys = g.to_owned();
+            }
             let dir = fs.event_dir(&sel.sys, &sel.name);
             if !dir.join("format").exists() {
                 let near = fs
@@ -331,7 +358,10 @@ pub fn run(
     out: &mut dyn Write,
 ) -> Result<Outcome, EventsError> {
     let fs = TraceFsDir::locate().map_err(EventsError::TraceFs)?;
-    let mut events = resolve(&fs, &opts.selectors)?;
+    // Created before the stream opens and dropped (removed from tracefs) after it closes:
+    // locals drop in reverse order.
+    let probes = uprobes::Session::create(&opts.uprobes, &opts.scope)?;
+    let mut events = resolve_with(&fs, &opts.selectors, probes.as_ref().map(uprobes::Session::group))?;
     profiler.init(&events)?;
     for ev in &mut events {
         ev.filter = profiler.filter(ev);

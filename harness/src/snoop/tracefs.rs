@@ -25,6 +25,20 @@ pub struct TraceFs {
     pub note: Option<String>,
 }
 
+/// Fetch arguments for an entry probe: the first six integer arguments of the platform's C
+/// calling convention, as fields `arg1` .. `arg6` (u64).
+#[cfg(target_arch = "x86_64")]
+pub const ARG_FETCH: &str = "arg1=%di:u64 arg2=%si:u64 arg3=%dx:u64 arg4=%cx:u64 arg5=%r8:u64 arg6=%r9:u64";
+/// Fetch arguments for an entry probe: the first six integer arguments of the platform's C
+/// calling convention, as fields `arg1` .. `arg6` (u64).
+#[cfg(target_arch = "aarch64")]
+pub const ARG_FETCH: &str = "arg1=%x0:u64 arg2=%x1:u64 arg3=%x2:u64 arg4=%x3:u64 arg5=%x4:u64 arg6=%x5:u64";
+/// Fetch arguments for an entry probe (none known on this architecture).
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub const ARG_FETCH: &str = "";
+/// Fetch argument for a return probe: the return value, as field `ret` (u64).
+pub const RET_FETCH: &str = "ret=$retval:u64";
+
 const PLACES: &[&str] = &["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
 impl TraceFs {
@@ -76,10 +90,24 @@ impl TraceFs {
     /// Creates the event `name` (`[A-Za-z0-9_]`) probing `path` at file `offset`, a return probe
     /// if `retprobe`; returns its tracepoint id.
     pub fn add(&mut self, name: &str, retprobe: bool, path: &Path, offset: u64) -> Result<u64, SnoopError> {
+        self.add_with_fetch(name, retprobe, path, offset, "")
+    }
+
+    /// Like [`TraceFs::add`], with fetch arguments (`NAME=FETCHARG:TYPE ...`, e.g.
+    /// [`ARG_FETCH`] or [`RET_FETCH`]) that become the event's fields in its `format`.
+    pub fn add_with_fetch(
+        &mut self,
+        name: &str,
+        retprobe: bool,
+        path: &Path,
+        offset: u64,
+        fetch: &str,
+    ) -> Result<u64, SnoopError> {
         let p = path.to_str().filter(|p| !p.chars().any(char::is_whitespace)).ok_or_else(|| {
             SnoopError::Perf(format!("{}: a path tracefs cannot take (spaces or not UTF-8)", path.display()))
         })?;
-        let line = format!("{}:{}/{} {}:{:#x}\n", if retprobe { 'r' } else { 'p' }, self.group, name, p, offset);
+        let kind = if retprobe { 'r' } else { 'p' };
+        let line = format!("{kind}:{}/{name} {p}:{offset:#x} {fetch}\n", self.group);
         self.write(&line).map_err(|e| match e.raw_os_error() {
             Some(libc::EACCES) | Some(libc::EPERM) => SnoopError::Privilege {
                 paranoid: std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
@@ -93,6 +121,17 @@ impl TraceFs {
         let id =
             std::fs::read_to_string(&id_file).map_err(|e| SnoopError::Perf(format!("{}: {e}", id_file.display())))?;
         id.trim().parse().map_err(|_| SnoopError::Perf(format!("{}: not an id: {id:?}", id_file.display())))
+    }
+
+    /// The tracefs group the events are created in (`funcscope_<pid>`): their tracepoints are
+    /// `GROUP:NAME`.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// The tracefs directory (its `events/` holds the created events' formats).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     fn write(&self, line: &str) -> std::io::Result<()> {
