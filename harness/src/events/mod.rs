@@ -22,6 +22,7 @@
 
 pub mod bench;
 pub mod format;
+pub mod gate;
 pub mod profilers;
 pub mod selector;
 pub mod stack;
