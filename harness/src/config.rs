@@ -732,6 +732,30 @@ min_effect = 0.1
 "#;
 
     #[test]
+    fn event_pairs_parse_with_their_lines_and_bad_ones_name_the_line() {
+        let text = "[[scenario]]\nname=\"a\"\nbin=\"a\"\n\n[[scenario.event_pair]]\nname = \"r\"\n\
+                    from = \"syscalls:sys_enter_read\"\nto = \"syscalls:sys_exit_read\"\n\
+                    [[scenario]]\nname=\"b\"\nbin=\"b\"\n[[scenario.event_pair]]\nname = \"w\"\n\
+                    from = \"sched:sched_wakeup\"\nto = \"sched:sched_switch\"\nkey = \"pid\"\n";
+        let c = Config::parse(text, Path::new("f.toml")).unwrap();
+        let p = &c.scenarios[0].event_pair[0];
+        assert_eq!((p.name.as_str(), p.key.as_str(), p.line), ("r", "tid", 5));
+        let p = &c.scenarios[1].event_pair[0];
+        assert_eq!((p.name.as_str(), p.key.as_str(), p.line), ("w", "pid", 12));
+        let head = "[[scenario]]\nname=\"a\"\nbin=\"a\"\n[[scenario.event_pair]]\n";
+        let e = err(&format!("{head}name = \"r\"\nfrom = \"x:y\"\nto = \" \"\n"));
+        assert!(e.starts_with("f.toml:4:") && e.contains("`to` is empty"), "{e}");
+        let e = err(&format!("{head}name = \"r w\"\nfrom = \"x:y\"\nto = \"x:z\"\n"));
+        assert!(e.starts_with("f.toml:4:") && e.contains("must be non-empty ASCII"), "{e}");
+        let e = err(&format!("{head}name = \"r\"\nfrom = \"x:y\"\n"));
+        assert!(e.contains("missing field `to`"), "{e}");
+        let e = err(&format!(
+            "{head}name = \"r\"\nfrom = \"x:y\"\nto = \"x:z\"\n{head}name = \"r\"\nfrom = \"x:y\"\nto = \"x:z\"\n"
+        ));
+        assert!(e.contains("defined twice") || e.contains("used twice"), "{e}");
+    }
+
+    #[test]
     fn parses_defaults_and_overrides() {
         let c = Config::parse(GOOD, Path::new("/w/funcscope.toml")).unwrap();
         assert_eq!(c.gate.alpha, 0.01);

@@ -337,7 +337,13 @@ mod tests {
     /// reference if asked, whose launcher logs each launch and fails the scenarios in `failing`.
     fn experiment(scenarios: usize, arms: &[&str], reference: bool, failing: &[&str]) -> (Experiment, Log) {
         let specs = (0..scenarios)
-            .map(|i| ScenarioSpec { name: format!("s{i}"), args: Vec::new(), env: Vec::new(), uprobes: Vec::new(), event_pairs: Vec::new() })
+            .map(|i| ScenarioSpec {
+                name: format!("s{i}"),
+                args: Vec::new(),
+                env: Vec::new(),
+                uprobes: Vec::new(),
+                event_pairs: Vec::new(),
+            })
             .collect();
         let arms = arms
             .iter()

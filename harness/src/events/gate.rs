@@ -122,12 +122,17 @@ impl PairSession {
     }
 }
 
+/// The latencies of the pairs (start, latency) that started inside `window`.
+fn in_window(kept: &[(u64, u64)], window: &Window) -> Vec<u64> {
+    kept.iter().filter(|&&(start, _)| window.admits(start)).map(|&(_, ns)| ns).collect()
+}
+
 /// The gate's result for one traced pair: the pairs inside `window`, the losses, the unpaired.
 fn result(t: Traced, window: &Window) -> GateResult {
     let p = t.pairer.pairs.into_iter().next().unwrap_or_default();
     GateResult {
         checkpoint: t.checkpoint,
-        durations_ns: p.kept.iter().filter(|&&(start, _)| window.admits(start)).map(|&(_, ns)| ns).collect(),
+        durations_ns: in_window(&p.kept, window),
         lost: t.stream.stats.lost,
         unpaired: p.unpaired_starts + p.open_at_end + p.unpaired_ends,
         dropped_by_loss: p.dropped_by_loss,
@@ -162,5 +167,26 @@ impl GateSource for PairSession {
                 result(t, &window)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_count_from_the_window_on_and_all_count_without_one() {
+        let kept = [(100, 5), (199, 6), (200, 7), (300, 8)];
+        let mut w = Window::default();
+        assert_eq!(in_window(&kept, &w), [5, 6, 7, 8]);
+        w.open(200);
+        w.open(250); // the first opening wins
+        assert_eq!(in_window(&kept, &w), [7, 8]);
+    }
+
+    #[test]
+    fn checkpoint_names_carry_the_prefix() {
+        let p = PairSpec { name: "read".into(), from: "a:b".into(), to: "a:c".into(), key: "tid".into() };
+        assert_eq!(p.checkpoint(), "event:read");
     }
 }

@@ -15,6 +15,7 @@
 //!   `funcscope::uprobe::tracepoint` in the probe crate (this crate forbids `unsafe`).
 //! * [`profilers`]: `trace`, `multi-trace`, `top`; adding one is one file implementing
 //!   [`Profiler`].
+//! * [`gate`]: event pairs as regression-gate checkpoints (`[[scenario.event_pair]]`).
 //!
 //! [`run`] opens everything, feeds the profiler until the launched command exits, the attached
 //! process disappears, the duration passes or `stop` is raised (Ctrl-C), then drains the rings

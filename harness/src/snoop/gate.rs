@@ -12,6 +12,9 @@
 //! [`GateSession::poll`] drains the rings while the run goes on (so they never fill), and
 //! [`GateSession::finish`] drains the rest once the program has exited.
 //!
+//! The runner drives every such source of gate checkpoints alike, through [`GateSource`]; the
+//! event pairs of `crate::events::gate` are the other one.
+//!
 //! # Window
 //! A uprobe checkpoint counts the calls that start once the program's first probe region has
 //! appeared ([`GateSession::open_window`], from the runner's scan for sockets), the window the
