@@ -207,7 +207,7 @@ fn wakeup_to_switch_latency_of_a_sleeper() {
     // followed by a switch from the spinner to it, as on a loaded machine: the test no longer
     // depends on how busy the machine happens to be.
     let cpus = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).expect("this thread's CPU mask");
-    let cpu = (0..nix::sched::CpuSet::count()).filter(|&c| cpus.is_set(c).unwrap_or(false)).last().expect("a CPU");
+    let cpu = (0..nix::sched::CpuSet::count()).rfind(|&c| cpus.is_set(c).unwrap_or(false)).expect("a CPU");
     let spinning = Arc::new(AtomicBool::new(true));
     let spinner = {
         let spinning = spinning.clone();

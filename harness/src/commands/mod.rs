@@ -155,21 +155,19 @@ fn check_event_pairs(cfg: &Config) -> Result<()> {
     use crate::events::EventsError;
     for s in &cfg.scenarios {
         for p in &s.event_pair {
-            match pair_spec(p).check() {
-                Err(
-                    e @ (EventsError::Selector(_)
-                    | EventsError::NoEvent { .. }
-                    | EventsError::UnknownField { .. }
-                    | EventsError::Usage(_)),
-                ) => {
-                    return Err(crate::config::ConfigError::Invalid {
-                        path: cfg.path.clone(),
-                        line: p.line,
-                        message: format!("scenario {:?}: [[scenario.event_pair]] {:?}: {e}", s.name, p.name),
-                    }
-                    .into())
+            if let Err(
+                e @ (EventsError::Selector(_)
+                | EventsError::NoEvent { .. }
+                | EventsError::UnknownField { .. }
+                | EventsError::Usage(_)),
+            ) = pair_spec(p).check()
+            {
+                return Err(crate::config::ConfigError::Invalid {
+                    path: cfg.path.clone(),
+                    line: p.line,
+                    message: format!("scenario {:?}: [[scenario.event_pair]] {:?}: {e}", s.name, p.name),
                 }
-                _ => {}
+                .into());
             }
         }
     }
