@@ -66,7 +66,9 @@ fn reads() -> String {
 /// Whether tracepoints work here; says why not.
 fn tracepoints_refused(out: &Output) -> bool {
     let t = text(out);
-    let refused = t.contains("perf_event_open refused") || t.contains("tracefs");
+    let refused = t.contains("perf_event_open refused")
+        || t.contains("is not readable by this user")
+        || t.contains("tracefs is not mounted");
     if refused {
         eprintln!("SKIP: tracepoints are not available here:\n{t}");
     }
