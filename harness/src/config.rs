@@ -47,6 +47,12 @@
 //! name = "inflate"          # judged as checkpoint "uprobe:inflate" (see `snoop::gate`)
 //! target = "libz.so.1:inflate"  # FILE:SYMBOL; or `symbol = "..."` in the scenario's program
 //!
+//! [[scenario.event_pair]]   # optional: the latency between two tracepoints of the scenario's
+//! name = "read"             # process, judged as checkpoint "event:read" (see `events::gate`)
+//! from = "syscalls:sys_enter_read"   # a perf-prof selector: sys:name[/filter/ATTR/...], or
+//! to = "syscalls:sys_exit_read"      # several joined by ',' (alternatives)
+//! key = "tid"               # what relates the two: tid (default), pid, cpu or a field name
+//!
 //! [checkpoint."http_parse/parse_headers"]   # optional per-checkpoint overrides
 //! min_effect = 0.08
 //! metrics = ["p50"]
@@ -306,6 +312,38 @@ pub struct Scenario {
     /// judged as checkpoints `uprobe:<name>` (see `snoop::gate`).
     #[serde(default)]
     pub uprobe: Vec<UprobeCheckpoint>,
+    /// Latencies between two tracepoints in every run (`[[scenario.event_pair]]`), judged as
+    /// checkpoints `event:<name>` (see `events::gate`).
+    #[serde(default)]
+    pub event_pair: Vec<EventPairCheckpoint>,
+}
+
+/// One `[[scenario.event_pair]]`: `name`, `from` and `to` (perf-prof selectors, e.g.
+/// `"syscalls:sys_enter_read"` and `"syscalls:sys_exit_read"`, each with an optional in-kernel
+/// filter: `"syscalls:sys_enter_read/fd == 0/"`) and `key` (`tid` when absent; `pid`, `cpu` or a
+/// field of both events). The syntax is checked here; that the events and fields exist is checked
+/// against tracefs before anything runs (`commands`), both errors naming this file and [`line`].
+///
+/// [`line`]: EventPairCheckpoint::line
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EventPairCheckpoint {
+    /// Checkpoint name (shown as `event:<name>`).
+    pub name: String,
+    /// The selector of the starting event(s).
+    pub from: String,
+    /// The selector of the ending event(s).
+    pub to: String,
+    /// What relates a start to its end: `tid`, `pid`, `cpu` or a field name.
+    #[serde(default = "default_pair_key")]
+    pub key: String,
+    /// 1-based line of the entry in the file (0 if unknown), for later errors.
+    #[serde(skip)]
+    pub line: usize,
+}
+
+fn default_pair_key() -> String {
+    "tid".into()
 }
 
 /// One `[[scenario.uprobe]]`: `name` and either `target = "FILE:SYMBOL"` (a library or another
@@ -407,7 +445,7 @@ impl Config {
     /// Parses configuration text; `path` is used for messages and relative paths.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let invalid = |line: usize, message: String| ConfigError::Invalid { path: path.to_path_buf(), line, message };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let mut raw: RawConfig = toml::from_str(text).map_err(|e| {
             let line = e.span().map_or(0, |s| line_of_offset(text, s.start));
             invalid(line, e.message().trim().to_owned())
         })?;
@@ -522,6 +560,17 @@ impl Config {
             return Err(invalid(0, "no [[scenario]] defined".into()));
         }
         let mut seen = std::collections::BTreeSet::new();
+        // The `[[scenario.event_pair]]` headers in file order: the n-th entry's line.
+        let mut pair_lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.trim_start().starts_with("[[scenario.event_pair]]"))
+            .map(|(i, _)| i + 1);
+        for s in &mut raw.scenarios {
+            for p in &mut s.event_pair {
+                p.line = pair_lines.next().unwrap_or(0);
+            }
+        }
         for s in &raw.scenarios {
             let line = text.find(&format!("\"{}\"", s.name)).map_or(0, |o| line_of_offset(text, o));
             if s.name.is_empty() || !s.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
@@ -569,6 +618,31 @@ impl Config {
                              scenario's program)",
                             u.name
                         )))
+                    }
+                }
+            }
+            let mut names = std::collections::BTreeSet::new();
+            for p in &s.event_pair {
+                let bad =
+                    |why: String| invalid(p.line, format!("scenario {:?}: [[scenario.event_pair]] {why}", s.name));
+                if p.name.is_empty()
+                    || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                {
+                    return Err(bad(format!(
+                        "name {:?} must be non-empty ASCII letters, digits, '_', '-' or '.'",
+                        p.name
+                    )));
+                }
+                if !names.insert(p.name.as_str()) {
+                    return Err(bad(format!("name {:?} is used twice", p.name)));
+                }
+                for (k, v) in [("from", &p.from), ("to", &p.to), ("key", &p.key)] {
+                    if v.trim().is_empty() {
+                        return Err(bad(format!(
+                            "{:?}: `{k}` is empty (e.g. from = \"syscalls:sys_enter_read\", to = \
+                             \"syscalls:sys_exit_read\", key = \"tid\")",
+                            p.name
+                        )));
                     }
                 }
             }
@@ -656,6 +730,30 @@ path = "bin/ext"
 [checkpoint."codec/crc32c"]
 min_effect = 0.1
 "#;
+
+    #[test]
+    fn event_pairs_parse_with_their_lines_and_bad_ones_name_the_line() {
+        let text = "[[scenario]]\nname=\"a\"\nbin=\"a\"\n\n[[scenario.event_pair]]\nname = \"r\"\n\
+                    from = \"syscalls:sys_enter_read\"\nto = \"syscalls:sys_exit_read\"\n\
+                    [[scenario]]\nname=\"b\"\nbin=\"b\"\n[[scenario.event_pair]]\nname = \"w\"\n\
+                    from = \"sched:sched_wakeup\"\nto = \"sched:sched_switch\"\nkey = \"pid\"\n";
+        let c = Config::parse(text, Path::new("f.toml")).unwrap();
+        let p = &c.scenarios[0].event_pair[0];
+        assert_eq!((p.name.as_str(), p.key.as_str(), p.line), ("r", "tid", 5));
+        let p = &c.scenarios[1].event_pair[0];
+        assert_eq!((p.name.as_str(), p.key.as_str(), p.line), ("w", "pid", 12));
+        let head = "[[scenario]]\nname=\"a\"\nbin=\"a\"\n[[scenario.event_pair]]\n";
+        let e = err(&format!("{head}name = \"r\"\nfrom = \"x:y\"\nto = \" \"\n"));
+        assert!(e.starts_with("f.toml:4:") && e.contains("`to` is empty"), "{e}");
+        let e = err(&format!("{head}name = \"r w\"\nfrom = \"x:y\"\nto = \"x:z\"\n"));
+        assert!(e.starts_with("f.toml:4:") && e.contains("must be non-empty ASCII"), "{e}");
+        let e = err(&format!("{head}name = \"r\"\nfrom = \"x:y\"\n"));
+        assert!(e.contains("missing field `to`"), "{e}");
+        let e = err(&format!(
+            "{head}name = \"r\"\nfrom = \"x:y\"\nto = \"x:z\"\n{head}name = \"r\"\nfrom = \"x:y\"\nto = \"x:z\"\n"
+        ));
+        assert!(e.contains("defined twice") || e.contains("used twice"), "{e}");
+    }
 
     #[test]
     fn parses_defaults_and_overrides() {

@@ -281,6 +281,7 @@ pub fn launch(
         // It is the harness's own (large) binary, and the same file on both sides of a session.
         fresh_copy: false,
         uprobes: Vec::new(),
+        event_pairs: Vec::new(),
     }
 }
 

@@ -73,6 +73,8 @@ pub struct ScenarioSpec {
     pub env: Vec<(String, String)>,
     /// Functions measured through uprobes in every run (`[[scenario.uprobe]]`).
     pub uprobes: Vec<crate::snoop::gate::GateProbe>,
+    /// Event pairs traced in every run (`[[scenario.event_pair]]`).
+    pub event_pairs: Vec<crate::events::gate::PairSpec>,
 }
 
 /// One round of one scenario: a run per arm (same order as the arms) and the adjacent reference
@@ -186,6 +188,7 @@ impl Experiment {
             cpu: self.cpu,
             fresh_copy: self.fresh_copy,
             uprobes: s.uprobes.clone(),
+            event_pairs: s.event_pairs.clone(),
         }
     }
 
@@ -263,6 +266,7 @@ impl Experiment {
                         cpu: me.cpu,
                         fresh_copy: false, // the harness's own large binary, one file for both arms
                         uprobes: Vec::new(),
+                        event_pairs: Vec::new(),
                     };
                     (me.launcher)(&l).map(|o| Some(o.result)).map_err(|e| format!("reference workload: {e}"))
                 }
@@ -333,7 +337,13 @@ mod tests {
     /// reference if asked, whose launcher logs each launch and fails the scenarios in `failing`.
     fn experiment(scenarios: usize, arms: &[&str], reference: bool, failing: &[&str]) -> (Experiment, Log) {
         let specs = (0..scenarios)
-            .map(|i| ScenarioSpec { name: format!("s{i}"), args: Vec::new(), env: Vec::new(), uprobes: Vec::new() })
+            .map(|i| ScenarioSpec {
+                name: format!("s{i}"),
+                args: Vec::new(),
+                env: Vec::new(),
+                uprobes: Vec::new(),
+                event_pairs: Vec::new(),
+            })
             .collect();
         let arms = arms
             .iter()

@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 use funcscope::reader::{self, Drain, Region};
 
 use crate::cleanup;
+use crate::events::gate::{PairSession, PairSpec};
 use crate::model::{CheckpointRun, RunResult, Totals};
-use crate::snoop::gate::{GateProbe, GateResult, GateSession};
+use crate::snoop::gate::{GateProbe, GateResult, GateSession, GateSource};
 use crate::stats::{RunSummary, TickCounts};
 
 /// How often the runner drains each process and looks for new ones. At 10 M calls/s a 1 Mi-entry
@@ -58,6 +59,8 @@ pub struct Launch {
     /// Uninstrumented functions measured through uprobes in this run, beside the region
     /// (see [`crate::snoop::gate`]).
     pub uprobes: Vec<GateProbe>,
+    /// Event pairs traced in this run, beside the region (see [`crate::events::gate`]).
+    pub event_pairs: Vec<PairSpec>,
 }
 
 /// Copies `program` into `dir` (the run's private directory) and returns the copy's path.
@@ -460,14 +463,24 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
         // A signal arrived while it was being started: end it; the signal thread exits.
         kill_group(&mut child, dir.path());
     }
-    let mut gate = None;
+    // The gate checkpoints measured beside the region: uprobes, event pairs.
+    let mut gate: Vec<Box<dyn GateSource>> = Vec::new();
     if !gate_targets.is_empty() {
         let names: Vec<String> = l.uprobes.iter().map(GateProbe::checkpoint).collect();
         match GateSession::start(&gate_targets, &names, child.id() as i32) {
-            Ok(g) => gate = Some(g),
+            Ok(g) => gate.push(Box::new(g)),
             Err(e) => {
                 kill_group(&mut child, dir.path());
                 return Err(RunError::Setup { name, message: format!("attaching the uprobe checkpoints: {e}") });
+            }
+        }
+    }
+    if !l.event_pairs.is_empty() {
+        match PairSession::start(&l.event_pairs, child.id() as i32) {
+            Ok(p) => gate.push(Box::new(p)),
+            Err(e) => {
+                kill_group(&mut child, dir.path());
+                return Err(RunError::Setup { name, message: format!("opening the event-pair checkpoints: {e}") });
             }
         }
     }
@@ -480,11 +493,12 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
 
     // Phase 1: until the launched program exits.
     let status = loop {
-        let before_scan = gate.is_some().then(crate::snoop::gate::monotonic_ns);
+        let before_scan = (!gate.is_empty()).then(crate::snoop::gate::monotonic_ns);
         f.scan(dir.path(), l.attach_timeout, &stop);
-        if let Some(g) = gate.as_mut() {
+        for g in &mut gate {
             // The probe's window opens when the program's first region appears (after its
-            // start-up, e.g. a scenario's calibration): uprobe calls count from then on too.
+            // start-up, e.g. a scenario's calibration): uprobe calls and event pairs count from
+            // then on too.
             if f.attached() > 0 {
                 g.open_window(before_scan.unwrap_or(0));
             }
@@ -524,7 +538,7 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
     // them until they are done, within the same time limit. Then nothing of the run may linger.
     loop {
         f.scan(dir.path(), l.attach_timeout, &stop);
-        if let Some(g) = gate.as_mut() {
+        for g in &mut gate {
             g.poll();
         }
         if let Some((pid, e)) = f.collect_finished() {
@@ -571,7 +585,7 @@ pub fn run_once(l: &Launch) -> Result<RunOutput, RunError> {
         return Err(RunError::NoCleanup { name, pid: p.pid });
     }
     let wall_s = t0.elapsed().as_secs_f64();
-    let gated = gate.map(GateSession::finish).unwrap_or_default();
+    let gated: Vec<GateResult> = gate.into_iter().flat_map(|g| g.finish()).collect();
     Ok(assemble(&name, wall_s, procs, &gated, tail_text(&out_buf)))
 }
 
@@ -689,7 +703,8 @@ fn assemble(name: &str, wall_s: f64, procs: Vec<ProcessData>, gated: &[GateResul
             }
         }
     }
-    // Uprobe checkpoints: durations already in ns, every call paired (exact aggregates).
+    // Uprobe and event-pair checkpoints: durations already in ns, every call paired (exact
+    // aggregates); kernel losses make the run lossy.
     for g in gated {
         let mut t = TickCounts::default();
         for &d in &g.durations_ns {

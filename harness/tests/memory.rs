@@ -39,6 +39,7 @@ fn peak_memory_of_a_long_run_is_bounded() {
         cpu: funcscope_harness::runner::measurement_cpu(),
         fresh_copy: false,
         uprobes: Vec::new(),
+        event_pairs: Vec::new(),
     };
     let out = run_once(&l).unwrap_or_else(|e| panic!("{e}"));
     let after = vm_hwm_kib();

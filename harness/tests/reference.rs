@@ -83,6 +83,7 @@ fn measured_in_a_child_process() {
         // Exercised here: the program runs from a private copy made for the run.
         fresh_copy: true,
         uprobes: Vec::new(),
+        event_pairs: Vec::new(),
     };
     let out = run_once(&l).unwrap_or_else(|e| panic!("{e}"));
     let r = &out.result;

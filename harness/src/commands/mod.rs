@@ -114,6 +114,7 @@ impl Selection {
             }
             cfg.scenarios.retain(|s| self.scenarios.contains(&s.name));
         }
+        check_event_pairs(&cfg)?;
         Ok(cfg)
     }
 
@@ -136,8 +137,41 @@ pub(crate) fn specs(cfg: &Config) -> Vec<ScenarioSpec> {
             args: s.args.clone(),
             env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             uprobes: s.uprobe.iter().map(|u| gate_probe(cfg, u)).collect(),
+            event_pairs: s.event_pair.iter().map(pair_spec).collect(),
         })
         .collect()
+}
+
+/// A `[[scenario.event_pair]]` as the runner takes it.
+fn pair_spec(p: &crate::config::EventPairCheckpoint) -> crate::events::gate::PairSpec {
+    crate::events::gate::PairSpec { name: p.name.clone(), from: p.from.clone(), to: p.to.clone(), key: p.key.clone() }
+}
+
+/// Checks every `[[scenario.event_pair]]` of `cfg` against this machine's tracefs before anything
+/// is built or run: a selector that does not parse, an event that does not exist, a key or
+/// filter field the events lack is a configuration error naming the file and the entry's line.
+/// Other failures (tracefs unreadable, no privilege) are left to the run, which reports them.
+fn check_event_pairs(cfg: &Config) -> Result<()> {
+    use crate::events::EventsError;
+    for s in &cfg.scenarios {
+        for p in &s.event_pair {
+            if let Err(
+                e @ (EventsError::Selector(_)
+                | EventsError::NoEvent { .. }
+                | EventsError::UnknownField { .. }
+                | EventsError::Usage(_)),
+            ) = pair_spec(p).check()
+            {
+                return Err(crate::config::ConfigError::Invalid {
+                    path: cfg.path.clone(),
+                    line: p.line,
+                    message: format!("scenario {:?}: [[scenario.event_pair]] {:?}: {e}", s.name, p.name),
+                }
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A `[[scenario.uprobe]]` as the runner takes it: `target`'s FILE split off (a relative path

@@ -85,6 +85,7 @@ pub fn run(o: &Options) -> Result<i32> {
         // `run` measures one program: no A/B whose files could differ in layout.
         fresh_copy: false,
         uprobes: o.uprobes.clone(),
+        event_pairs: Vec::new(),
     };
     let mut runs = Vec::new();
     let mut input = None;

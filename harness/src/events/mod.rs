@@ -17,6 +17,7 @@
 //!   `uprobe:NAME_return`), created in tracefs through snoop's symbol resolution.
 //! * [`profilers`]: `trace`, `multi-trace`, `top`; adding one is one file implementing
 //!   [`Profiler`].
+//! * [`gate`]: event pairs as regression-gate checkpoints (`[[scenario.event_pair]]`).
 //!
 //! [`run`] opens everything, feeds the profiler until the launched command exits, the attached
 //! process disappears, the duration passes or `stop` is raised (Ctrl-C), then drains the rings
@@ -24,6 +25,7 @@
 
 pub mod bench;
 pub mod format;
+pub mod gate;
 pub mod profilers;
 pub mod selector;
 pub mod stack;

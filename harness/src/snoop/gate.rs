@@ -12,6 +12,9 @@
 //! [`GateSession::poll`] drains the rings while the run goes on (so they never fill), and
 //! [`GateSession::finish`] drains the rest once the program has exited.
 //!
+//! The runner drives every such source of gate checkpoints alike, through [`GateSource`]; the
+//! event pairs of `crate::events::gate` are the other one.
+//!
 //! # Window
 //! A uprobe checkpoint counts the calls that start once the program's first probe region has
 //! appeared ([`GateSession::open_window`], from the runner's scan for sockets), the window the
@@ -62,16 +65,59 @@ impl GateProbe {
     }
 }
 
-/// What one run measured of one gated function.
+/// What one run measured of one gate checkpoint (a uprobed function, or an event pair of
+/// `crate::events::gate`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GateResult {
-    /// Checkpoint name, with [`CHECKPOINT_PREFIX`].
+    /// Checkpoint name, with its source's prefix ([`CHECKPOINT_PREFIX`], `event:`).
     pub checkpoint: String,
     /// Each paired call's duration, ns, in pairing order.
     pub durations_ns: Vec<u64>,
     /// Records the kernel lost in this run's rings: not attributable to one function, so every
     /// gated function of the run carries the total (a run with losses is partial for all).
     pub lost: u64,
+    /// Events with no partner (a start never ended, an end never started); 0 for uprobes.
+    pub unpaired: u64,
+    /// Pairs dropped because records were lost between their two events.
+    pub dropped_by_loss: u64,
+}
+
+/// The measured window of a run's gate checkpoints (see "Window" above): samples that start
+/// before it opens are left out; until it opens, nothing is known to be outside it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Window {
+    start_ns: Option<u64>,
+}
+
+impl Window {
+    /// Opens it at `t_ns` (CLOCK_MONOTONIC); the first call wins.
+    pub fn open(&mut self, t_ns: u64) {
+        self.start_ns.get_or_insert(t_ns);
+    }
+
+    /// Whether it has been opened.
+    pub fn is_open(&self) -> bool {
+        self.start_ns.is_some()
+    }
+
+    /// Whether a sample that started at `start_ns` counts: it started once the window was open,
+    /// or the window never opened.
+    pub fn admits(&self, start_ns: u64) -> bool {
+        self.start_ns.is_none_or(|w| start_ns >= w)
+    }
+}
+
+/// Something measured beside a process run whose samples become gate checkpoints: the uprobes
+/// of [`GateSession`], the event pairs of `crate::events::gate::PairSession`. Each is started on
+/// the running program by its own constructor; the runner then drives them all alike.
+pub trait GateSource {
+    /// Opens the measured window at `t_ns` (see [`Window::open`]).
+    fn open_window(&mut self, t_ns: u64);
+    /// Reads what arrived, so that rings never fill; called every poll interval.
+    fn poll(&mut self);
+    /// Reads the rest (the program has exited), closes everything, and returns one result per
+    /// checkpoint.
+    fn finish(self: Box<Self>) -> Vec<GateResult>;
 }
 
 /// The probes of one run.
@@ -79,8 +125,8 @@ pub struct GateSession {
     tracer: Tracer,
     pairer: Pairer,
     results: Vec<GateResult>,
-    /// Calls that start before this (CLOCK_MONOTONIC ns) are not samples; `None`: none yet.
-    window_ns: Option<u64>,
+    /// Calls that start before it are not samples.
+    window: Window,
     /// Calls left out because they started before the window.
     before_window: u64,
 }
@@ -100,7 +146,7 @@ impl GateSession {
             tracer,
             pairer: Pairer::new(),
             results: names.iter().map(|n| GateResult { checkpoint: n.clone(), ..GateResult::default() }).collect(),
-            window_ns: None,
+            window: Window::default(),
             before_window: 0,
         })
     }
@@ -110,7 +156,7 @@ impl GateSession {
     /// scenario's calibration runs before its region exists). Until it is opened every call
     /// counts (a program whose region never appears fails the run anyway).
     pub fn open_window(&mut self, t_ns: u64) {
-        self.window_ns.get_or_insert(t_ns);
+        self.window.open(t_ns);
     }
 
     /// Calls left out because they started before the window.
@@ -122,7 +168,7 @@ impl GateSession {
     pub fn poll(&mut self) {
         // Nothing is released before the window is known (calls before it must be told apart);
         // the rings are still read, so that they cannot fill meanwhile.
-        if self.window_ns.is_none() {
+        if !self.window.is_open() {
             let _ = self.tracer.drain(Some(0));
             return;
         }
@@ -136,7 +182,7 @@ impl GateSession {
                 EventKind::Entry { func, args } => self.pairer.entry(func, e.tid, e.time_ns, args),
                 EventKind::Return { func, ret } => {
                     if let Some(c) = self.pairer.ret(func, e.pid, e.tid, e.time_ns, ret) {
-                        if self.window_ns.is_some_and(|w| c.start_ns < w) {
+                        if !self.window.admits(c.start_ns) {
                             self.before_window += 1;
                         } else if let Some(r) = self.results.get_mut(func) {
                             r.durations_ns.push(c.duration_ns);
@@ -158,5 +204,19 @@ impl GateSession {
             r.lost = lost;
         }
         out
+    }
+}
+
+impl GateSource for GateSession {
+    fn open_window(&mut self, t_ns: u64) {
+        GateSession::open_window(self, t_ns);
+    }
+
+    fn poll(&mut self) {
+        GateSession::poll(self);
+    }
+
+    fn finish(self: Box<Self>) -> Vec<GateResult> {
+        GateSession::finish(*self)
     }
 }

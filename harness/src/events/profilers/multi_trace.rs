@@ -59,6 +59,9 @@ pub struct PairResult {
     pub end_examples: Vec<Unpaired>,
     /// Latency over time (filled when [`MultiTrace::heatmap`] is set).
     pub heat: HeatMap,
+    /// Every pair as (start time, latency), ns, in order (filled when [`MultiTrace::keep`] is
+    /// set: the regression gate needs the samples, not only their statistics).
+    pub kept: Vec<(u64, u64)>,
 }
 
 /// The `multi-trace` profiler.
@@ -77,6 +80,8 @@ pub struct MultiTrace {
     /// Write each pair's latency heat map to this SVG file (`NAME.svg`; the second pair's to
     /// `NAME.2.svg`, ...), with columns this many ns wide.
     pub heatmap: Option<(std::path::PathBuf, u64)>,
+    /// Keep every pair in [`PairResult::kept`].
+    pub keep: bool,
     keys: Vec<Key>,
     /// (start group, key) -> (time, start event, spans a loss).
     waiting: HashMap<(usize, Value), (u64, usize, bool)>,
@@ -93,6 +98,7 @@ impl MultiTrace {
             untraced: 0,
             lost: 0,
             heatmap: None,
+            keep: false,
             keys: Vec::new(),
             waiting: HashMap::new(),
             groups: 0,
@@ -164,6 +170,9 @@ impl Profiler for MultiTrace {
                     pair.stats.add(ns);
                     if self.heatmap.is_some() {
                         pair.heat.add(s.time_ns, ns);
+                    }
+                    if self.keep {
+                        pair.kept.push((t0, ns));
                     }
                 }
                 None => {
