@@ -25,7 +25,11 @@ fn fixture() -> Option<&'static Path> {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/events_fixture");
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("events-fixture-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
-        for (out, file, extra) in [("reads", "reads.c", "-pthread"), ("sleeper", "sleeper.c", "-Wall")] {
+        for (out, file, extra) in [
+            ("reads", "reads.c", "-pthread"),
+            ("sleeper", "sleeper.c", "-Wall"),
+            ("stacky", "stacky.c", "-fno-omit-frame-pointer"),
+        ] {
             let st = Command::new("cc")
                 .args(["-O2", extra, "-o", out, src.join(file).to_str().unwrap()])
                 .current_dir(&dir)
@@ -495,4 +499,56 @@ fn the_benchmark_counts_every_event_of_its_workload() {
     assert!(fs.events.is_some_and(|n| (3000..3100).contains(&n)), "{text}");
     assert_eq!(fs.lost, Some(0), "{text}");
     assert!(text.contains("cost/event"), "{text}");
+}
+
+#[test]
+fn user_frames_are_named_by_function_symbol() {
+    let Some(dir) = fixture() else { return };
+    // stacky reads 55 bytes through named_reader() -> read_once() -> read(), 8 times 30 ms apart:
+    // it lives well past the first sample the harness handles, when its maps are read.
+    let o = opts(&["syscalls:sys_enter_read/count == 55/stack/"], launch(dir, "stacky", &["8", "30"]));
+    let mut t = Trace::new(true);
+    let Some((r, lines)) = session(&o, &mut t, &AtomicBool::new(false)) else { return };
+    assert_eq!(r.exit_code, Some(0), "{lines}");
+    let stacks: Vec<Vec<String>> = lines
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["stack"].as_array().expect("a stack").iter().map(|f| f.as_str().unwrap().to_owned()).collect()
+        })
+        .collect();
+    assert_eq!(stacks.len(), 8, "{lines}");
+    // The fixture's own function, by its .symtab name, with the offset into it and the file:
+    // `named_reader+0x.. (/path/to/stacky)`. Before symbolization this frame read
+    // `/path/to/stacky+0x1234`, which this assertion rejects.
+    let exe = dir.join("stacky").display().to_string();
+    for fr in &stacks {
+        assert!(fr.iter().any(|f| f.starts_with("named_reader+0x") && f.ends_with(&format!("({exe})"))), "{fr:?}");
+        // The innermost user frame is libc's read wrapper, named from libc's symbols.
+        assert!(fr.iter().any(|f| f.contains("read") && f.contains("libc")), "{fr:?}");
+    }
+}
+
+#[test]
+fn interval_reports_appear_at_the_interval_and_split_the_events() {
+    let Some(dir) = fixture() else { return };
+    // 20 reads, each lasting at least 25 ms (the writer's delay): a run of at least 500 ms,
+    // reported every 50 ms, so about 10 interval tables; at least 4 are asked for (generous:
+    // a loaded machine may run late, and late reports are caught up, never skipped).
+    let mut o = opts(&["syscalls:sys_enter_read/count == 77/"], launch(dir, "reads", &["20", "25"]));
+    o.interval = Some(Duration::from_millis(50));
+    let mut top = Top::new("tid");
+    let Some((r, text)) = session(&o, &mut top, &AtomicBool::new(false)) else { return };
+    assert!(r.elapsed >= Duration::from_millis(500), "{:?}", r.elapsed);
+    let (periodic, _) = text.split_once("whole run:").expect("the final report");
+    let headers = periodic.lines().filter(|l| l.trim_start().starts_with("TID ")).count();
+    assert!(headers >= 4, "{headers} interval reports in {:?}:\n{text}", r.elapsed);
+    // Each interval table holds only its own interval's reads (a table that kept the earlier
+    // ones would sum past 20); the reads after the last interval are in the whole run's only.
+    let in_intervals: u64 = periodic
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("TID ") && !l.trim().is_empty())
+        .map(|l| l.split_whitespace().nth(1).expect("a count column").parse::<u64>().expect("a count"))
+        .sum();
+    assert!((1..=20).contains(&in_intervals), "{in_intervals} reads in the interval tables:\n{text}");
 }

@@ -312,6 +312,74 @@ fn levenshtein(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// The function symbols of one ELF file, for naming addresses (the `stack` ATTR of `events`):
+/// every defined text symbol with a size, from `.symtab` and `.dynsym`, and the `PT_LOAD`
+/// segments that turn a file offset (what `/proc/PID/maps` gives) into a virtual address.
+#[derive(Clone, Debug, Default)]
+pub struct FileSymbols {
+    /// (vaddr, size, readable name), sorted by address; aliases at one address keep the name
+    /// with the fewest leading underscores (`read` rather than `__libc_read`).
+    syms: Vec<(u64, u64, String)>,
+    /// (file offset, file size, vaddr) of each loadable segment.
+    segments: Vec<(u64, u64, u64)>,
+}
+
+impl FileSymbols {
+    /// Reads and parses `path` (a typed error naming the file when it is missing or no ELF).
+    pub fn load(path: &Path) -> Result<FileSymbols, SnoopError> {
+        let data =
+            std::fs::read(path).map_err(|e| SnoopError::File { path: path.to_path_buf(), why: e.to_string() })?;
+        let obj = object::File::parse(&*data).map_err(|e| SnoopError::File {
+            path: path.to_path_buf(),
+            why: format!("not an ELF file this tool can read: {e}"),
+        })?;
+        let mut syms: Vec<(u64, u64, String)> = obj
+            .symbols()
+            .chain(obj.dynamic_symbols())
+            .filter(|s| s.kind() == SymbolKind::Text && !s.is_undefined() && s.size() > 0)
+            .filter_map(|s| Some((s.address(), s.size(), s.name().ok().filter(|n| !n.is_empty())?.to_owned())))
+            .collect();
+        let underscores = |n: &str| n.len() - n.trim_start_matches('_').len();
+        syms.sort_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| (underscores(&a.2), a.2.len()).cmp(&(underscores(&b.2), b.2.len())))
+        });
+        syms.dedup_by_key(|s| s.0);
+        for s in &mut syms {
+            s.2 = readable(&s.2);
+        }
+        let segments = obj
+            .segments()
+            .map(|seg| {
+                let (off, filesz) = seg.file_range();
+                (off, filesz, seg.address())
+            })
+            .collect();
+        Ok(FileSymbols { syms, segments })
+    }
+
+    /// The function containing file offset `offset` and the distance into it: `(name, off)`;
+    /// None when no loadable segment maps that offset or no sized symbol covers its address.
+    pub fn at_file_offset(&self, offset: u64) -> Option<(&str, u64)> {
+        let vaddr = self
+            .segments
+            .iter()
+            .find_map(|&(off, size, vaddr)| (offset >= off && offset < off + size).then(|| offset - off + vaddr))?;
+        let i = self.syms.partition_point(|s| s.0 <= vaddr);
+        // Symbols rarely nest; look back a few for one whose extent covers the address.
+        self.syms[..i].iter().rev().take(8).find(|s| vaddr < s.0 + s.1).map(|s| (s.2.as_str(), vaddr - s.0))
+    }
+
+    /// How many function symbols the file has.
+    pub fn len(&self) -> usize {
+        self.syms.len()
+    }
+
+    /// Whether the file has no function symbols (stripped of both tables).
+    pub fn is_empty(&self) -> bool {
+        self.syms.is_empty()
+    }
+}
+
 /// The file offset of `vaddr`: through the `PT_LOAD` segment whose file-backed part contains it.
 fn file_offset(obj: &object::File<'_>, vaddr: u64) -> Option<u64> {
     obj.segments().find_map(|seg| {
