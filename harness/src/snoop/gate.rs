@@ -23,8 +23,9 @@
 //!
 //! # Units
 //! A uprobe sample is the time between the entry and the return record (CLOCK_MONOTONIC, ns):
-//! it includes part of the probes' own cost (about 1-2 us per call on this VM kind for a
-//! function starting with `push`, 10-30 us when its first instruction is single-stepped).
+//! it includes part of the probes' own cost (on this VM kind under load, about 5-7 us per call for
+//! a function starting with `push`, 14-18 us when its first instruction is single-stepped;
+//! `funcscope snoop-cost` measures it here).
 //! That cost is the same in both arms of a comparison, so it shifts the level, not the
 //! difference; it does make small relative changes of short functions harder to see.
 
