@@ -62,6 +62,17 @@ fn launch(dir: &Path, prog: &str, args: &[&str]) -> Scope {
     Scope::Launch { program: dir.join(prog).display().to_string(), args: args.iter().map(|a| a.to_string()).collect() }
 }
 
+/// The `stack` of every JSON line `trace` printed.
+fn json_stacks(lines: &str) -> Vec<Vec<String>> {
+    lines
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["stack"].as_array().expect("a stack").iter().map(|f| f.as_str().unwrap().to_owned()).collect()
+        })
+        .collect()
+}
+
 /// Runs a session; None (after saying why) when the kernel refuses tracepoints here.
 fn session(o: &Options, p: &mut dyn Profiler, stop: &AtomicBool) -> Option<(Outcome, String)> {
     let mut out = Vec::new();
@@ -427,13 +438,7 @@ fn stacks_name_kernel_functions_and_user_files() {
     let got = session(&o, &mut t, &stop);
     waiter.join().unwrap();
     let Some((_, lines)) = got else { return };
-    let stacks: Vec<Vec<String>> = lines
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["stack"].as_array().expect("a stack").iter().map(|f| f.as_str().unwrap().to_owned()).collect()
-        })
-        .collect();
+    let stacks = json_stacks(&lines);
     assert!(!stacks.is_empty(), "no switch of the sleeper");
     // Switches out to sleep (state S; a preemption could come from anywhere): the kernel's
     // scheduler, called from the nanosleep in libc. User frames are named from /proc/PID/maps,
@@ -510,13 +515,7 @@ fn user_frames_are_named_by_function_symbol() {
     let mut t = Trace::new(true);
     let Some((r, lines)) = session(&o, &mut t, &AtomicBool::new(false)) else { return };
     assert_eq!(r.exit_code, Some(0), "{lines}");
-    let stacks: Vec<Vec<String>> = lines
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["stack"].as_array().expect("a stack").iter().map(|f| f.as_str().unwrap().to_owned()).collect()
-        })
-        .collect();
+    let stacks = json_stacks(&lines);
     assert_eq!(stacks.len(), 8, "{lines}");
     // The fixture's own function, by its .symtab name, with the offset into it and the file:
     // `named_reader+0x.. (/path/to/stacky)`. Before symbolization this frame read

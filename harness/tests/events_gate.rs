@@ -12,47 +12,18 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::text;
 
 /// Writes the configuration; returns the line of its `[[scenario.event_pair]]` (0: none).
 fn config(dir: &Path, program: &Path, env: &str, pair: &str) -> usize {
-    let text = format!(
-        r#"[gate]
-alpha = 0.05
-min_effect = 0.4
-metrics = ["p50"]
-
-[run]
-runs = 4
-warmup_runs = 0
-timeout_s = 30
-attach_timeout_s = 5
-
-[[scenario]]
-name = "pipe_reads"
-path = {program:?}
-args = ["--duration-ms", "80"]
-env = {{ {env} }}
-
-{pair}
-"#,
-        program = program.display().to_string(),
-    );
-    std::fs::write(dir.join("funcscope.toml"), &text).unwrap();
+    let text = common::write_gate_config(dir, "pipe_reads", program, env, pair);
     text.lines().position(|l| l.starts_with("[[scenario.event_pair]]")).map_or(0, |i| i + 1)
 }
 
 fn funcscope(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_funcscope"))
-        .args(args)
-        .arg("--config")
-        .arg(dir.join("funcscope.toml"))
-        .current_dir(dir)
-        .env_remove("FUNCSCOPE_PLANT")
-        .output()
-        .unwrap()
+    common::funcscope_in(dir, args)
 }
 
 fn pair(from: &str, to: &str, key: &str) -> String {

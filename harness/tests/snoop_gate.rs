@@ -15,40 +15,11 @@ use std::process::{Command, Output};
 use common::text;
 
 fn config(dir: &Path, program: &Path, env: &str, uprobe: &str) {
-    let text = format!(
-        r#"[gate]
-alpha = 0.05
-min_effect = 0.4
-metrics = ["p50"]
-
-[run]
-runs = 4
-warmup_runs = 0
-timeout_s = 30
-attach_timeout_s = 5
-
-[[scenario]]
-name = "uprobe_gate"
-path = {program:?}
-args = ["--duration-ms", "80"]
-env = {{ {env} }}
-
-{uprobe}
-"#,
-        program = program.display().to_string(),
-    );
-    std::fs::write(dir.join("funcscope.toml"), text).unwrap();
+    common::write_gate_config(dir, "uprobe_gate", program, env, uprobe);
 }
 
 fn funcscope(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_funcscope"))
-        .args(args)
-        .arg("--config")
-        .arg(dir.join("funcscope.toml"))
-        .current_dir(dir)
-        .env_remove("FUNCSCOPE_PLANT")
-        .output()
-        .unwrap()
+    common::funcscope_in(dir, args)
 }
 
 const GATED: &str = "[[scenario.uprobe]]\nname = \"gated_work\"\nsymbol = \"uprobe_gate::gated_work\"\n";

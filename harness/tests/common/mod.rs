@@ -24,3 +24,49 @@ pub fn scenario_binary(name: &str) -> PathBuf {
 pub fn text(o: &Output) -> String {
     format!("--- stdout\n{}\n--- stderr\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
+
+/// Writes `dir/funcscope.toml` for the gate tests of one scenario program: a lenient gate (alpha
+/// 5 %, minimum effect 40 %, p50), 4 rounds, the scenario `name` at `program` with `env` (TOML
+/// inline-table body) and `extra` (its sub-tables, e.g. `[[scenario.uprobe]]`) appended. Returns
+/// the text written.
+#[allow(dead_code)] // the gate tests only
+pub fn write_gate_config(dir: &Path, name: &str, program: &Path, env: &str, extra: &str) -> String {
+    let text = format!(
+        r#"[gate]
+alpha = 0.05
+min_effect = 0.4
+metrics = ["p50"]
+
+[run]
+runs = 4
+warmup_runs = 0
+timeout_s = 30
+attach_timeout_s = 5
+
+[[scenario]]
+name = "{name}"
+path = {program:?}
+args = ["--duration-ms", "80"]
+env = {{ {env} }}
+
+{extra}
+"#,
+        program = program.display().to_string(),
+    );
+    std::fs::write(dir.join("funcscope.toml"), &text).unwrap();
+    text
+}
+
+/// Runs the `funcscope` binary with `args` and `--config dir/funcscope.toml` in `dir`, with no
+/// plant inherited from the caller's environment.
+#[allow(dead_code)] // the gate tests only
+pub fn funcscope_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_funcscope"))
+        .args(args)
+        .arg("--config")
+        .arg(dir.join("funcscope.toml"))
+        .current_dir(dir)
+        .env_remove("FUNCSCOPE_PLANT")
+        .output()
+        .unwrap()
+}
