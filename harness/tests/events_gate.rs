@@ -36,24 +36,15 @@ fn reads() -> String {
 
 /// Whether tracepoints work here; says why not.
 fn tracepoints_refused(out: &Output) -> bool {
-    let t = text(out);
-    let refused = t.contains("perf_event_open refused")
-        || t.contains("is not readable by this user")
-        || t.contains("tracefs is not mounted");
-    if refused {
-        eprintln!("SKIP: tracepoints are not available here:\n{t}");
-    }
-    refused
+    common::refused(
+        out,
+        "tracepoints",
+        &["perf_event_open refused", "is not readable by this user", "tracefs is not mounted"],
+    )
 }
 
 fn verdicts(json: &Path) -> Vec<(String, String)> {
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
-    report["scenarios"][0]["checkpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| (c["name"].as_str().unwrap().to_owned(), c["verdict"].as_str().unwrap().to_owned()))
-        .collect()
+    common::checkpoint_verdicts(json)
 }
 
 #[test]

@@ -26,22 +26,11 @@ const GATED: &str = "[[scenario.uprobe]]\nname = \"gated_work\"\nsymbol = \"upro
 
 /// Whether uprobes work here; says why not.
 fn uprobes_refused(out: &Output) -> bool {
-    let t = text(out);
-    let refused = t.contains("perf_event_open refused") || t.contains("no uprobe PMU");
-    if refused {
-        eprintln!("SKIP: uprobes are not available here:\n{t}");
-    }
-    refused
+    common::refused(out, "uprobes", &["perf_event_open refused", "no uprobe PMU"])
 }
 
 fn verdicts(json: &Path) -> Vec<(String, String)> {
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
-    report["scenarios"][0]["checkpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| (c["name"].as_str().unwrap().to_owned(), c["verdict"].as_str().unwrap().to_owned()))
-        .collect()
+    common::checkpoint_verdicts(json)
 }
 
 #[test]

@@ -70,3 +70,27 @@ pub fn funcscope_in(dir: &Path, args: &[&str]) -> Output {
         .output()
         .unwrap()
 }
+
+/// Whether `out` failed because the kernel refuses what the test needs (any of `markers` in its
+/// output); says so, naming `what`, so the test can skip.
+#[allow(dead_code)] // the gate tests only
+pub fn refused(out: &Output, what: &str, markers: &[&str]) -> bool {
+    let t = text(out);
+    let refused = markers.iter().any(|m| t.contains(m));
+    if refused {
+        eprintln!("SKIP: {what} are not available here:\n{t}");
+    }
+    refused
+}
+
+/// (checkpoint, verdict) of the first scenario of a JSON report.
+#[allow(dead_code)] // the gate tests only
+pub fn checkpoint_verdicts(json: &Path) -> Vec<(String, String)> {
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    report["scenarios"][0]["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_owned(), c["verdict"].as_str().unwrap().to_owned()))
+        .collect()
+}
