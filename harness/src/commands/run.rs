@@ -48,11 +48,7 @@ pub struct Options {
 /// # Errors
 /// Not `FILE:SYMBOL`, or an empty NAME.
 pub fn parse_uprobe(v: &str) -> Result<GateProbe> {
-    // A NAME= prefix holds no ':' (a C++ symbol may hold '=', as in `operator=`).
-    let (name, spec) = match v.split_once('=') {
-        Some((n, rest)) if !n.contains(':') => (Some(n), rest),
-        _ => (None, v),
-    };
+    let (name, spec) = crate::snoop::elf::split_named(v);
     let bad =
         |why: &str| Error::Usage(format!("--uprobe {v:?}: {why}; expected [NAME=]FILE:SYMBOL, e.g. libz.so.1:inflate"));
     let (file, symbol) = split_spec(spec).map_err(|_| bad("no FILE:SYMBOL"))?;

@@ -36,11 +36,7 @@ pub struct Spec {
 /// Parses `[NAME=]FILE:SYMBOL`. `NAME` is `[A-Za-z_][A-Za-z0-9_]*` (tracefs's rule); an `=`
 /// after the first `:` belongs to the symbol (`operator=`).
 pub fn parse(arg: &str) -> Result<Spec, EventsError> {
-    let colon = arg.find(':').unwrap_or(arg.len());
-    let (name, target) = match arg[..colon].split_once('=') {
-        Some((n, _)) => (Some(n), &arg[n.len() + 1..]),
-        None => (None, arg),
-    };
+    let (name, target) = elf::split_named(arg);
     let (_, symbol) = elf::split_spec(target).map_err(|e| EventsError::Usage(format!("--uprobe {arg:?}: {e}")))?;
     let name = match name {
         Some(n) => {

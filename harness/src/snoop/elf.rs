@@ -69,6 +69,16 @@ pub fn split_spec(spec: &str) -> Result<(&str, &str), SnoopError> {
     }
 }
 
+/// Splits an optional `NAME=` prefix off `[NAME=]BINARY_OR_LIBRARY:SYMBOL` (the `--uprobe` values
+/// of `run` and `events`). The prefix holds no `:`, so an `=` in a symbol (`operator=`) stays
+/// in the symbol.
+pub fn split_named(arg: &str) -> (Option<&str>, &str) {
+    match arg.split_once('=') {
+        Some((name, rest)) if !name.contains(':') => (Some(name), rest),
+        _ => (None, arg),
+    }
+}
+
 /// Resolves a target; `pid` (attach mode) lets a bare library name match that process's mappings.
 pub fn resolve(spec: &str, pid: Option<i32>) -> Result<Target, SnoopError> {
     let (file, symbol) = split_spec(spec)?;
